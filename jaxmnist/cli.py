@@ -1,0 +1,127 @@
+"""`jaxmnist` command line.
+
+Argument parsing lives here; each command's work lives in the module named in
+its `handler`, imported only when that command runs so `jaxmnist --help` stays
+fast (JAX and TensorFlow take seconds to import).
+"""
+
+import argparse
+import importlib
+import sys
+
+from jaxmnist.errors import UserError
+
+
+def _handler(spec: str):
+    """Return a callable that imports `module:function` lazily and calls it with the parsed args."""
+
+    def run(args):
+        module_name, function_name = spec.split(":")
+        return getattr(importlib.import_module(module_name), function_name)(args)
+
+    return run
+
+
+def _add_data_commands(subparsers):
+    data = subparsers.add_parser("data", help="prepare, inspect and look at the datasets")
+    data_sub = data.add_subparsers(dest="data_command", required=True)
+
+    prepare = data_sub.add_parser(
+        "prepare", help="build the tfds datasets offline from the original IDX files")
+    prepare.add_argument("--source", required=True,
+                         help="folder with mnist/ and/or fashion_mnist/ (or the four IDX files of one dataset)")
+    prepare.add_argument("--dataset", choices=["mnist", "fashion_mnist", "all"], default="all")
+    prepare.add_argument("--data-dir", help="tfds data dir (default: $TFDS_DATA_DIR or ~/tensorflow_datasets)")
+    prepare.add_argument("--force", action="store_true", help="rebuild even if already prepared")
+    prepare.add_argument("--allow-unofficial", action="store_true",
+                         help="accept IDX files that are not the originals (e.g. a subset); structure is still checked")
+    prepare.set_defaults(run=_handler("jaxmnist.data.prepare:prepare_command"))
+
+    info = data_sub.add_parser("info", help="what is prepared where: splits, label counts, pixel mean/std")
+    info.add_argument("--dataset", choices=["mnist", "fashion_mnist", "all"], default="all")
+    info.add_argument("--data-dir")
+    info.add_argument("--json", action="store_true")
+    info.set_defaults(run=_handler("jaxmnist.data.prepare:info_command"))
+
+    show = data_sub.add_parser("show", help="PNG grid of original vs augmented samples")
+    show.add_argument("--dataset", choices=["mnist", "fashion_mnist"], default="mnist")
+    show.add_argument("--split", default="test")
+    show.add_argument("--augment", required=True,
+                      help="augmentation ops, e.g. 'resized_crop(scale=(0.8,1.2))|rotate(degrees=30)'")
+    show.add_argument("--n", type=int, default=8, help="number of images")
+    show.add_argument("--variants", type=int, default=3, help="augmented draws per image")
+    show.add_argument("--seed", type=int, default=0)
+    show.add_argument("--out", required=True, help="PNG file to write")
+    show.add_argument("--data-dir")
+    show.add_argument("--data-source", help="IDX folder to prepare from if the dataset is missing")
+    show.set_defaults(run=_handler("jaxmnist.data.show:show_command"))
+
+
+def _add_model_commands(subparsers):
+    models = subparsers.add_parser("models", help="list the registry models with parameter counts")
+    models.add_argument("--json", action="store_true")
+    models.set_defaults(run=_handler("jaxmnist.models.commands:list_command"))
+
+    summary = subparsers.add_parser("summary", help="per-layer table of one model, like torchsummary")
+    summary.add_argument("name")
+    summary.add_argument("--json", action="store_true")
+    summary.set_defaults(run=_handler("jaxmnist.models.commands:summary_command"))
+
+    port = subparsers.add_parser("import-torch", help="convert a PyTorch state_dict (.pt) into a checkpoint")
+    port.add_argument("name", help="registry model name, e.g. def_net")
+    port.add_argument("file", help="the .pt file written by torch.save(model.state_dict(), ...)")
+    port.add_argument("--out", required=True, help="checkpoint directory to write")
+    port.set_defaults(run=_handler("jaxmnist.torch_port:import_command"))
+
+
+def _add_optim_commands(subparsers):
+    schedule = subparsers.add_parser("schedule", help="print or plot a per-step learning-rate schedule")
+    schedule.add_argument("spec", help="an experiment name/path, or a schedule spec such as "
+                                       "'cosine(lr=1e-3,t_max=1000)'")
+    schedule.add_argument("--steps", type=int, required=True)
+    schedule.add_argument("--json", action="store_true")
+    schedule.add_argument("--plot", metavar="FILE.png")
+    schedule.set_defaults(run=_handler("jaxmnist.optim:schedule_command"))
+
+
+def _add_train_commands(subparsers):
+    train = subparsers.add_parser("train", help="train an experiment; rerunning with the same workdir resumes")
+    train.add_argument("experiment", help="registered experiment name or path to a config .py file")
+    train.add_argument("--workdir", required=True)
+    train.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                       help="override a config value, e.g. --set optimizer.lr=0.01 (repeatable)")
+    train.add_argument("--epochs", type=int, help="override the number of epochs (marks the run as shortened)")
+    train.add_argument("--limit-train", type=int,
+                       help="use only the first N training examples (marks the run as shortened)")
+    train.add_argument("--data-dir")
+    train.add_argument("--data-source", help="IDX folder to prepare from if the dataset is missing")
+    train.set_defaults(run=_handler("jaxmnist.train:train_command"))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="jaxmnist",
+        description="JAX/Flax reimplementation of five PyTorch MNIST / Fashion-MNIST notebooks.")
+    subparsers = parser.add_subparsers(dest="command", required=True)
+    _add_data_commands(subparsers)
+    _add_model_commands(subparsers)
+    _add_optim_commands(subparsers)
+    _add_train_commands(subparsers)
+    return parser
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        result = args.run(args)
+    except UserError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return error.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    return int(result or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

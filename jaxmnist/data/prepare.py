@@ -1,0 +1,226 @@
+"""tfds datasets `mnist` and `fashion_mnist`, prepared online as usual or offline from IDX files.
+
+Offline preparation runs tfds's own builder (same name, version, features and
+splits as a download would give) with its download step replaced by the local,
+validated IDX content. It builds into a temporary directory inside the data dir
+and renames the result into place, so an interruption or a bad file never
+leaves a half-prepared dataset. Nothing in the installed tensorflow_datasets
+package is touched (its registered .gz checksums are never consulted).
+"""
+
+import contextlib
+import json
+import os
+import shutil
+import socket
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from jaxmnist.data import idx
+from jaxmnist.errors import UserError
+
+DATASETS = ("mnist", "fashion_mnist")
+SPLITS = ("train", "test")
+DATA_SOURCE_ENV = "JAXMNIST_DATA"
+
+
+def resolve_data_dir(data_dir: str | None = None) -> Path:
+    """--data-dir, else $TFDS_DATA_DIR, else tfds's default ~/tensorflow_datasets."""
+    return Path(data_dir or os.environ.get("TFDS_DATA_DIR") or Path.home() / "tensorflow_datasets").expanduser()
+
+
+def _quiet_tensorflow():
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    import tensorflow as tf
+    # tf.data is only used on the host: keep TensorFlow away from any accelerator JAX uses.
+    tf.config.set_visible_devices([], "GPU")
+    import tensorflow_datasets as tfds
+    tfds.disable_progress_bar()
+    return tfds
+
+
+def _builder(dataset: str, data_dir: Path):
+    if dataset not in DATASETS:
+        raise UserError(f"unknown dataset '{dataset}' (known: {', '.join(DATASETS)})")
+    return _quiet_tensorflow().builder(dataset, data_dir=str(data_dir))
+
+
+def is_prepared(dataset: str, data_dir: Path) -> bool:
+    return _builder(dataset, data_dir).is_prepared()
+
+
+def _source_folder(source: Path, dataset: str) -> Path:
+    """`source/<dataset>` (the layout of ../shared/data), or `source` itself if it holds the files."""
+    if not source.is_dir():
+        raise UserError(f"{source}: not a directory (expected a folder with mnist/ and fashion_mnist/ "
+                        "or the four IDX files)")
+    nested = source / dataset
+    return nested if nested.is_dir() else source
+
+
+def prepare(dataset: str, source: Path, data_dir: Path, verify_official: bool = True,
+            force: bool = False) -> Path:
+    """Build the tfds dataset from IDX files in `source`; returns its prepared directory."""
+    tfds = _quiet_tensorflow()
+    final_builder = _builder(dataset, data_dir)
+    if final_builder.is_prepared() and not force:
+        return Path(final_builder.data_dir)
+    folder = _source_folder(Path(source), dataset)
+    # Validate everything before building anything.
+    splits = {split: idx.read_split(folder, dataset, split, verify_official) for split in SPLITS}
+
+    data_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=data_dir, prefix=f".{dataset}-preparing-") as tmp:
+        raw_dir = Path(tmp) / "raw"
+        raw_dir.mkdir()
+        raw_files = {}
+        for split, content in splits.items():
+            for kind in ("images", "labels"):
+                path = raw_dir / idx.FILE_STEMS[(split, kind)]
+                path.write_bytes(content.images_bytes if kind == "images" else content.labels_bytes)
+                raw_files[(split, kind)] = str(path)
+
+        builder = tfds.builder(dataset, data_dir=str(Path(tmp) / "tfds"))
+
+        def local_split_generators(dl_manager):
+            del dl_manager  # the files are already here: nothing to download
+            return [
+                tfds.core.SplitGenerator(name=split, gen_kwargs=dict(
+                    num_examples=len(splits[split].labels),
+                    data_path=raw_files[(split, "images")],
+                    label_path=raw_files[(split, "labels")]))
+                for split in SPLITS
+            ]
+
+        # An instance attribute shadows the class's download step; tfds itself stays unmodified.
+        builder._split_generators = local_split_generators
+        builder.download_and_prepare(
+            download_dir=str(Path(tmp) / "downloads"),
+            download_config=tfds.download.DownloadConfig(try_download_gcs=False))
+
+        built = Path(builder.data_dir)
+        target = Path(final_builder.data_dir)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if target.exists():
+            target.rename(Path(tmp) / "replaced")
+        built.rename(target)
+    return target
+
+
+def _network_reachable(host: str = "storage.googleapis.com", port: int = 443, timeout: float = 3.0) -> bool:
+    with contextlib.suppress(OSError):
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    return False
+
+
+def ensure_prepared(dataset: str, data_dir: str | None = None, data_source: str | None = None) -> Path:
+    """Make `dataset` loadable with an ordinary tfds load, preparing it if needed.
+
+    Order: already prepared; else from IDX files in `data_source` or $JAXMNIST_DATA;
+    else tfds's own download; else one clear error saying how to prepare offline.
+    """
+    directory = resolve_data_dir(data_dir)
+    if is_prepared(dataset, directory):
+        return directory
+    source = data_source or os.environ.get(DATA_SOURCE_ENV)
+    if source:
+        prepare(dataset, Path(source), directory)
+        return directory
+    if not _network_reachable():
+        raise UserError(
+            f"dataset '{dataset}' is not prepared in {directory} and there is no network to download it. "
+            f"Prepare it offline from the original IDX files: `jaxmnist data prepare --source DIR` "
+            f"(DIR holding {dataset}/train-images-idx3-ubyte.gz etc., e.g. ../shared/data), "
+            f"or set {DATA_SOURCE_ENV}=DIR or pass --data-source DIR.")
+    _builder(dataset, directory).download_and_prepare()
+    return directory
+
+
+def file_order(split: str, num_examples: int) -> np.ndarray:
+    """Positions, in tfds's stored order, of the examples in IDX file order.
+
+    tfds stores examples sorted by a salted hash of their key (the file index,
+    for these builders; the salt is the split name). Recomputing that hash
+    recovers the original order, which notebook 003's sequential 80/20 split
+    and unshuffled training depend on.
+    """
+    from tensorflow_datasets.core import hashing
+
+    hasher = hashing.Hasher(split)
+    stored_order = np.argsort([hasher.hash_key(index) for index in range(num_examples)], kind="stable")
+    # stored_order[p] is the file index of the example at stored position p; invert it.
+    positions = np.empty(num_examples, dtype=np.int64)
+    positions[stored_order] = np.arange(num_examples)
+    return positions
+
+
+def load_split(dataset: str, split: str, data_dir: str | None = None,
+               data_source: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """A whole tfds split as (images uint8 (N, 28, 28, 1), labels int32 (N,)), in IDX file order."""
+    tfds = _quiet_tensorflow()
+    directory = ensure_prepared(dataset, data_dir, data_source)
+    builder = _builder(dataset, directory)
+    if split not in builder.info.splits:
+        raise UserError(f"{dataset} has no split '{split}' (has: {', '.join(builder.info.splits)})")
+    data = tfds.as_numpy(builder.as_dataset(
+        split=split, batch_size=-1, shuffle_files=False,
+        read_config=tfds.ReadConfig(interleave_cycle_length=1)))
+    order = file_order(split, len(data["label"]))
+    return data["image"][order], data["label"][order].astype(np.int32)
+
+
+def dataset_info(dataset: str, data_dir: str | None = None) -> dict:
+    """Where `dataset` is prepared, its splits, label counts and pixel mean/std (pixels in [0, 1])."""
+    directory = resolve_data_dir(data_dir)
+    builder = _builder(dataset, directory)
+    if not builder.is_prepared():
+        return {"dataset": dataset, "prepared": False, "data_dir": str(directory)}
+    splits = {}
+    for split in builder.info.splits:
+        images, labels = load_split(dataset, split, str(directory))
+        pixels = images.astype(np.float64) / 255.0
+        splits[split] = {
+            "examples": int(len(labels)),
+            "label_counts": np.bincount(labels, minlength=10).tolist(),
+            "pixel_mean": round(float(pixels.mean()), 4),
+            "pixel_std": round(float(pixels.std()), 4),
+        }
+    return {"dataset": dataset, "prepared": True, "path": builder.data_dir,
+            "version": str(builder.info.version), "splits": splits}
+
+
+def _selected(dataset: str) -> tuple[str, ...]:
+    return DATASETS if dataset == "all" else (dataset,)
+
+
+def prepare_command(args) -> int:
+    data_dir = resolve_data_dir(args.data_dir)
+    for dataset in _selected(args.dataset):
+        if args.dataset == "all" and not (Path(args.source) / dataset).is_dir():
+            print(f"{dataset}: skipped (no {Path(args.source) / dataset})")
+            continue
+        path = prepare(dataset, Path(args.source), data_dir,
+                       verify_official=not args.allow_unofficial, force=args.force)
+        print(f"{dataset}: prepared in {path}")
+    return 0
+
+
+def info_command(args) -> int:
+    infos = [dataset_info(dataset, args.data_dir) for dataset in _selected(args.dataset)]
+    if args.json:
+        print(json.dumps(infos, indent=2))
+        return 0
+    for info in infos:
+        if not info["prepared"]:
+            print(f"{info['dataset']}: not prepared in {info['data_dir']} "
+                  f"(run `jaxmnist data prepare --source DIR`)")
+            continue
+        print(f"{info['dataset']} {info['version']}: {info['path']}")
+        for split, stats in info["splits"].items():
+            print(f"  {split:5s} {stats['examples']:6d} examples  pixel mean {stats['pixel_mean']:.4f} "
+                  f"std {stats['pixel_std']:.4f}")
+            print(f"        labels 0..9: {' '.join(str(count) for count in stats['label_counts'])}")
+    return 0
