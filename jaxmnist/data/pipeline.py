@@ -1,0 +1,100 @@
+"""Device-resident input pipeline.
+
+MNIST-sized splits fit in accelerator memory, so a split is loaded once from
+tfds, kept on device as uint8, and every batch is gathered and preprocessed by
+one jitted function: the host only hands over a few hundred indices per step.
+
+Orders are pure functions of (seed, epoch), so any epoch's batches can be
+regenerated exactly (resume relies on it). Training batches follow PyTorch's
+DataLoader (the last, smaller batch is kept); evaluation batches are padded to
+a fixed size with a mask, so every example counts exactly once.
+"""
+
+import re
+from typing import Iterator, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxmnist.data import augment, prepare
+from jaxmnist.errors import UserError
+
+
+class Split(NamedTuple):
+    images: jax.Array  # (N, 28, 28, 1) uint8
+    labels: jax.Array  # (N,) int32
+
+
+_SLICE = re.compile(r"^(?P<name>\w+)(\[(?P<start>-?\d*)(?P<start_pct>%?):(?P<stop>-?\d*)(?P<stop_pct>%?)\])?$")
+
+
+def _slice_bounds(split: str, size: int) -> tuple[str, int, int]:
+    """'train[:48000]', 'train[48000:]', 'train[:80%]' -> (name, start, stop), tfds's slicing syntax."""
+    match = _SLICE.match(split.replace(" ", ""))
+    if not match:
+        raise UserError(f"cannot parse split '{split}' (examples: test, train[:48000], train[80%:])")
+
+    def bound(text, percent, default):
+        if text == "":
+            return default
+        value = int(text)
+        if percent:
+            value = round(size * value / 100)
+        return value + size if value < 0 else value
+
+    start = bound(match["start"] or "", match["start_pct"], 0)
+    stop = bound(match["stop"] or "", match["stop_pct"], size)
+    if not 0 <= start < stop <= size:
+        raise UserError(f"split '{split}' selects no examples of the {size} in '{match['name']}'")
+    return match["name"], start, stop
+
+
+def load(dataset: str, split: str, data_dir: str | None = None, data_source: str | None = None,
+         limit: int | None = None) -> Split:
+    """A (sliced) split in IDX file order, on device. `limit` keeps only its first N examples."""
+    name = _SLICE.match(split.replace(" ", ""))
+    images, labels = prepare.load_split(dataset, name["name"] if name else split, data_dir, data_source)
+    _, start, stop = _slice_bounds(split, len(labels))
+    if limit is not None:
+        stop = min(stop, start + limit)
+    return Split(jnp.asarray(images[start:stop]), jnp.asarray(labels[start:stop]))
+
+
+def pixel_stats(split: Split) -> tuple[float, float]:
+    """Mean and std of the pixels scaled to [0, 1] (what transforms.Normalize is given)."""
+    pixels = np.asarray(split.images, dtype=np.float64) / 255.0
+    return float(pixels.mean()), float(pixels.std())
+
+
+def epoch_order(num_examples: int, seed: int, epoch: int, shuffle: bool) -> np.ndarray:
+    """The example order of one epoch: a permutation drawn from (seed, epoch) alone, or file order."""
+    if not shuffle:
+        return np.arange(num_examples)
+    return np.random.default_rng([seed, epoch]).permutation(num_examples)
+
+
+def train_batches(num_examples: int, batch_size: int, seed: int, epoch: int, shuffle: bool) -> list[np.ndarray]:
+    """Index arrays of one training epoch; as DataLoader(drop_last=False), the last batch may be smaller."""
+    order = epoch_order(num_examples, seed, epoch, shuffle)
+    return [order[start:start + batch_size] for start in range(0, num_examples, batch_size)]
+
+
+def eval_batches(num_examples: int, batch_size: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """(indices, mask) pairs of a fixed size covering every example exactly once, in order."""
+    for start in range(0, num_examples, batch_size):
+        indices = np.arange(start, start + batch_size)
+        mask = indices < num_examples
+        yield np.where(mask, indices, 0), mask
+
+
+def batch_fn(spec: str, train_stats: tuple[float, float] | None = None):
+    """A jitted `(split, indices, key) -> (images float32, labels)` for a preprocessing spec."""
+    preprocess = augment.parse(spec, train_stats)
+
+    @jax.jit
+    def make_batch(split: Split, indices: jax.Array, key: jax.Array):
+        images = split.images[indices]
+        return augment.apply_batch(preprocess, images, key), split.labels[indices]
+
+    return make_batch

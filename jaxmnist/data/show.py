@@ -1,0 +1,47 @@
+"""`jaxmnist data show`: a PNG grid of original images beside augmented draws (notebook 003's visualize_sample)."""
+
+import textwrap
+
+import jax
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from jaxmnist.data import pipeline  # noqa: E402
+
+
+def show_command(args) -> int:
+    split = pipeline.load(args.dataset, args.split, args.data_dir, args.data_source, limit=args.n)
+    train_stats = None
+    if "'train'" in args.augment or '"train"' in args.augment:
+        train_stats = pipeline.pixel_stats(pipeline.load(args.dataset, "train", args.data_dir, args.data_source))
+    make_batch = pipeline.batch_fn(args.augment, train_stats)
+    indices = np.arange(len(split.labels))
+    draws = [np.asarray(make_batch(split, indices, jax.random.key(args.seed + variant))[0])[..., 0]
+             for variant in range(args.variants)]
+    originals = np.asarray(split.images)[..., 0] / 255.0
+
+    rows, columns = len(indices), 1 + args.variants
+    figure, axes = plt.subplots(rows, columns, figsize=(1.6 * columns, 1.6 * rows), squeeze=False)
+    for row in range(rows):
+        panels = [(originals[row], "original [0,1]")] + [
+            (draw[row], f"draw {variant + 1}") for variant, draw in enumerate(draws)]
+        for column, (image, title) in enumerate(panels):
+            axis = axes[row, column]
+            # Augmented tensors may be normalised: show each on its own value range, as printed below it.
+            axis.imshow(image, cmap="gray", vmin=min(image.min(), 0.0), vmax=max(image.max(), 1.0))
+            axis.set_xticks([])
+            axis.set_yticks([])
+            if row == 0:
+                axis.set_title(title, fontsize=8)
+            axis.set_xlabel(f"[{image.min():.2f}, {image.max():.2f}]", fontsize=6)
+        axes[row, 0].set_ylabel(f"label {int(split.labels[row])}", fontsize=7)
+    title = textwrap.fill(f"{args.dataset} {args.split}: {args.augment}", width=18 * columns)
+    figure.suptitle(title, fontsize=8)
+    figure.tight_layout()
+    figure.savefig(args.out, dpi=100)
+    plt.close(figure)
+    print(f"wrote {args.out} ({rows} images x {args.variants} augmented draws)")
+    return 0
