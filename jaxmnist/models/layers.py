@@ -1,0 +1,240 @@
+"""The handful of torch.nn layers the notebooks use, as Flax modules with PyTorch semantics.
+
+Each class takes the same constructor arguments as its torch.nn namesake, so a model
+written with them reads line by line like the notebook's class. Differences from Flax's
+own layers, all for exact parity with PyTorch:
+
+- initialisation as PyTorch (weights and biases; fans computed as torch does);
+- BatchNorm with PyTorch's momentum convention and unbiased running variance;
+- `Sequential` names its children '0', '1', ... so parameter paths equal state_dict keys.
+
+Tensors are NHWC; kernels are HWIO (conv) and (in, out) (Linear).
+"""
+
+from collections.abc import Sequence
+import math
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+from jax import lax
+
+# torch.nn.init schemes as JAX initialisers. JAX computes fans from HWIO / (in, out) kernels
+# exactly as torch does from OIHW / (out, in): fan_in = in_channels * kh * kw.
+WEIGHT_INITS = {
+    # Conv2d / Linear reset_parameters: kaiming_uniform_(a=sqrt(5)) = U(-1/sqrt(fan_in), 1/sqrt(fan_in)).
+    "torch_default": jax.nn.initializers.variance_scaling(1 / 3, "fan_in", "uniform"),
+    # xavier_uniform_: U(-b, b), b = sqrt(6 / (fan_in + fan_out)).
+    "xavier_uniform": jax.nn.initializers.variance_scaling(1.0, "fan_avg", "uniform"),
+    # kaiming_uniform_ defaults (a=0, fan_in, leaky_relu -> gain sqrt(2)): b = sqrt(6 / fan_in).
+    "kaiming_uniform": jax.nn.initializers.variance_scaling(2.0, "fan_in", "uniform"),
+    # kaiming_normal_ draws from an untruncated normal (JAX's he_normal truncates).
+    "kaiming_normal_relu": jax.nn.initializers.variance_scaling(2.0, "fan_in", "normal"),
+    "kaiming_normal_linear": jax.nn.initializers.variance_scaling(1.0, "fan_in", "normal"),
+}
+
+
+def _weight_init(name: str):
+    if name not in WEIGHT_INITS:
+        raise ValueError(f"unknown weight_init '{name}' (known: {', '.join(WEIGHT_INITS)})")
+    return WEIGHT_INITS[name]
+
+
+def _torch_default_bias_init(fan_in: int):
+    """PyTorch's bias init, U(-1/sqrt(fan_in), 1/sqrt(fan_in)); the notebooks' explicit inits never touch it."""
+    bound = 1 / math.sqrt(fan_in)
+
+    def init(key, shape, dtype=jnp.float32):
+        return jax.random.uniform(key, shape, dtype, -bound, bound)
+
+    return init
+
+
+class Conv2d(nn.Module):
+    in_channels: int
+    out_channels: int
+    kernel_size: int
+    stride: int = 1
+    padding: int = 0
+    bias: bool = True
+    weight_init: str = "torch_default"
+
+    @nn.compact
+    def __call__(self, x):
+        if x.shape[-1] != self.in_channels:
+            raise ValueError(f"{self.path}: expected {self.in_channels} input channels, got shape {x.shape}")
+        k = self.kernel_size
+        kernel = self.param("kernel", _weight_init(self.weight_init), (k, k, self.in_channels, self.out_channels))
+        y = lax.conv_general_dilated(
+            x, kernel, window_strides=(self.stride, self.stride),
+            padding=((self.padding, self.padding), (self.padding, self.padding)),
+            dimension_numbers=("NHWC", "HWIO", "NHWC"))
+        if self.bias:
+            y = y + self.param("bias", _torch_default_bias_init(self.in_channels * k * k), (self.out_channels,))
+        return y
+
+
+class Linear(nn.Module):
+    in_features: int
+    out_features: int
+    bias: bool = True
+    weight_init: str = "torch_default"
+
+    @nn.compact
+    def __call__(self, x):
+        if x.shape[-1] != self.in_features:
+            raise ValueError(f"{self.path}: expected {self.in_features} input features, got shape {x.shape}")
+        kernel = self.param("kernel", _weight_init(self.weight_init), (self.in_features, self.out_features))
+        y = x @ kernel
+        if self.bias:
+            y = y + self.param("bias", _torch_default_bias_init(self.in_features), (self.out_features,))
+        return y
+
+
+class BatchNorm(nn.Module):
+    """torch.nn.BatchNorm{1,2}d over the last (feature) axis, PyTorch's semantics exactly.
+
+    `momentum` is PyTorch's (weight of the new batch; Flax's momentum is 1 - this). In
+    training the output is normalised with the biased batch variance while running_var
+    is updated with the unbiased one (n / (n - 1)), as torch does. With `axis_name` the
+    statistics cover the whole global batch (all devices of that mapped axis) and n
+    counts it; the devices must hold equal-sized shards.
+    """
+
+    num_features: int
+    eps: float = 1e-5
+    momentum: float = 0.1
+    axis_name: str | None = None
+
+    @nn.compact
+    def __call__(self, x, train: bool = False):
+        if x.shape[-1] != self.num_features:
+            raise ValueError(f"{self.path}: expected {self.num_features} features, got shape {x.shape}")
+        shape = (self.num_features,)
+        scale = self.param("scale", nn.initializers.ones, shape)
+        bias = self.param("bias", nn.initializers.zeros, shape)
+        running_mean = self.variable("batch_stats", "mean", jnp.zeros, shape, jnp.float32)
+        running_var = self.variable("batch_stats", "var", jnp.ones, shape, jnp.float32)
+
+        if train:
+            mean, var, count = self._batch_statistics(x)
+            if not self.is_initializing():
+                m = self.momentum
+                running_mean.value = (1 - m) * running_mean.value + m * mean
+                running_var.value = (1 - m) * running_var.value + m * var * (count / (count - 1))
+        else:
+            mean, var = running_mean.value, running_var.value
+        return (x - mean) * lax.rsqrt(var + self.eps) * scale + bias
+
+    def _batch_statistics(self, x):
+        # Two passes (mean, then mean squared deviation) rather than E[x^2] - E[x]^2: as
+        # accurate as torch's, and still exact across devices because shards are equal-sized.
+        reduce_axes = tuple(range(x.ndim - 1))
+        count = math.prod(x.shape[:-1])
+        mean = jnp.mean(x, reduce_axes)
+        if self.axis_name is not None:
+            mean = lax.pmean(mean, self.axis_name)
+        var = jnp.mean(jnp.square(x - mean), reduce_axes)
+        if self.axis_name is not None:
+            var = lax.pmean(var, self.axis_name)
+            count = count * lax.axis_size(self.axis_name)
+        return mean, var, count
+
+
+class BatchNorm2d(BatchNorm):
+    """Input (B, H, W, C)."""
+
+
+class BatchNorm1d(BatchNorm):
+    """Input (B, C)."""
+
+
+class Dropout(nn.Module):
+    """Element-wise dropout as torch.nn.Dropout: scale kept units by 1/(1-p); p=1 gives zeros."""
+
+    p: float = 0.5
+
+    @nn.compact
+    def __call__(self, x, train: bool = False):
+        if not train or self.p == 0:
+            return x
+        if self.p == 1:
+            return jnp.zeros_like(x)
+        keep = jax.random.bernoulli(self.make_rng("dropout"), 1 - self.p, self._mask_shape(x))
+        return jnp.where(keep, x / (1 - self.p), 0)
+
+    def _mask_shape(self, x):
+        return x.shape
+
+
+class Dropout2d(Dropout):
+    """torch.nn.Dropout2d: zeroes whole feature maps, one draw per (sample, channel)."""
+
+    def _mask_shape(self, x):
+        batch, _, _, channels = x.shape
+        return (batch, 1, 1, channels)
+
+
+class ReLU(nn.Module):
+    @nn.compact
+    def __call__(self, x):
+        return jax.nn.relu(x)
+
+
+class MaxPool2d(nn.Module):
+    kernel_size: int
+    stride: int | None = None  # None: the kernel size, as in torch
+
+    @nn.compact
+    def __call__(self, x):
+        return max_pool2d(x, self.kernel_size, self.stride)
+
+
+class AvgPool2d(nn.Module):
+    kernel_size: int
+    stride: int | None = None
+
+    @nn.compact
+    def __call__(self, x):
+        stride = self.stride or self.kernel_size
+        return nn.avg_pool(x, (self.kernel_size,) * 2, strides=(stride, stride), padding="VALID")
+
+
+def max_pool2d(x, kernel_size: int, stride: int | None = None):
+    """F.max_pool2d without padding (floor of odd sizes, as torch's default ceil_mode=False)."""
+    stride = stride or kernel_size
+    return nn.max_pool(x, (kernel_size, kernel_size), strides=(stride, stride), padding="VALID")
+
+
+def flatten(x):
+    """x.view(x.size(0), -1) of the NCHW tensor PyTorch would hold: channel-major.
+
+    Flattening in PyTorch's order keeps Linear weights ported from torch valid as they are.
+    """
+    return jnp.transpose(x, (0, 3, 1, 2)).reshape(x.shape[0], -1)
+
+
+# Layers whose behaviour depends on the training flag; Sequential passes it only to them.
+_TRAIN_AWARE = (BatchNorm, Dropout)
+
+
+class Sequential(nn.Module):
+    """torch.nn.Sequential: children are named '0', '1', ... like its state_dict keys.
+
+    Layers that hold no parameters (ReLU, pooling, dropout) keep their index, so a
+    BatchNorm after Conv2d and ReLU is '2' here as in torch.
+    """
+
+    layers: Sequence[nn.Module]
+    preserve_adopted_names = True  # keep the index names given below when Flax adopts the layers
+
+    def __post_init__(self):
+        # Detach the layers from whichever module built them and name them by position.
+        object.__setattr__(self, "layers", tuple(
+            layer.clone(parent=None, name=str(index)) for index, layer in enumerate(self.layers)))
+        super().__post_init__()
+
+    def __call__(self, x, train: bool = False):
+        for layer in self.layers:
+            x = layer(x, train=train) if isinstance(layer, _TRAIN_AWARE) else layer(x)
+        return x
