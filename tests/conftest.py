@@ -1,0 +1,36 @@
+"""Shared fixtures: tfds data dirs prepared once per session from the committed fixture or ../shared/data."""
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+REPO = Path(__file__).resolve().parent.parent
+FIXTURE_IDX = REPO / "tests" / "fixtures"
+SHARED_DATA = Path(os.environ.get("JAXMNIST_SHARED_DATA", REPO.parent / "shared" / "data"))
+
+
+@pytest.fixture(scope="session")
+def fixture_data_dir(tmp_path_factory) -> Path:
+    """A tfds data dir with mnist and fashion_mnist prepared from the 2,000-image fixture."""
+    from jaxmnist.data import prepare
+
+    data_dir = tmp_path_factory.mktemp("tfds_fixture")
+    for dataset in prepare.DATASETS:
+        prepare.prepare(dataset, FIXTURE_IDX, data_dir, verify_official=False)
+    return data_dir
+
+
+@pytest.fixture(scope="session")
+def full_data_dir(tmp_path_factory) -> Path:
+    """A tfds data dir with the full datasets prepared from ../shared/data (skips where absent)."""
+    if not (SHARED_DATA / "mnist").is_dir():
+        pytest.skip(f"full data not found at {SHARED_DATA}")
+    from jaxmnist.data import prepare
+
+    data_dir = tmp_path_factory.mktemp("tfds_full")
+    for dataset in prepare.DATASETS:
+        prepare.prepare(dataset, SHARED_DATA, data_dir)
+    return data_dir

@@ -1,0 +1,167 @@
+"""Offline tfds preparation: validation, clear errors, nothing half-prepared, tfds untouched."""
+
+import gzip
+import hashlib
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from jaxmnist import cli
+from jaxmnist.data import idx, prepare
+from jaxmnist.errors import UserError
+
+from conftest import FIXTURE_IDX, SHARED_DATA
+
+FIXTURE_FACTS = {
+    # dataset: {split: (examples, label counts 0..9, pixel mean, pixel std)}, from the fixture's own files.
+    "mnist": {"train": (1500, [140, 172, 144, 142, 160, 137, 141, 177, 134, 153], 0.1309, 0.3085),
+              "test": (500, [42, 67, 55, 45, 55, 50, 43, 49, 40, 54], 0.1206, 0.2966)},
+    "fashion_mnist": {"train": (1500, [146, 151, 148, 145, 146, 158, 148, 165, 148, 145], 0.2827, 0.3531),
+                      "test": (500, [55, 52, 65, 46, 57, 39, 47, 47, 44, 48], 0.2951, 0.3569)},
+}
+FULL_FACTS = {
+    "mnist": {"train": (60000, [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949], 0.1307, 0.3081),
+              "test": (10000, [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009], None, None)},
+    "fashion_mnist": {"train": (60000, [6000] * 10, 0.2860, 0.3530),
+                      "test": (10000, [1000] * 10, None, None)},
+}
+
+
+def _assert_facts(data_dir, facts):
+    for dataset, splits in facts.items():
+        info = prepare.dataset_info(dataset, str(data_dir))
+        assert info["prepared"] and info["version"] == "3.0.1"
+        for split, (examples, label_counts, mean, std) in splits.items():
+            stats = info["splits"][split]
+            assert stats["examples"] == examples
+            assert stats["label_counts"] == label_counts
+            if mean is not None:
+                assert stats["pixel_mean"] == mean and stats["pixel_std"] == std
+
+
+def _package_digest(module) -> str:
+    digest = hashlib.sha256()
+    root = Path(module.__file__).parent
+    for path in sorted(root.rglob("*")):
+        if path.is_file() and "__pycache__" not in path.parts:
+            digest.update(str(path.relative_to(root)).encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def test_fixture_prepares_with_exact_counts_and_stats(fixture_data_dir):
+    _assert_facts(fixture_data_dir, FIXTURE_FACTS)
+
+
+def test_loaded_split_is_in_idx_file_order(fixture_data_dir):
+    images, labels = prepare.load_split("mnist", "train", str(fixture_data_dir))
+    original = idx.read_split(FIXTURE_IDX / "mnist", "mnist", "train", verify_official=False)
+    assert images.shape == (1500, 28, 28, 1) and images.dtype == np.uint8
+    np.testing.assert_array_equal(images[..., 0], original.images)
+    np.testing.assert_array_equal(labels, original.labels)
+
+
+def test_prepare_leaves_installed_tfds_byte_identical(tmp_path):
+    import tensorflow_datasets
+
+    before = _package_digest(tensorflow_datasets)
+    prepare.prepare("mnist", FIXTURE_IDX, tmp_path, verify_official=False)
+    assert _package_digest(tensorflow_datasets) == before
+
+
+def test_subset_is_refused_without_allow_unofficial(tmp_path):
+    with pytest.raises(UserError, match="--allow-unofficial"):
+        prepare.prepare("mnist", FIXTURE_IDX, tmp_path)
+    assert not (tmp_path / "mnist").exists()
+
+
+def _broken_copy(tmp_path, filename, mutate) -> Path:
+    source = tmp_path / "source" / "mnist"
+    shutil.copytree(FIXTURE_IDX / "mnist", source)
+    mutate(source / filename)
+    return source.parent
+
+
+def _run_prepare_cli(source, data_dir, capsys):
+    code = cli.main(["data", "prepare", "--source", str(source), "--dataset", "mnist",
+                     "--data-dir", str(data_dir), "--allow-unofficial"])
+    return code, capsys.readouterr().err
+
+
+@pytest.mark.parametrize("filename, mutate, message", [
+    ("train-images-idx3-ubyte.gz",
+     lambda path: path.write_bytes(path.read_bytes()[:5000]), "not a valid gzip file"),
+    ("t10k-labels-idx1-ubyte.gz",
+     lambda path: path.write_bytes(gzip.compress(gzip.decompress(path.read_bytes())[:-7])), "truncated"),
+    ("train-labels-idx1-ubyte.gz",
+     lambda path: path.write_bytes(gzip.compress(b"\x00\x00\x08\x03" + gzip.decompress(path.read_bytes())[4:])),
+     "magic number 2051, expected 2049"),
+    ("t10k-images-idx3-ubyte.gz", lambda path: path.unlink(), "missing"),
+])
+def test_bad_file_gives_one_clear_line_and_leaves_nothing(tmp_path, capsys, filename, mutate, message):
+    source = _broken_copy(tmp_path, filename, mutate)
+    data_dir = tmp_path / "tfds"
+    code, err = _run_prepare_cli(source, data_dir, capsys)
+    assert code == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ")
+    assert filename.removesuffix(".gz") in lines[0] and message in lines[0]
+    assert not data_dir.exists() or list(data_dir.iterdir()) == []
+
+
+def test_cli_error_has_no_traceback_in_a_real_process(tmp_path):
+    source = _broken_copy(tmp_path, "train-images-idx3-ubyte.gz", lambda path: path.write_bytes(b"junk"))
+    result = subprocess.run(
+        [sys.executable, "-m", "jaxmnist.cli", "data", "prepare", "--source", str(source), "--dataset", "mnist",
+         "--data-dir", str(tmp_path / "tfds"), "--allow-unofficial"],
+        capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith("error: ")
+
+
+def test_train_without_data_or_network_says_how_to_prepare(tmp_path, monkeypatch, capsys):
+    monkeypatch.delenv(prepare.DATA_SOURCE_ENV, raising=False)
+    monkeypatch.setattr(prepare, "_network_reachable", lambda: False)
+    with pytest.raises(UserError, match=r"jaxmnist data prepare --source DIR"):
+        prepare.ensure_prepared("mnist", str(tmp_path))
+
+
+def test_data_source_env_prepares_automatically(tmp_path, monkeypatch):
+    monkeypatch.setenv(prepare.DATA_SOURCE_ENV, str(tmp_path / "nowhere"))
+    with pytest.raises(UserError, match="not a directory"):
+        prepare.ensure_prepared("mnist", str(tmp_path / "tfds"))
+
+
+def test_data_info_cli(fixture_data_dir, capsys):
+    assert cli.main(["data", "info", "--dataset", "mnist", "--data-dir", str(fixture_data_dir)]) == 0
+    out = capsys.readouterr().out
+    assert "test     500 examples  pixel mean 0.1206 std 0.2966" in out
+    assert "labels 0..9: 42 67 55 45 55 50 43 49 40 54" in out
+
+
+@pytest.mark.full_data
+def test_full_data_prepares_with_the_published_facts(full_data_dir):
+    _assert_facts(full_data_dir, FULL_FACTS)
+
+
+@pytest.mark.full_data
+def test_full_data_corrupt_byte_is_caught_by_checksum(tmp_path, capsys):
+    source = tmp_path / "source" / "mnist"
+    source.mkdir(parents=True)
+    for path in (SHARED_DATA / "mnist").glob("*.gz"):
+        (source / path.name).symlink_to(path)
+    labels = source / "t10k-labels-idx1-ubyte.gz"
+    content = bytearray(gzip.decompress(labels.read_bytes()))
+    content[100] = (content[100] + 1) % 10
+    labels.unlink()
+    labels.write_bytes(gzip.compress(bytes(content)))
+    code = cli.main(["data", "prepare", "--source", str(source.parent), "--dataset", "mnist",
+                     "--data-dir", str(tmp_path / "tfds")])
+    err = capsys.readouterr().err
+    assert code == 2 and "t10k-labels-idx1-ubyte" in err and "sha256" in err
+    assert not (tmp_path / "tfds").exists() or list((tmp_path / "tfds").iterdir()) == []

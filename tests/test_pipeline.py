@@ -1,0 +1,79 @@
+"""Batching: reproducible orders, exact evaluation coverage, device batches, notebook splits."""
+
+import jax
+import numpy as np
+import pytest
+
+from jaxmnist.data import pipeline
+from jaxmnist.errors import UserError
+
+
+def test_same_seed_and_epoch_give_the_same_order():
+    first = pipeline.train_batches(60000, 64, seed=1, epoch=3, shuffle=True)
+    again = pipeline.train_batches(60000, 64, seed=1, epoch=3, shuffle=True)
+    np.testing.assert_array_equal(np.concatenate(first), np.concatenate(again))
+
+
+def test_epochs_and_seeds_give_different_orders():
+    epoch3 = np.concatenate(pipeline.train_batches(60000, 64, seed=1, epoch=3, shuffle=True))
+    epoch4 = np.concatenate(pipeline.train_batches(60000, 64, seed=1, epoch=4, shuffle=True))
+    other_seed = np.concatenate(pipeline.train_batches(60000, 64, seed=2, epoch=3, shuffle=True))
+    assert (epoch3 != epoch4).mean() > 0.99 and (epoch3 != other_seed).mean() > 0.99
+    assert sorted(epoch3) == list(range(60000))
+
+
+def test_training_batches_keep_the_last_partial_batch_like_dataloader():
+    batches = pipeline.train_batches(60000, 64, seed=0, epoch=0, shuffle=True)
+    assert len(batches) == 938 and len(batches[-1]) == 32  # DataLoader: ceil(60000/64) batches, 937*64 + 32
+    unshuffled = pipeline.train_batches(48000, 100, seed=0, epoch=5, shuffle=False)
+    np.testing.assert_array_equal(np.concatenate(unshuffled), np.arange(48000))
+
+
+@pytest.mark.parametrize("batch_size", [64, 100, 128, 250, 512])
+@pytest.mark.parametrize("num_examples", [10000, 12000, 500])
+def test_eval_covers_every_example_exactly_once(batch_size, num_examples):
+    seen = np.zeros(num_examples, dtype=int)
+    for indices, mask in pipeline.eval_batches(num_examples, batch_size):
+        assert len(indices) == batch_size
+        np.add.at(seen, indices[mask], 1)
+    assert (seen == 1).all()
+
+
+def test_split_slicing_follows_tfds_syntax():
+    assert pipeline._slice_bounds("train[:48000]", 60000) == ("train", 0, 48000)
+    assert pipeline._slice_bounds("train[48000:]", 60000) == ("train", 48000, 60000)
+    assert pipeline._slice_bounds("train[80%:]", 60000) == ("train", 48000, 60000)
+    assert pipeline._slice_bounds("test", 10000) == ("test", 0, 10000)
+    with pytest.raises(UserError, match="selects no examples"):
+        pipeline._slice_bounds("train[50000:40000]", 60000)
+
+
+def test_notebook_003_split_is_the_file_order_80_20(fixture_data_dir):
+    whole = pipeline.load("mnist", "train", str(fixture_data_dir))
+    train = pipeline.load("mnist", "train[:80%]", str(fixture_data_dir))
+    valid = pipeline.load("mnist", "train[80%:]", str(fixture_data_dir))
+    assert (len(train.labels), len(valid.labels)) == (1200, 300)
+    np.testing.assert_array_equal(np.concatenate([train.images, valid.images]), whole.images)
+    assert len(pipeline.load("mnist", "train", str(fixture_data_dir), limit=100).labels) == 100
+
+
+def test_device_batch_is_normalised_as_torchvision(fixture_data_dir):
+    split = pipeline.load("mnist", "test", str(fixture_data_dir))
+    make_batch = pipeline.batch_fn("to_tensor|normalize(mean=0.1307, std=0.3081)")
+    indices = np.arange(7, 7 + 64)
+    images, labels = make_batch(split, indices, jax.random.key(0))
+    expected = (np.asarray(split.images)[indices].astype(np.float32) / 255 - 0.1307) / 0.3081
+    assert images.shape == (64, 28, 28, 1) and images.dtype == np.float32
+    np.testing.assert_allclose(images, expected, rtol=1e-6, atol=1e-6)
+    np.testing.assert_array_equal(labels, np.asarray(split.labels)[indices])
+
+
+def test_train_statistics_normalisation(fixture_data_dir):
+    train = pipeline.load("fashion_mnist", "train", str(fixture_data_dir))
+    mean, std = pipeline.pixel_stats(train)
+    assert (round(mean, 4), round(std, 4)) == (0.2827, 0.3531)
+    make_batch = pipeline.batch_fn("to_tensor|normalize(mean='train', std='train')", (mean, std))
+    images, _ = make_batch(train, np.arange(1500), jax.random.key(0))
+    assert abs(float(images.mean())) < 1e-5 and abs(float(images.std()) - 1) < 1e-4
+    with pytest.raises(UserError, match="statistics"):
+        pipeline.batch_fn("to_tensor|normalize(mean='train', std='train')")
