@@ -9,6 +9,7 @@ package is touched (its registered .gz checksums are never consulted).
 """
 
 import contextlib
+import functools
 import json
 import os
 import shutil
@@ -157,9 +158,13 @@ def file_order(split: str, num_examples: int) -> np.ndarray:
     return positions
 
 
+@functools.lru_cache(maxsize=4)  # a run reads the train split for both its train and valid slices
 def load_split(dataset: str, split: str, data_dir: str | None = None,
                data_source: str | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """A whole tfds split as (images uint8 (N, 28, 28, 1), labels int32 (N,)), in IDX file order."""
+    """A whole tfds split as (images uint8 (N, 28, 28, 1), labels int32 (N,)), in IDX file order.
+
+    The arrays are cached and shared: treat them as read-only.
+    """
     tfds = _quiet_tensorflow()
     directory = ensure_prepared(dataset, data_dir, data_source)
     builder = _builder(dataset, directory)
@@ -169,7 +174,9 @@ def load_split(dataset: str, split: str, data_dir: str | None = None,
         split=split, batch_size=-1, shuffle_files=False,
         read_config=tfds.ReadConfig(interleave_cycle_length=1)))
     order = file_order(split, len(data["label"]))
-    return data["image"][order], data["label"][order].astype(np.int32)
+    images, labels = data["image"][order], data["label"][order].astype(np.int32)
+    images.flags.writeable = labels.flags.writeable = False
+    return images, labels
 
 
 def dataset_info(dataset: str, data_dir: str | None = None) -> dict:
