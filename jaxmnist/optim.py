@@ -15,6 +15,7 @@ import ast
 import json
 import math
 import re
+import textwrap
 from collections.abc import Callable, Mapping
 
 import jax
@@ -35,16 +36,19 @@ OPTIMIZER_DEFAULTS = {
     "adamw": dict(learning_rate=1e-3, b1=0.9, b2=0.999, eps=1e-8, weight_decay=0.01),
 }
 
-# torch.optim.lr_scheduler's defaults, with the arguments renamed to snake case.
+# torch.optim.lr_scheduler's defaults, with the arguments renamed to snake case, except
+# cycle_momentum: off unless asked for (torch: on), since notebook 003 turns it off and configs
+# written from the notebooks' calls would otherwise cycle Adam's beta1 unasked.
 SCHEDULE_DEFAULTS = {
     "constant": {},
     "cosine": dict(t_max=_REQUIRED, eta_min=0.0),
     "cyclic": dict(base_lr=_REQUIRED, max_lr=_REQUIRED, step_size_up=2000, step_size_down=None,
-                   mode="triangular", gamma=1.0, cycle_momentum=False),
+                   mode="triangular", gamma=1.0, cycle_momentum=False, base_momentum=0.8, max_momentum=0.9),
     "warm_restarts": dict(t_0=_REQUIRED, t_mult=1, eta_min=0.0),
     "step": dict(step_size=_REQUIRED, gamma=0.1),
     "one_cycle": dict(max_lr=_REQUIRED, total_steps=_REQUIRED, pct_start=0.3, anneal_strategy="cos",
-                      div_factor=25.0, final_div_factor=1e4, three_phase=False, cycle_momentum=False),
+                      div_factor=25.0, final_div_factor=1e4, three_phase=False, cycle_momentum=False,
+                      base_momentum=0.85, max_momentum=0.95),
     "warmup_cosine": dict(warmup_steps=_REQUIRED, total_steps=_REQUIRED, eta_min=0.0,
                           warmup_start_factor=0.0),
 }
@@ -66,6 +70,8 @@ def _resolve(section_name: str, section, defaults_by_name: dict, default_name=No
     """Return (name, parameters with defaults filled in) of a config section, or raise UserError."""
     parameters = _as_dict(section)
     name = parameters.pop("name", default_name)
+    if name is None:
+        raise UserError(f"{section_name}.name is required (one of: {', '.join(defaults_by_name)})")
     if name not in defaults_by_name:
         raise UserError(f"unknown {section_name}.name {name!r} "
                         f"(known: {', '.join(defaults_by_name)})")
@@ -85,7 +91,7 @@ def _fail(key: str, requirement: str, value):
     raise UserError(f"{key} must be {requirement}, got {value!r}")
 
 
-def _number(key: str, value, *, minimum=None, above=None, maximum=None) -> float:
+def _number(key: str, value, *, minimum=None, above=None, maximum=None, below=None) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         _fail(key, "a number", value)
     if minimum is not None and value < minimum:
@@ -94,6 +100,8 @@ def _number(key: str, value, *, minimum=None, above=None, maximum=None) -> float
         _fail(key, f"> {above}", value)
     if maximum is not None and value > maximum:
         _fail(key, f"<= {maximum}", value)
+    if below is not None and value >= below:
+        _fail(key, f"< {below}", value)
     return float(value)
 
 
@@ -116,12 +124,6 @@ def _boolean(key: str, value) -> bool:
     if not isinstance(value, bool):
         _fail(key, "True or False", value)
     return value
-
-
-def _no_momentum_cycling(value):
-    if _boolean("schedule.cycle_momentum", value):
-        raise UserError("schedule.cycle_momentum=True (torch's default) is not supported: "
-                        "set it to False, as notebook 003 does")
 
 
 # --- schedules ----------------------------------------------------------------------------
@@ -187,10 +189,13 @@ def _warm_restarts(base_lr: float, t_0, t_mult, eta_min) -> Schedule:
     return schedule
 
 
-def _cyclic(base_lr, max_lr, step_size_up, step_size_down, mode, gamma, cycle_momentum) -> Schedule:
-    """torch CyclicLR with cycle_momentum=False. It replaces the optimizer's rate: the first update
+def _cyclic(base_lr, max_lr, step_size_up, step_size_down, mode, gamma, cycle_momentum, base_momentum,
+            max_momentum) -> tuple[Schedule, Schedule | None]:
+    """torch CyclicLR, as (rate, momentum or None). It replaces the optimizer's rate: the first update
     uses base_lr, the rate rises linearly to max_lr over step_size_up steps and falls back over
-    step_size_down; 'triangular2' halves the amplitude every cycle, 'exp_range' scales it by gamma**step."""
+    step_size_down; 'triangular2' halves the amplitude every cycle, 'exp_range' scales it by gamma**step.
+    With cycle_momentum, momentum (SGD) or beta1 (Adam) moves inversely between max_momentum and
+    base_momentum."""
     base_lr = _number("schedule.base_lr", base_lr, minimum=0)
     max_lr = _number("schedule.max_lr", max_lr, minimum=0)
     step_size_up = _integer("schedule.step_size_up", step_size_up, minimum=1)
@@ -198,21 +203,29 @@ def _cyclic(base_lr, max_lr, step_size_up, step_size_down, mode, gamma, cycle_mo
         _integer("schedule.step_size_down", step_size_down, minimum=1)
     mode = _choice("schedule.mode", mode, ("triangular", "triangular2", "exp_range"))
     gamma = _number("schedule.gamma", gamma, above=0)
-    _no_momentum_cycling(cycle_momentum)
+    cycle_momentum = _boolean("schedule.cycle_momentum", cycle_momentum)
+    base_momentum = _number("schedule.base_momentum", base_momentum, minimum=0, maximum=1)
+    max_momentum = _number("schedule.max_momentum", max_momentum, minimum=0, maximum=1)
     cycle_length = step_size_up + step_size_down
 
-    def schedule(step):
+    def amplitude_fraction(step):
         step = jnp.asarray(step)
         position = step % cycle_length
-        height = jnp.where(position <= step_size_up, position / step_size_up,
-                           (cycle_length - position) / step_size_down)
+        fraction = jnp.where(position <= step_size_up, position / step_size_up,
+                             (cycle_length - position) / step_size_down)
         if mode == "triangular2":
-            height = height * _power(0.5, step // cycle_length)
-        elif mode == "exp_range":
-            height = height * _power(gamma, step)
-        return base_lr + (max_lr - base_lr) * height
+            return fraction * _power(0.5, step // cycle_length)
+        if mode == "exp_range":
+            return fraction * _power(gamma, step)
+        return fraction
 
-    return schedule
+    def learning_rate(step):
+        return base_lr + (max_lr - base_lr) * amplitude_fraction(step)
+
+    def momentum(step):
+        return max_momentum - (max_momentum - base_momentum) * amplitude_fraction(step)
+
+    return learning_rate, momentum if cycle_momentum else None
 
 
 def _step(base_lr: float, step_size, gamma) -> Schedule:
@@ -222,26 +235,27 @@ def _step(base_lr: float, step_size, gamma) -> Schedule:
     return lambda step: base_lr * _power(gamma, jnp.asarray(step) // step_size)
 
 
-def _anneal(start_lr: float, end_lr: float, step, start_step: float, end_step: float, strategy: str):
-    """torch OneCycleLR's annealing from start_lr at start_step to end_lr at end_step.
+def _anneal(start_value: float, end_value: float, step, start_step: float, end_step: float, strategy: str):
+    """torch OneCycleLR's annealing from start_value at start_step to end_value at end_step.
 
-    Measured from the end with the lower rate: measuring from the other end would subtract nearly
+    Measured from the end with the lower value: measuring from the other end would subtract nearly
     equal float32 numbers where the rate is low, which loses the digits that matter there.
     """
-    low_lr, high_lr = sorted((start_lr, end_lr))
-    steps_from_low = step - start_step if start_lr <= end_lr else end_step - step
+    low, high = sorted((start_value, end_value))
+    steps_from_low = step - start_step if start_value <= end_value else end_step - step
     fraction_from_low = steps_from_low / (end_step - start_step)
     if strategy == "cos":
-        return low_lr + (high_lr - low_lr) * _half_cosine(fraction_from_low, 1.0)
-    return low_lr + (high_lr - low_lr) * fraction_from_low
+        return low + (high - low) * _half_cosine(fraction_from_low, 1.0)
+    return low + (high - low) * fraction_from_low
 
 
-def _one_cycle(max_lr, total_steps, pct_start, anneal_strategy, div_factor, final_div_factor,
-               three_phase, cycle_momentum) -> Schedule:
-    """torch OneCycleLR with cycle_momentum=False. It replaces the optimizer's rate: from
+def _one_cycle(max_lr, total_steps, pct_start, anneal_strategy, div_factor, final_div_factor, three_phase,
+               cycle_momentum, base_momentum, max_momentum) -> tuple[Schedule, Schedule | None]:
+    """torch OneCycleLR, as (rate, momentum or None). It replaces the optimizer's rate: from
     max_lr / div_factor up to max_lr over pct_start of the run, then down to
     max_lr / div_factor / final_div_factor (three_phase: back to max_lr / div_factor first, then down).
-    torch raises after total_steps updates; here the rate holds at its final value."""
+    With cycle_momentum, momentum (SGD) or beta1 (Adam) moves inversely between max_momentum and
+    base_momentum. torch raises after total_steps updates; here both hold their final values."""
     max_lr = _number("schedule.max_lr", max_lr, above=0)
     total_steps = _integer("schedule.total_steps", total_steps, minimum=1)
     pct_start = _number("schedule.pct_start", pct_start, minimum=0, maximum=1)
@@ -249,29 +263,36 @@ def _one_cycle(max_lr, total_steps, pct_start, anneal_strategy, div_factor, fina
     div_factor = _number("schedule.div_factor", div_factor, above=0)
     final_div_factor = _number("schedule.final_div_factor", final_div_factor, above=0)
     three_phase = _boolean("schedule.three_phase", three_phase)
-    _no_momentum_cycling(cycle_momentum)
+    cycle_momentum = _boolean("schedule.cycle_momentum", cycle_momentum)
+    base_momentum = _number("schedule.base_momentum", base_momentum, minimum=0, maximum=1)
+    max_momentum = _number("schedule.max_momentum", max_momentum, minimum=0, maximum=1)
     initial_lr = max_lr / div_factor
     min_lr = initial_lr / final_div_factor
-    # (last step, start rate, end rate) per phase; torch's phase boundaries are floats.
-    warmup_end = pct_start * total_steps - 1
+    # torch's phase boundaries are floats: the last step of each phase.
     if three_phase:
-        phases = [(warmup_end, initial_lr, max_lr), (2 * pct_start * total_steps - 2, max_lr, initial_lr),
-                  (total_steps - 1, initial_lr, min_lr)]
+        phase_ends = [pct_start * total_steps - 1, 2 * pct_start * total_steps - 2, total_steps - 1]
+        rates = [(initial_lr, max_lr), (max_lr, initial_lr), (initial_lr, min_lr)]
+        momenta = [(max_momentum, base_momentum), (base_momentum, max_momentum), (max_momentum, max_momentum)]
     else:
-        phases = [(warmup_end, initial_lr, max_lr), (total_steps - 1, max_lr, min_lr)]
-    phase_starts = [0.0] + [end for end, _, _ in phases[:-1]]
-    if any(end <= start for (end, _, _), start in zip(phases, phase_starts)):
+        phase_ends = [pct_start * total_steps - 1, total_steps - 1]
+        rates = [(initial_lr, max_lr), (max_lr, min_lr)]
+        momenta = [(max_momentum, base_momentum), (base_momentum, max_momentum)]
+    phase_starts = [0.0] + phase_ends[:-1]
+    if any(end <= start for start, end in zip(phase_starts, phase_ends)):
         raise UserError(f"schedule.pct_start={pct_start} with schedule.total_steps={total_steps} "
                         "leaves a one-cycle phase without steps (torch divides by zero there)")
 
-    def schedule(step):
-        step = jnp.minimum(jnp.asarray(step), total_steps - 1)
-        phase_rates = [_anneal(start_lr, end_lr, step, start, end, anneal_strategy)
-                       for (end, start_lr, end_lr), start in zip(phases, phase_starts)]
-        # torch takes the first phase whose last step is not yet passed, and the last phase otherwise.
-        return jnp.select([step <= end for end, _, _ in phases[:-1]], phase_rates[:-1], phase_rates[-1])
+    def phased(values_per_phase) -> Schedule:
+        def schedule(step):
+            step = jnp.minimum(jnp.asarray(step), total_steps - 1)
+            per_phase = [_anneal(start_value, end_value, step, start, end, anneal_strategy)
+                         for (start_value, end_value), start, end in zip(values_per_phase, phase_starts, phase_ends)]
+            # torch takes the first phase whose last step is not yet passed, and the last phase otherwise.
+            return jnp.select([step <= end for end in phase_ends[:-1]], per_phase[:-1], per_phase[-1])
 
-    return schedule
+        return schedule
+
+    return phased(rates), phased(momenta) if cycle_momentum else None
 
 
 def _warmup_cosine(base_lr: float, warmup_steps, total_steps, eta_min, warmup_start_factor) -> Schedule:
@@ -298,8 +319,9 @@ def _warmup_cosine(base_lr: float, warmup_steps, total_steps, eta_min, warmup_st
     return schedule
 
 
-# As in torch, these set the optimizer's rate themselves and ignore optimizer.learning_rate.
-_REPLACES_BASE_RATE = ("cyclic", "one_cycle")
+# torch's cyclic schedulers: they set the optimizer's rate themselves (ignoring optimizer.learning_rate)
+# and can also cycle its momentum, so their builders return (rate, momentum or None).
+_CYCLES = ("cyclic", "one_cycle")
 
 _SCHEDULE_BUILDERS = {
     "constant": _constant,
@@ -317,18 +339,28 @@ def _base_learning_rate(optimizer_config) -> float:
     return _number("optimizer.learning_rate", learning_rate, above=0)
 
 
+def _compiled(schedule: Schedule) -> Schedule:
+    # One compiled function instead of a dozen op-by-op dispatches when called outside jit (plots, tests).
+    return jax.jit(lambda step: jnp.asarray(schedule(step), jnp.float32))
+
+
+def _schedules(optimizer_config, schedule_config) -> tuple[Schedule, Schedule | None]:
+    """(rate schedule, momentum schedule or None when the schedule leaves momentum alone)."""
+    name, parameters = _resolve("schedule", schedule_config, SCHEDULE_DEFAULTS, default_name="constant")
+    if name in _CYCLES:
+        learning_rate, momentum = _SCHEDULE_BUILDERS[name](**parameters)
+    else:
+        learning_rate = _SCHEDULE_BUILDERS[name](_base_learning_rate(optimizer_config), **parameters)
+        momentum = None
+    return _compiled(learning_rate), _compiled(momentum) if momentum else None
+
+
 def learning_rate_schedule(optimizer_config, schedule_config) -> Schedule:
     """The rate of optimizer update `step` (0-based), for jnp int32 steps inside jit or arrays of steps.
 
     The base rate is optimizer_config['learning_rate']; 'cyclic' and 'one_cycle' replace it, as in torch.
     """
-    name, parameters = _resolve("schedule", schedule_config, SCHEDULE_DEFAULTS, default_name="constant")
-    if name in _REPLACES_BASE_RATE:
-        schedule = _SCHEDULE_BUILDERS[name](**parameters)
-    else:
-        schedule = _SCHEDULE_BUILDERS[name](_base_learning_rate(optimizer_config), **parameters)
-    # One compiled function instead of a dozen op-by-op dispatches when called outside jit (plots, tests).
-    return jax.jit(lambda step: jnp.asarray(schedule(step), jnp.float32))
+    return _schedules(optimizer_config, schedule_config)[0]
 
 
 # --- optimizers ---------------------------------------------------------------------------
@@ -336,8 +368,7 @@ def learning_rate_schedule(optimizer_config, schedule_config) -> Schedule:
 def _sgd(learning_rate, momentum, nesterov, weight_decay):
     """torch.optim.SGD with dampening 0: g += wd * p; buf = momentum * buf + g (buf = g at the first
     step, as optax.trace starts from zeros); p -= lr * buf, or lr * (g + momentum * buf) with Nesterov."""
-    return optax.chain(optax.add_decayed_weights(weight_decay),
-                       optax.sgd(learning_rate, momentum or None, nesterov))
+    return optax.chain(optax.add_decayed_weights(weight_decay), optax.sgd(learning_rate, momentum, nesterov))
 
 
 def _adam(learning_rate, b1, b2, eps, weight_decay):
@@ -361,8 +392,8 @@ def _checked_optimizer_parameters(name: str, parameters: dict) -> dict:
         if checked["nesterov"] and checked["momentum"] == 0:
             raise UserError("optimizer.nesterov=True needs optimizer.momentum > 0 (as in torch)")
     else:
-        checked["b1"] = _number("optimizer.b1", parameters["b1"], minimum=0, maximum=1)
-        checked["b2"] = _number("optimizer.b2", parameters["b2"], minimum=0, maximum=1)
+        checked["b1"] = _number("optimizer.b1", parameters["b1"], minimum=0, below=1)
+        checked["b2"] = _number("optimizer.b2", parameters["b2"], minimum=0, below=1)
         checked["eps"] = _number("optimizer.eps", parameters["eps"], minimum=0)
     return checked
 
@@ -373,13 +404,17 @@ _OPTIMIZER_FACTORIES = {"sgd": _sgd, "adam": _adam, "adamw": _adamw}
 def create_optimizer(config) -> optax.GradientTransformation:
     """The optimizer named by config.optimizer, its rate following config.schedule (default constant).
 
-    The rate is injected with optax.inject_hyperparams, so the state (a pytree of arrays, safe to
-    checkpoint) carries the step count and the rate; see `current_learning_rate`.
+    The rate (and a cycled momentum) is injected with optax.inject_hyperparams, so the state (a pytree
+    of arrays, safe to checkpoint) carries the step count and the rate; see `current_learning_rate`.
     """
     name, parameters = _resolve("optimizer", config["optimizer"], OPTIMIZER_DEFAULTS)
     parameters = _checked_optimizer_parameters(name, parameters)
-    parameters["learning_rate"] = learning_rate_schedule(config["optimizer"], config.get("schedule"))
-    static_parameters = [key for key in parameters if key != "learning_rate"]
+    parameters["learning_rate"], momentum = _schedules(config["optimizer"], config.get("schedule"))
+    if name == "sgd" and parameters["momentum"] == 0:
+        parameters["momentum"] = None  # torch keeps no momentum buffer then
+    if momentum is not None:  # as torch, the cycled value replaces the optimizer's momentum / beta1
+        parameters["momentum" if name == "sgd" else "b1"] = momentum
+    static_parameters = [key for key, value in parameters.items() if not callable(value)]
     return optax.inject_hyperparams(_OPTIMIZER_FACTORIES[name], static_args=static_parameters)(**parameters)
 
 
@@ -430,6 +465,8 @@ def _spec_configs(spec: str) -> tuple[dict, dict]:
         from jaxmnist.config import load_experiment
 
         config = load_experiment(spec)
+        if "optimizer" not in config:
+            raise UserError(f"experiment {spec} has no optimizer settings (config.optimizer)")
         return _as_dict(config.optimizer), _as_dict(config.get("schedule"))
     return parse_schedule_spec(spec)
 
@@ -437,7 +474,7 @@ def _spec_configs(spec: str) -> tuple[dict, dict]:
 def _describe(optimizer_config: dict, schedule_config: dict) -> str:
     name, parameters = _resolve("schedule", schedule_config, SCHEDULE_DEFAULTS, default_name="constant")
     settings = [f"{key}={value}" for key, value in parameters.items()]
-    if name not in _REPLACES_BASE_RATE:
+    if name not in _CYCLES:
         settings.insert(0, f"lr={_base_learning_rate(optimizer_config):g}")
     return f"{name}({', '.join(settings)})"
 
@@ -452,7 +489,7 @@ def _write_plot(path: str, learning_rates: np.ndarray, title: str):
     axes.plot(np.arange(len(learning_rates)), learning_rates, color="tab:orange", linewidth=1)
     axes.set_xlabel("step (optimizer updates)")
     axes.set_ylabel("learning rate")
-    axes.set_title(title, fontsize=9)
+    axes.set_title(textwrap.fill(title, 120), fontsize=9)
     axes.ticklabel_format(axis="y", style="sci", scilimits=(-2, 2))
     axes.grid(alpha=0.3)
     figure.tight_layout()
