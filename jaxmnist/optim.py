@@ -9,6 +9,7 @@ Step alignment: `schedule(k)` is the rate of optimizer update k (0-based), i.e. 
 torch's optimizer uses after k calls to `scheduler.step()` when the scheduler is stepped
 once per batch, as notebook 003 does. Rates are computed in closed form in float32, in
 forms chosen to stay within 1e-6 relative of torch's float64 recursions even near zero.
+'cyclic' and 'one_cycle' can also cycle SGD's momentum / Adam's beta1 (cycle_momentum=True).
 """
 
 import ast
