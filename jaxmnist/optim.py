@@ -15,6 +15,7 @@ forms chosen to stay within 1e-6 relative of torch's float64 recursions even nea
 import ast
 import json
 import math
+import numbers
 import re
 import textwrap
 from collections.abc import Callable, Mapping
@@ -93,7 +94,7 @@ def _fail(key: str, requirement: str, value):
 
 
 def _number(key: str, value, *, minimum=None, above=None, maximum=None, below=None) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
         _fail(key, "a number", value)
     if minimum is not None and value < minimum:
         _fail(key, f">= {minimum}", value)
@@ -108,11 +109,11 @@ def _number(key: str, value, *, minimum=None, above=None, maximum=None, below=No
 
 def _integer(key: str, value, *, minimum: int) -> int:
     # Integral floats are accepted because overrides such as `--set schedule.t_max=1e3` parse as floats.
-    if isinstance(value, float) and value.is_integer():
+    if isinstance(value, numbers.Real) and not isinstance(value, numbers.Integral) and float(value).is_integer():
         value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
         _fail(key, f"an integer >= {minimum}", value)
-    return value
+    return int(value)
 
 
 def _choice(key: str, value, choices: tuple):
