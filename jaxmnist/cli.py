@@ -89,12 +89,20 @@ def _add_train_commands(subparsers):
     train.add_argument("experiment", help="registered experiment name or path to a config .py file")
     train.add_argument("--workdir", required=True)
     train.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                       help="override a config value, e.g. --set optimizer.lr=0.01 (repeatable)")
+                       help="override a config value, e.g. --set optimizer.learning_rate=0.01 (repeatable)")
     train.add_argument("--epochs", type=int, help="override the number of epochs (marks the run as shortened)")
     train.add_argument("--limit-train", type=int,
                        help="use only the first N training examples (marks the run as shortened)")
     train.add_argument("--data-dir")
     train.add_argument("--data-source", help="IDX folder to prepare from if the dataset is missing")
+    train.add_argument("--force", action="store_true",
+                       help="continue a workdir even though its saved config differs")
+    train.add_argument("--distributed", action="store_true",
+                       help="multi-process run: call jax.distributed.initialize() (arguments below, "
+                            "or detected from the cluster environment)")
+    train.add_argument("--coordinator", help="with --distributed: host:port of process 0")
+    train.add_argument("--num-processes", type=int, help="with --distributed")
+    train.add_argument("--process-id", type=int, help="with --distributed")
     train.set_defaults(run=_handler("jaxmnist.train:train_command"))
 
 
@@ -120,6 +128,9 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # e.g. `jaxmnist schedule ... | head`
+        sys.stderr.close()
+        return 0
     return int(result or 0)
 
 

@@ -242,7 +242,14 @@ def parse(spec: str, train_stats: tuple[float, float] | None = None) -> Callable
     return apply
 
 
-def apply_batch(spec_fn: Callable[[Image, jax.Array], Image], images: jax.Array, key: jax.Array) -> jax.Array:
-    """Apply a compiled spec to a batch, each image with its own key derived from `key`."""
-    keys = jax.random.split(key, images.shape[0])
+def apply_batch(spec_fn: Callable[[Image, jax.Array], Image], images: jax.Array, key: jax.Array,
+                positions: jax.Array | None = None) -> jax.Array:
+    """Apply a compiled spec to a batch; example i gets key fold_in(key, positions[i]).
+
+    Keys follow an example's position in the global batch (default: 0..B-1), so a
+    batch split across devices or processes is augmented exactly as a whole one.
+    """
+    if positions is None:
+        positions = jnp.arange(images.shape[0])
+    keys = jax.vmap(lambda position: jax.random.fold_in(key, position))(positions)
     return jax.vmap(spec_fn)(images, keys)

@@ -89,12 +89,15 @@ def eval_batches(num_examples: int, batch_size: int) -> Iterator[tuple[np.ndarra
 
 
 def batch_fn(spec: str, train_stats: tuple[float, float] | None = None):
-    """A jitted `(split, indices, key) -> (images float32, labels)` for a preprocessing spec."""
+    """A jitted `(split, indices, key, positions=None) -> (images float32, labels)` for a preprocessing spec.
+
+    `positions` are the examples' places in the global batch (see `augment.apply_batch`).
+    """
     preprocess = augment.parse(spec, train_stats)
 
     @jax.jit
-    def make_batch(split: Split, indices: jax.Array, key: jax.Array):
+    def make_batch(split: Split, indices: jax.Array, key: jax.Array, positions: jax.Array | None = None):
         images = split.images[indices]
-        return augment.apply_batch(preprocess, images, key), split.labels[indices]
+        return augment.apply_batch(preprocess, images, key, positions), split.labels[indices]
 
     return make_batch
