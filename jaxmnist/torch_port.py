@@ -85,7 +85,8 @@ def from_torch(name: str, state_dict) -> dict:
         if array.shape != torch_shape:
             raise UserError(f"state_dict key '{torch_key}' has shape {tuple(array.shape)}, "
                             f"'{name}' needs {torch_shape}")
-        _set(variables, path, np.ascontiguousarray(_from_torch_layout(array), dtype=np.float32))
+        # A copy: tensors from state_dict() share memory with the torch module, which may keep training.
+        _set(variables, path, np.array(_from_torch_layout(array), dtype=np.float32, order="C"))
     if remaining:
         raise UserError(f"state_dict has keys that '{name}' does not: {', '.join(sorted(remaining))}")
     return variables

@@ -19,18 +19,41 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-# torch.nn.init schemes as JAX initialisers. JAX computes fans from HWIO / (in, out) kernels
-# exactly as torch does from OIHW / (out, in): fan_in = in_channels * kh * kw.
+
+def _fans(shape):
+    """torch's fan_in / fan_out, from a Flax HWIO or (in, out) kernel shape: fan_in = in_channels * kh * kw."""
+    receptive_field = math.prod(shape[:-2])
+    return shape[-2] * receptive_field, shape[-1] * receptive_field
+
+
+# Random draws here and in Dropout are flat then reshaped: XLA:CPU takes seconds (up to
+# tens of seconds in a whole model) to compile threefry draws of some multi-dimensional
+# shapes, e.g. Net's 3x3x8x16 kernel, and a fraction of a second for flat ones.
+def _uniform(bound_of_fans):
+    def init(key, shape, dtype=jnp.float32):
+        bound = bound_of_fans(*_fans(shape))
+        return jax.random.uniform(key, (math.prod(shape),), dtype, -bound, bound).reshape(shape)
+
+    return init
+
+
+def _normal(std_of_fans):
+    def init(key, shape, dtype=jnp.float32):
+        return std_of_fans(*_fans(shape)) * jax.random.normal(key, (math.prod(shape),), dtype).reshape(shape)
+
+    return init
+
+
+# torch.nn.init schemes by name, with torch's formulas.
 WEIGHT_INITS = {
     # Conv2d / Linear reset_parameters: kaiming_uniform_(a=sqrt(5)) = U(-1/sqrt(fan_in), 1/sqrt(fan_in)).
-    "torch_default": jax.nn.initializers.variance_scaling(1 / 3, "fan_in", "uniform"),
-    # xavier_uniform_: U(-b, b), b = sqrt(6 / (fan_in + fan_out)).
-    "xavier_uniform": jax.nn.initializers.variance_scaling(1.0, "fan_avg", "uniform"),
-    # kaiming_uniform_ defaults (a=0, fan_in, leaky_relu -> gain sqrt(2)): b = sqrt(6 / fan_in).
-    "kaiming_uniform": jax.nn.initializers.variance_scaling(2.0, "fan_in", "uniform"),
+    "torch_default": _uniform(lambda fan_in, fan_out: 1 / math.sqrt(fan_in)),
+    "xavier_uniform": _uniform(lambda fan_in, fan_out: math.sqrt(6 / (fan_in + fan_out))),
+    # kaiming_uniform_ defaults: a=0, mode='fan_in', nonlinearity='leaky_relu' -> gain sqrt(2).
+    "kaiming_uniform": _uniform(lambda fan_in, fan_out: math.sqrt(2) * math.sqrt(3 / fan_in)),
     # kaiming_normal_ draws from an untruncated normal (JAX's he_normal truncates).
-    "kaiming_normal_relu": jax.nn.initializers.variance_scaling(2.0, "fan_in", "normal"),
-    "kaiming_normal_linear": jax.nn.initializers.variance_scaling(1.0, "fan_in", "normal"),
+    "kaiming_normal_relu": _normal(lambda fan_in, fan_out: math.sqrt(2) / math.sqrt(fan_in)),
+    "kaiming_normal_linear": _normal(lambda fan_in, fan_out: 1 / math.sqrt(fan_in)),
 }
 
 
@@ -160,7 +183,8 @@ class Dropout(nn.Module):
             return x
         if self.p == 1:
             return jnp.zeros_like(x)
-        keep = jax.random.bernoulli(self.make_rng("dropout"), 1 - self.p, self._mask_shape(x))
+        shape = self._mask_shape(x)
+        keep = jax.random.bernoulli(self.make_rng("dropout"), 1 - self.p, (math.prod(shape),)).reshape(shape)
         return jnp.where(keep, x / (1 - self.p), 0)
 
     def _mask_shape(self, x):

@@ -1,0 +1,320 @@
+"""The model registry, the PyTorch-semantics layers and initialisers, and `jaxmnist models / summary`.
+
+Parity of whole networks with the notebooks' PyTorch classes is in test_torch_port.py.
+"""
+
+import argparse
+import functools
+import json
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jaxmnist import models
+from jaxmnist.errors import UserError
+from jaxmnist.models import commands
+from jaxmnist.models.layers import BatchNorm1d, BatchNorm2d, Conv2d, Dropout, Dropout2d, Linear, flatten
+
+# The issue's table; the LeNet family and Net counts are also printed in notebooks 002 and 003.
+EXPECTED_PARAMS = {
+    "def_net": 431_080,
+    "sig_net": 431_080,
+    "dro_net": 431_080,
+    "best_net": 431_120,
+    "best_net_bn": 431_120,
+    "bn_xavier": 431_120,
+    "bn_kaiming": 431_120,
+    "tmp_xavier": 431_080,
+    "cnn": 108_874,
+    "cnn2": 857_738,
+    "cnn3": 454_250,
+    "net": 7_864,
+    "lenet": 28_938,
+    "lenet_bn": 29_034,
+    "lenet_drop": 28_938,
+    "lenet_drop_bn": 29_034,
+    "lenet_dl": 83_658,
+    "lenet_dl_k3": 50_890,
+    "lenet_deep": 107_372,
+    "simple_net": 1_677_290,
+    "network_cnn": 569_606,
+}
+
+
+def test_registry_names():
+    assert models.names() == list(EXPECTED_PARAMS)
+
+
+@pytest.mark.parametrize("name", list(EXPECTED_PARAMS))
+def test_parameter_count_and_output_shape(name):
+    # Shapes only: the values are checked against PyTorch in test_torch_port.py, and one
+    # compile per model here would double the suite's time.
+    module = models.create(name)
+    variables = models.abstract_variables(name)
+    assert models.param_count(variables) == EXPECTED_PARAMS[name]
+    assert models.param_count(variables["params"]) == EXPECTED_PARAMS[name]
+    assert models.info(name)["params"] == EXPECTED_PARAMS[name]
+    for train in (False, True):
+        out = jax.eval_shape(lambda v, x: module.apply(v, x, train=train, rngs={"dropout": jax.random.key(0)},
+                                                       mutable=["batch_stats"])[0],
+                             variables, jax.ShapeDtypeStruct((3, 28, 28, 1), jnp.float32))
+        assert (out.shape, out.dtype) == ((3, 10), jnp.float32)
+
+
+def test_info_describes_the_notebook_class():
+    assert models.info("bn_kaiming") | {"description": None} == {
+        "name": "bn_kaiming", "notebook": "000", "torch_class": "BN_Kamming", "params": 431_120,
+        "output": "log_softmax", "batch_norm": True, "dropout_rates": {}, "description": None}
+    assert models.info("lenet_deep")["dropout_rates"] == {"dropout_rate": 0.4, "dropout2d_rate": 0.125}
+    assert models.info("dro_net")["dropout_rates"] == {"rate": 0.5}
+    assert models.info("net")["dropout_rates"] == {"dropout_rate": 0.01}
+    assert not models.info("network_cnn")["batch_norm"]
+
+
+def test_unknown_names_and_attributes_are_user_errors():
+    with pytest.raises(UserError, match=r"unknown model 'lenet5' \(known: def_net, sig_net, .*network_cnn\)"):
+        models.create("lenet5")
+    with pytest.raises(UserError, match="unknown model"):
+        models.info("lenet5")
+    with pytest.raises(UserError, match=r"'net' has no attribute prob \(overridable: dropout_rate, "):
+        models.create("net", prob=0.1)
+
+
+def test_overrides():
+    assert models.create("dro_net", rate=0.25).rate == 0.25
+    assert models.create("net", dropout_rate=0.0).dropout_rate == 0.0
+    for name in models.names():
+        assert models.create(name, batch_norm_axis_name="batch").batch_norm_axis_name == "batch"
+
+
+def test_dropout_draws_from_the_dropout_stream():
+    module = models.create("network_cnn")
+    variables = models.init_variables(module, jax.random.key(0))
+    x = jax.random.normal(jax.random.key(1), (2, 28, 28, 1))
+    apply = jax.jit(module.apply, static_argnames="train")
+    first = apply(variables, x, train=True, rngs={"dropout": jax.random.key(2)})
+    again = apply(variables, x, train=True, rngs={"dropout": jax.random.key(2)})
+    other = apply(variables, x, train=True, rngs={"dropout": jax.random.key(3)})
+    np.testing.assert_array_equal(first, again)
+    assert not np.allclose(first, other)
+    evaluated = apply(variables, x, train=False)
+    np.testing.assert_array_equal(evaluated, apply(variables, x, train=False))
+    for probabilities in (first, other, evaluated):  # Network_CNN returns softmax probabilities
+        np.testing.assert_allclose(probabilities.sum(axis=1), 1, atol=1e-5)
+
+
+def test_batch_norm_model_trains_with_mutable_batch_stats():
+    module = models.create("net")
+    variables = models.init_variables(module, jax.random.key(0))
+    x = jax.random.normal(jax.random.key(1), (4, 28, 28, 1))
+    log_probabilities, updates = jax.jit(module.apply, static_argnames=("train", "mutable"))(
+        variables, x, train=True, mutable=("batch_stats",), rngs={"dropout": jax.random.key(2)})
+    np.testing.assert_allclose(jax.nn.logsumexp(log_probabilities, axis=1), 0, atol=1e-5)
+    assert jax.tree_util.tree_structure(updates["batch_stats"]) == \
+        jax.tree_util.tree_structure(variables["batch_stats"])
+    assert not np.allclose(updates["batch_stats"]["convblock1"]["2"]["mean"], 0)
+
+
+# ---- layers -------------------------------------------------------------------------------------
+
+def test_flatten_is_channel_major_like_torch_view():
+    nchw = np.arange(2 * 3 * 4 * 5).reshape(2, 3, 4, 5)
+    np.testing.assert_array_equal(flatten(nchw.transpose(0, 2, 3, 1)), nchw.reshape(2, -1))
+
+
+def test_dropout2d_zeroes_whole_channels():
+    x = jnp.ones((8, 6, 6, 32))
+    y = Dropout2d(0.5).apply({}, x, train=True, rngs={"dropout": jax.random.key(0)})
+    per_channel = y.reshape(8, 36, 32)
+    np.testing.assert_array_equal(np.unique(per_channel), [0, 2])
+    np.testing.assert_array_equal(per_channel.min(axis=1), per_channel.max(axis=1))  # all or nothing
+    dropped = (per_channel[:, 0, :] == 0).mean()
+    assert 0.35 < dropped < 0.65
+
+
+def test_dropout_is_elementwise_scaled_and_off_in_eval():
+    x = jnp.ones((64, 100))
+    y = Dropout(0.25).apply({}, x, train=True, rngs={"dropout": jax.random.key(0)})
+    np.testing.assert_allclose(np.unique(y), [0, 1 / 0.75])
+    assert abs((y == 0).mean() - 0.25) < 0.02
+    np.testing.assert_array_equal(Dropout(0.25).apply({}, x, train=False), x)
+
+
+@pytest.mark.parametrize("layer", [Dropout(1.0), Dropout2d(1.0)])
+def test_dropout_with_p_1_gives_zeros(layer):
+    y = layer.apply({}, jnp.ones((2, 4, 4, 3)), train=True, rngs={"dropout": jax.random.key(0)})
+    np.testing.assert_array_equal(y, 0)
+    assert not np.isnan(y).any()
+
+
+def test_batch_norm_follows_pytorch():
+    x = 3 + 2 * jax.random.normal(jax.random.key(0), (4, 5, 5, 3))
+    layer = BatchNorm2d(3)
+    variables = layer.init(jax.random.key(1), x)
+    np.testing.assert_array_equal(variables["params"]["scale"], 1)
+    np.testing.assert_array_equal(variables["params"]["bias"], 0)
+
+    apply = jax.jit(layer.apply, static_argnames=("train", "mutable"))
+    y, updates = apply(variables, x, train=True, mutable=("batch_stats",))
+    flat = np.asarray(x).reshape(-1, 3)
+    np.testing.assert_allclose(y.reshape(-1, 3), (flat - flat.mean(0)) / np.sqrt(flat.var(0) + 1e-5), atol=1e-5)
+    stats = updates["batch_stats"]
+    np.testing.assert_allclose(stats["mean"], 0.1 * flat.mean(0), rtol=1e-5)
+    np.testing.assert_allclose(stats["var"], 0.9 + 0.1 * flat.var(0, ddof=1), rtol=1e-5)  # unbiased, as torch
+
+    y_eval = apply({"params": variables["params"], **updates}, x, train=False)
+    np.testing.assert_allclose(y_eval, (x - stats["mean"]) / np.sqrt(stats["var"] + 1e-5), atol=1e-5)
+
+
+def test_batch_norm_across_devices_equals_one_big_batch():
+    """With axis_name the statistics (and n of the unbiased variance) cover every shard."""
+    x = jax.random.normal(jax.random.key(0), (8, 16)) * 2 + 1
+    single = BatchNorm1d(16)
+    variables = single.init(jax.random.key(1), x)
+    expected, expected_updates = jax.jit(single.apply, static_argnames=("train", "mutable"))(
+        variables, x, train=True, mutable=("batch_stats",))
+
+    sharded = BatchNorm1d(16, axis_name="devices")
+    apply = lambda shard: sharded.apply(variables, shard, train=True, mutable=["batch_stats"])
+    got, updates = jax.jit(jax.vmap(apply, axis_name="devices"))(x.reshape(4, 2, 16))
+    np.testing.assert_allclose(got.reshape(8, 16), expected, atol=1e-5)
+    for shard_index in range(4):
+        for key in ("mean", "var"):
+            np.testing.assert_allclose(updates["batch_stats"][key][shard_index],
+                                       expected_updates["batch_stats"][key], rtol=1e-5)
+
+
+def test_conv_and_linear_check_their_input_size():
+    with pytest.raises(ValueError, match="expected 20 input channels"):
+        Conv2d(20, 50, 5).init(jax.random.key(0), jnp.zeros((1, 12, 12, 10)))
+    with pytest.raises(ValueError, match="expected 800 input features"):
+        Linear(800, 500).init(jax.random.key(0), jnp.zeros((1, 799)))
+
+
+# ---- initialisation -----------------------------------------------------------------------------
+# Large layers so that sample statistics are tight: Linear(64 -> 20000) has 1.28M weights and
+# 20,000 biases, Conv2d(20 -> 50, 5x5) 25,000 weights.
+# kind -> (Flax layer, its torch.nn twin, input shape, (fan_in, fan_out) as torch computes them)
+LAYERS = {
+    "linear": (Linear(64, 20_000), lambda torch: torch.nn.Linear(64, 20_000), (1, 64), (64, 20_000)),
+    "conv": (Conv2d(20, 50, 5), lambda torch: torch.nn.Conv2d(20, 50, 5), (1, 5, 5, 20), (20 * 25, 50 * 25)),
+}
+
+# scheme -> (distribution, std as a function of (fan_in, fan_out)), from torch.nn.init's docs.
+SCHEMES = {
+    "torch_default": ("uniform", lambda fan_in, fan_out: 1 / math.sqrt(3 * fan_in)),
+    "xavier_uniform": ("uniform", lambda fan_in, fan_out: math.sqrt(2 / (fan_in + fan_out))),
+    "kaiming_uniform": ("uniform", lambda fan_in, fan_out: math.sqrt(2 / fan_in)),
+    "kaiming_normal_relu": ("normal", lambda fan_in, fan_out: math.sqrt(2 / fan_in)),
+    "kaiming_normal_linear": ("normal", lambda fan_in, fan_out: math.sqrt(1 / fan_in)),
+}
+
+
+@functools.cache  # shared by the analytic and the torch comparisons
+def flax_weights(kind, scheme):
+    layer, _, input_shape, _ = LAYERS[kind]
+    params = jax.jit(layer.clone(weight_init=scheme).init)(jax.random.key(0), jnp.zeros(input_shape))["params"]
+    return np.asarray(params["kernel"]).ravel(), np.asarray(params["bias"])
+
+
+def std_standard_error(distribution, std, n):
+    """Standard error of a sample standard deviation: std * sqrt((kurtosis - 1) / 4n)."""
+    kurtosis = 3.0 if distribution == "normal" else 1.8
+    return std * math.sqrt((kurtosis - 1) / (4 * n))
+
+
+def assert_distribution(sample, distribution, std):
+    """Mean and std within 5 standard errors; uniform: inside the bound and reaching it; normal: untruncated."""
+    n = sample.size
+    assert abs(sample.mean()) < 5 * std / math.sqrt(n)
+    assert abs(sample.std() - std) < 5 * std_standard_error(distribution, std, n)
+    if distribution == "uniform":
+        bound = std * math.sqrt(3)
+        assert np.abs(sample).max() <= bound
+        assert np.abs(sample).max() > bound * (1 - 20 / n)
+    else:
+        # A truncated normal (jax's he_normal) never goes beyond 2 std; 25,000 draws almost surely do.
+        assert np.abs(sample).max() > 3 * std
+
+
+@pytest.mark.parametrize("scheme", list(SCHEMES))
+@pytest.mark.parametrize("kind", list(LAYERS))
+def test_weight_init_has_the_torch_distribution(kind, scheme):
+    distribution, std = SCHEMES[scheme]
+    fans = LAYERS[kind][3]
+    weights, bias = flax_weights(kind, scheme)
+    assert_distribution(weights, distribution, std(*fans))
+    # Biases always keep torch's default U(-1/sqrt(fan_in), 1/sqrt(fan_in)); only Linear has enough of them.
+    if kind == "linear":
+        assert_distribution(bias, "uniform", SCHEMES["torch_default"][1](*fans))
+
+
+TORCH_INITS = {
+    "torch_default": None,  # whatever torch.nn.Linear / Conv2d do by themselves
+    "xavier_uniform": lambda torch, w: torch.nn.init.xavier_uniform_(w),
+    "kaiming_uniform": lambda torch, w: torch.nn.init.kaiming_uniform_(w),
+    "kaiming_normal_relu": lambda torch, w: torch.nn.init.kaiming_normal_(w, nonlinearity="relu"),
+    "kaiming_normal_linear": lambda torch, w: torch.nn.init.kaiming_normal_(w, nonlinearity="linear"),
+}
+
+
+@pytest.mark.torch
+@pytest.mark.parametrize("scheme", list(TORCH_INITS))
+@pytest.mark.parametrize("kind", list(LAYERS))
+def test_weight_init_matches_torch_samples(kind, scheme):
+    torch = pytest.importorskip("torch")
+    torch.manual_seed(0)
+    torch_layer = LAYERS[kind][1](torch)
+    if TORCH_INITS[scheme] is not None:
+        TORCH_INITS[scheme](torch, torch_layer.weight.data)
+    torch_weights = torch_layer.weight.detach().numpy().ravel()
+    torch_bias = torch_layer.bias.detach().numpy()
+    weights, bias = flax_weights(kind, scheme)
+
+    for ours, theirs, distribution in [(weights, torch_weights, SCHEMES[scheme][0]),
+                                       (bias, torch_bias, "uniform")]:
+        assert ours.size == theirs.size
+        # Two independent samples of one distribution: means and stds agree within sampling error.
+        n, std = theirs.size, theirs.std()
+        assert abs(ours.mean() - theirs.mean()) < 5 * math.sqrt(2) * std / math.sqrt(n)
+        assert abs(ours.std() - std) < 5 * math.sqrt(2) * std_standard_error(distribution, std, n)
+        if distribution == "uniform":  # both reach (almost) the same bound
+            assert abs(np.abs(ours).max() / np.abs(theirs).max() - 1) < 20 / n
+
+
+# ---- commands -----------------------------------------------------------------------------------
+
+def test_models_command(capsys):
+    assert commands.list_command(argparse.Namespace(json=False)) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 2 + len(EXPECTED_PARAMS)
+    assert lines[2].split()[:4] == ["def_net", "000", "Def_Net", "431,080"]
+
+    commands.list_command(argparse.Namespace(json=True))
+    listed = json.loads(capsys.readouterr().out)
+    assert {entry["name"]: entry["params"] for entry in listed} == EXPECTED_PARAMS
+
+
+def test_summary_matches_the_notebook_torchsummary(capsys):
+    """Notebook 002 prints torchsummary for Net: Conv2d-1 72, ReLU-2, BatchNorm2d-3 16, Dropout-4, ..."""
+    assert commands.summary_command(argparse.Namespace(name="net", json=True)) == 0
+    summary = json.loads(capsys.readouterr().out)
+    rows = [(row["type"], row["output_shape"], row["params"]) for row in summary["layers"]]
+    assert rows[:13] == [
+        ("Conv2d", [-1, 26, 26, 8], 72), ("ReLU", [-1, 26, 26, 8], 0),
+        ("BatchNorm2d", [-1, 26, 26, 8], 16), ("Dropout", [-1, 26, 26, 8], 0),
+        ("Conv2d", [-1, 24, 24, 16], 1152), ("ReLU", [-1, 24, 24, 16], 0),
+        ("BatchNorm2d", [-1, 24, 24, 16], 32), ("Dropout", [-1, 24, 24, 16], 0),
+        ("MaxPool2d", [-1, 12, 12, 16], 0), ("Conv2d", [-1, 12, 12, 8], 128), ("ReLU", [-1, 12, 12, 8], 0),
+        ("Conv2d", [-1, 10, 10, 12], 864), ("ReLU", [-1, 10, 10, 12], 0)]
+    assert summary["layers"][0]["layer"] == "convblock1/0"
+    assert sum(row["params"] for row in summary["layers"]) == summary["params"] == 7_864
+    assert summary["batch_stats"] == 160
+
+    commands.summary_command(argparse.Namespace(name="lenet_deep", json=False))
+    text = capsys.readouterr().out
+    assert "block1/0   BatchNorm2d  [-1, 28, 28, 1]" in text
+    assert "Total params: 107,372" in text
