@@ -1,0 +1,36 @@
+"""Notebook 003: LeNetDrop (Dropout2d + Dropout), 10 epochs.
+
+    jaxmnist train lenet/lenet_drop --workdir workdirs/lenet/lenet_drop
+
+Where: section "Simple Dropout replacing or combined with Batch Normalization". Model
+and data: LeNetDrop (LeNet + Dropout2d(0.125) per block + Dropout(0.4) after the Linear,
+28,938 parameters).
+
+Recipe (`generate_data(batch_size=100)` + `train_test_MNIST`): MNIST; the first 48,000
+training images in file order train (ChunkSampler: never shuffled), the last 12,000 are
+the validation split, the 10,000 test images give the accuracy; all three loaders use
+batch 100. ToTensor only, no normalisation, for every split. nn.CrossEntropyLoss on the
+logits, Adam lr 1e-2, 10 epochs, seed 1234 (torch's stream is not reproduced).
+
+Reference: no number. The run's curves are plotted live and are not in the dump; the
+notebook's text after it: "Dropout requires more training time in order for the network
+to learn to perform with only a random subset of its connections."
+The notebook reports a duration of 57.06 s on a Colab GPU (torch 1.6). Noise: The
+notebook repeats no run; its introduction says only "(results may slightly vary with
+different runs)".
+"""
+
+from jaxmnist import recipes
+
+
+def get_config():
+    config = recipes.lenet(
+        "lenet_drop", epochs=10, learning_rate=1e-2)
+    config.reference = recipes.reference(
+        source=f"{recipes.NOTEBOOK_003}, section 'Simple Dropout replacing or combined with Batch Normalization'",
+        split="test", reduce="final", value=None,
+        text='Dropout requires more training time in order for the network to learn to perform with only a random subset of its connections.',
+        notes='Only qualitative text after the run; its curves are not in the dump.',
+        noise='The notebook repeats no run; its introduction says only "(results may slightly vary with different runs)".',
+        notebook_seconds=57.06)
+    return config
