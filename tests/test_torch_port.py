@@ -819,8 +819,10 @@ def test_wrong_state_dicts_name_the_key():
         torch_port.from_torch("lenet_bn", {**state_dict, "extra.weight": torch.zeros(1)})
     with pytest.raises(UserError, match=r"no key 'fc\.(bias|weight)'"):  # LeNetDropBN has fc_drop.0.*
         torch_port.from_torch("lenet_bn", LeNetDropBN().state_dict())
-    with pytest.raises(UserError, match="fc/kernel"):
-        torch_port.to_torch("lenet", {"params": {}})
+    variables = torch_port.from_torch("lenet_bn", state_dict)
+    del variables["params"]["fc"]["kernel"]
+    with pytest.raises(UserError, match=r"no 'params/fc/kernel' \(state_dict key 'fc\.weight'\)"):
+        torch_port.to_torch("lenet_bn", variables)
 
 
 def test_import_torch_command_writes_a_loadable_checkpoint(tmp_path, capsys):
