@@ -76,25 +76,33 @@ def from_torch(name: str, state_dict) -> dict:
     Values may be torch tensors or numpy arrays. 'batch_stats' is empty for models without BatchNorm.
     """
     remaining = {key: value for key, value in state_dict.items() if not key.endswith(_IGNORED_SUFFIX)}
+    hint = f"(is it a {models.info(name)['torch_class']} state_dict?)"
     variables = {"params": {}, "batch_stats": {}}
     for path, torch_key, torch_shape in _leaves(name):
         if torch_key not in remaining:
-            raise UserError(f"state_dict for '{name}' has no key '{torch_key}'"
-                            f" (is it a {models.info(name)['torch_class']} state_dict?)")
+            raise UserError(f"state_dict for '{name}' has no key '{torch_key}' {hint}")
         array = _as_numpy(remaining.pop(torch_key))
         if array.shape != torch_shape:
             raise UserError(f"state_dict key '{torch_key}' has shape {tuple(array.shape)}, "
-                            f"'{name}' needs {torch_shape}")
+                            f"'{name}' needs {torch_shape} {hint}")
         # A copy: tensors from state_dict() share memory with the torch module, which may keep training.
         _set(variables, path, np.array(_from_torch_layout(array), dtype=np.float32, order="C"))
     if remaining:
-        raise UserError(f"state_dict has keys that '{name}' does not: {', '.join(sorted(remaining))}")
+        raise UserError(f"state_dict has keys that '{name}' does not: {', '.join(sorted(remaining))} {hint}")
     return variables
+
+
+def _import_torch():
+    try:
+        import torch
+    except ImportError:
+        raise UserError("this needs PyTorch: pip install 'jaxmnist[torch]'") from None
+    return torch
 
 
 def to_torch(name: str, variables) -> dict:
     """The PyTorch state_dict (str -> torch.Tensor) of registry model `name` from its Flax variables."""
-    import torch
+    torch = _import_torch()
 
     state_dict = {}
     for path, torch_key, torch_shape in _leaves(name):
@@ -115,10 +123,7 @@ def to_torch(name: str, variables) -> dict:
 
 def load_torch_state_dict(file) -> dict:
     """Read a file written by torch.save(model.state_dict(), file), without running pickled code."""
-    try:
-        import torch
-    except ImportError:
-        raise UserError("reading .pt files needs PyTorch: pip install 'jaxmnist[torch]'") from None
+    torch = _import_torch()
     try:
         state_dict = torch.load(file, map_location="cpu", weights_only=True)
     except FileNotFoundError:

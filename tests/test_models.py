@@ -7,6 +7,7 @@ import argparse
 import functools
 import json
 import math
+import sys
 
 import jax
 import jax.numpy as jnp
@@ -318,3 +319,13 @@ def test_summary_matches_the_notebook_torchsummary(capsys):
     text = capsys.readouterr().out
     assert "block1/0   BatchNorm2d  [-1, 28, 28, 1]" in text
     assert "Total params: 107,372" in text
+
+
+def test_torch_port_without_torch_is_a_user_error(monkeypatch, tmp_path):
+    from jaxmnist import torch_port
+
+    monkeypatch.setitem(sys.modules, "torch", None)  # as if torch were not installed
+    with pytest.raises(UserError, match=r"needs PyTorch: pip install 'jaxmnist\[torch\]'"):
+        torch_port.load_torch_state_dict(tmp_path / "model.pt")
+    with pytest.raises(UserError, match="needs PyTorch"):
+        torch_port.to_torch("lenet", models.abstract_variables("lenet"))
