@@ -177,7 +177,6 @@ class Dropout(nn.Module):
 
     p: float = 0.5
 
-    @nn.compact
     def __call__(self, x, train: bool = False):
         if not train or self.p == 0:
             return x
@@ -200,7 +199,6 @@ class Dropout2d(Dropout):
 
 
 class ReLU(nn.Module):
-    @nn.compact
     def __call__(self, x):
         return jax.nn.relu(x)
 
@@ -209,7 +207,6 @@ class MaxPool2d(nn.Module):
     kernel_size: int
     stride: int | None = None  # None: the kernel size, as in torch
 
-    @nn.compact
     def __call__(self, x):
         return max_pool2d(x, self.kernel_size, self.stride)
 
@@ -218,7 +215,6 @@ class AvgPool2d(nn.Module):
     kernel_size: int
     stride: int | None = None
 
-    @nn.compact
     def __call__(self, x):
         stride = self.stride or self.kernel_size
         return nn.avg_pool(x, (self.kernel_size,) * 2, strides=(stride, stride), padding="VALID")
