@@ -17,11 +17,8 @@ _LEAF_LAYERS = (layers.Conv2d, layers.Linear, layers.BatchNorm, layers.Dropout, 
 
 def _print_table(header, rows):
     widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows)]
-    line = lambda cells: "  ".join(str(cell).ljust(width) for cell, width in zip(cells, widths)).rstrip()
-    print(line(header))
-    print(line("-" * width for width in widths))
-    for row in rows:
-        print(line(row))
+    for cells in [header, ["-" * width for width in widths], *rows]:
+        print("  ".join(str(cell).ljust(width) for cell, width in zip(cells, widths)).rstrip())
 
 
 def list_command(args) -> int:
@@ -45,9 +42,11 @@ def layer_table(name: str) -> list[dict]:
             calls.append((context.module.path, type(context.module).__name__, output.shape))
         return output
 
-    module = models.create(name)
+    # Traced afresh here (not through a possibly cached jit) so that every layer call is seen.
+    init = functools.partial(models.create(name).init, train=False)
     with nn.intercept_methods(record):
-        variables = jax.eval_shape(functools.partial(models.init_variables, module), jax.random.key(0))
+        variables = jax.eval_shape(init, {"params": jax.random.key(0)},
+                                   jax.ShapeDtypeStruct((1, *models.INPUT_SHAPE), jnp.float32))
 
     def own_params(path):
         tree = variables["params"]
