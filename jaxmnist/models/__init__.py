@@ -9,6 +9,7 @@ In training pass `rngs={'dropout': key}` and, for models with BatchNorm,
 (`info(name)['output']`: log_softmax, logits or softmax).
 """
 
+from collections.abc import Mapping
 import dataclasses
 import functools
 
@@ -131,7 +132,7 @@ def param_count(variables_or_params) -> int:
     Accepts full variables (only their 'params' collection counts) or a params tree.
     """
     tree = variables_or_params
-    if isinstance(tree, dict) and "params" in tree:
+    if isinstance(tree, Mapping) and "params" in tree:
         tree = tree["params"]
     return sum(leaf.size for leaf in jax.tree_util.tree_leaves(tree))
 
