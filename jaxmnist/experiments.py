@@ -121,18 +121,27 @@ def _registered_config(name: str):
         return None
 
 
+def _run_config(workdir: Path) -> dict:
+    config_path = Path(workdir) / "config.json"
+    if not config_path.exists():
+        raise UserError(f"{workdir} is not a training workdir (no config.json)")
+    return json.loads(config_path.read_text())
+
+
+def _reference_of(run_config: dict, registered) -> dict | None:
+    # The registered file's reference wins: corrections to the notebook record apply to old runs too.
+    if registered is not None and "reference" in registered:
+        return _plain(registered.reference)
+    return run_config.get("reference")
+
+
 def read_run(workdir) -> dict:
     """One workdir: its experiment, seed, how far it ran, whether it was cut short, and its measurement."""
     workdir = Path(workdir)
-    config_path = workdir / "config.json"
-    if not config_path.exists():
-        raise UserError(f"{workdir} is not a training workdir (no config.json)")
-    run_config = json.loads(config_path.read_text())
+    run_config = _run_config(workdir)
     name = run_config.get("experiment", str(workdir))
     registered = _registered_config(name)
-    # The registered file's reference wins: corrections to the notebook record apply to old runs too.
-    reference = _plain(registered.reference) if registered is not None and "reference" in registered \
-        else run_config.get("reference")
+    reference = _reference_of(run_config, registered)
     if reference is None:
         raise UserError(f"{workdir}: experiment '{name}' has no reference")
     configured_epochs = registered.epochs if registered is not None else run_config["epochs"]
@@ -263,24 +272,33 @@ def plot_comparison(runs: list[dict], out) -> None:
     for (name, experiment_runs), (accuracy_axis, loss_axis) in zip(sorted(by_experiment.items()), axes):
         reference = experiment_runs[0]["reference"]
         split = reference["split"]
-        for run in experiment_runs:
-            label = f"ours, seed {run['seed']}" + ("" if run["status"] == "complete" else f" [{run['status']}]")
-            epochs = [row["epoch"] for row in run["rows"] if split in row]
-            accuracy_axis.plot(epochs, [row[split]["accuracy"] for row in run["rows"] if split in row],
-                               marker=".", label=label)
-            loss_axis.plot(epochs, [row[split]["loss"] for row in run["rows"] if split in row], marker=".",
-                           label=label)
+        # The measured split, and the training curves where the notebook printed them too.
+        shown = [split] + (["train"] if "train" in reference["curves"] else [])
+        for name_shown, marker, notebook_color in zip(shown, ("o", "s"), ("black", "grey")):
+            for run in experiment_runs:
+                label = f"ours {name_shown}, seed {run['seed']}" + (
+                    "" if run["status"] == "complete" else f" [{run['status']}]")
+                rows = [row for row in run["rows"] if name_shown in row]
+                epochs = [row["epoch"] for row in rows]
+                accuracy_axis.plot(epochs, [row[name_shown]["accuracy"] for row in rows], marker=marker,
+                                   markersize=3, label=label)
+                loss_axis.plot(epochs, [row[name_shown]["loss"] for row in rows], marker=marker, markersize=3,
+                               label=label)
+            curve = reference["curves"].get(name_shown, {})
+            if "epoch" in curve and "accuracy" in curve:
+                accuracy_axis.plot(curve["epoch"], curve["accuracy"], "--", color=notebook_color, marker=marker,
+                                   markersize=3, label=f"notebook {name_shown}")
+            if "epoch" in curve and "loss" in curve:
+                loss_axis.plot(curve["epoch"], curve["loss"], "--", color=notebook_color, marker=marker,
+                               markersize=3, label=f"notebook {name_shown}")
         curve = reference["curves"].get(split, {})
-        if "epoch" in curve and "accuracy" in curve:
-            accuracy_axis.plot(curve["epoch"], curve["accuracy"], "k--", marker="x", label="notebook")
-        if "epoch" in curve and "loss" in curve:
-            loss_axis.plot(curve["epoch"], curve["loss"], "k--", marker="x", label="notebook")
         if reference["value"] is not None and not curve.get("accuracy"):
             # Only the summary number is printed (e.g. notebook 003's maximum): a line at its height.
             accuracy_axis.axhline(reference["value"], color="k", linestyle="--",
                                   label=f"notebook {reference['reduce']}: {reference['value']:.2f}")
-        accuracy_axis.set(title=f"{name}: {split} accuracy", xlabel="epoch", ylabel="accuracy (%)")
-        loss_axis.set(title=f"{name}: {split} loss", xlabel="epoch", ylabel="loss", yscale="log")
+        accuracy_axis.set(title=f"{name}: accuracy (compared: {describe(reference)})", xlabel="epoch",
+                          ylabel="accuracy (%)")
+        loss_axis.set(title=f"{name}: loss", xlabel="epoch", ylabel="loss", yscale="log")
         for axis in (accuracy_axis, loss_axis):
             axis.grid(alpha=0.3)
             axis.legend(fontsize=8)
@@ -300,7 +318,7 @@ def _examples_seen(step_row: dict, train_size: int, batch_size: int) -> int:
 def plot_curves(workdir, out) -> None:
     """Notebook 001's plot_graph: loss and accuracy against the number of training examples seen."""
     plt = _pyplot()
-    run_config = json.loads((Path(workdir) / "config.json").read_text())
+    run_config = _run_config(workdir)
     rows, steps = epoch_rows(workdir), step_rows(workdir)
     if not rows:
         raise UserError(f"{workdir} has no finished epoch in metrics.jsonl yet")
@@ -315,6 +333,19 @@ def plot_curves(workdir, out) -> None:
     for name, color in zip(run_config["eval"], ("red", "green", "purple")):
         loss_axis.plot(epoch_x, [row[name]["loss"] for row in rows], color=color, marker="o", label=name)
         accuracy_axis.plot(epoch_x, [row[name]["accuracy"] for row in rows], color=color, marker="o", label=name)
+    reference = _reference_of(run_config, _registered_config(run_config.get("experiment", "")))
+    for name, curve in (reference or {}).get("curves", {}).items():
+        # The notebook's printed points, against examples seen (its own x axis, or epochs x train size).
+        if "examples_seen" in curve:
+            x = curve["examples_seen"]
+        elif "epoch" in curve:
+            x = [epoch * train_size for epoch in curve["epoch"]]
+        else:
+            continue
+        style = dict(color="black", linestyle="--", marker="x", markersize=4, alpha=0.7, label=f"notebook {name}")
+        for key, axis in (("loss", loss_axis), ("accuracy", accuracy_axis)):
+            if key in curve:
+                axis.plot(x, curve[key], **style)
     loss_axis.set(xlabel="number of training examples seen", ylabel="loss", yscale="log")
     accuracy_axis.set(xlabel="number of training examples seen", ylabel="accuracy (%)")
     for axis in (loss_axis, accuracy_axis):
@@ -329,7 +360,7 @@ def plot_curves(workdir, out) -> None:
 def plot_errors(workdir, out) -> None:
     """Notebook 001's error plot: error rate (%) per epoch of training and each evaluated split."""
     plt = _pyplot()
-    run_config = json.loads((Path(workdir) / "config.json").read_text())
+    run_config = _run_config(workdir)
     rows = epoch_rows(workdir)
     if not rows:
         raise UserError(f"{workdir} has no finished epoch in metrics.jsonl yet")
@@ -354,7 +385,7 @@ def plot_learning_rate(workdir, out) -> None:
     from jaxmnist import optim
 
     plt = _pyplot()
-    run_config = json.loads((Path(workdir) / "config.json").read_text())
+    run_config = _run_config(workdir)
     rows = epoch_rows(workdir)
     total_steps = rows[-1]["step"] if rows else 0
     if not total_steps:

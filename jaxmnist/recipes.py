@@ -129,3 +129,6 @@ def reference(*, source: str, split: str, reduce: str, value: float | None, text
     """A `reference` dict with every field present (format documented in jaxmnist.experiments)."""
     return {"source": source, "split": split, "reduce": reduce, "epoch": epoch, "value": value, "text": text,
             "curves": curves or {}, "notes": notes, "noise": noise, "notebook_seconds": notebook_seconds}
+
+# Notebook 003 repeats no run; this is all it says about run-to-run variation.
+NOISE_003 = 'The notebook repeats no run; its introduction says only "(results may slightly vary with different runs)".'

@@ -203,9 +203,11 @@ def test_list_command(capsys):
 
 # --- plots ------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("kind", ["curves", "errors", "lr"])
-def test_metric_plots(tmp_path, kind):
-    run = _workdir(tmp_path, "run", "lenet/lenet_deep_warm_restarts", [97.0, 98.0, 98.5], steps_per_epoch=192)
+@pytest.mark.parametrize("experiment, kind", [("fashion/cnn3", "curves"), ("report/network_cnn", "curves"),
+                                              ("lenet/lenet_deep_warm_restarts", "errors"),
+                                              ("lenet/lenet_deep_warm_restarts", "lr")])
+def test_metric_plots(tmp_path, experiment, kind):
+    run = _workdir(tmp_path, "run", experiment, [97.0, 98.0, 98.5], steps_per_epoch=192)
     out = tmp_path / f"{kind}.png"
     experiments.plot_command(argparse.Namespace(workdir=run, kind=kind, out=str(out)))
     assert out.stat().st_size > 10_000

@@ -1,4 +1,4 @@
-"""Notebook 000, cell In [15]: Best_Net — Def_Net + BatchNorm2d(20) after relu(conv1) + Dropout(0.5) after fc1; 20 epochs.
+"""Notebook 000, cell In [15]: Best_Net — Def_Net + BatchNorm2d(20) after relu(conv1) + Dropout(0.5); 20 epochs.
 
     jaxmnist train activations/best_net --workdir workdirs/activations/best_net
 

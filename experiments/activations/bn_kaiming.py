@@ -1,4 +1,4 @@
-"""Notebook 000, cell In [19]: BN_Kamming — Best_Net_BN with kaiming_uniform_ weights (biases: torch's default init); 20 epochs.
+"""Notebook 000, cell In [19]: BN_Kamming — Best_Net_BN with kaiming_uniform_ weights; 20 epochs.
 
     jaxmnist train activations/bn_kaiming --workdir workdirs/activations/bn_kaiming
 

@@ -1,4 +1,4 @@
-"""Notebook 000, cell In [18]: BN_Xavier — Best_Net_BN with xavier_uniform_ weights (biases: torch's default init); 20 epochs.
+"""Notebook 000, cell In [18]: BN_Xavier — Best_Net_BN with xavier_uniform_ weights; 20 epochs.
 
     jaxmnist train activations/bn_xavier --workdir workdirs/activations/bn_xavier
 

@@ -35,8 +35,10 @@ def get_config():
     config.reference = recipes.reference(
         source=f"{recipes.NOTEBOOK_003}, section 'Data Augmentation', second `mnist_aug` (Normalize commented out)",
         split="test", reduce="final", value=None,
-        text='Although both losses steadily decrease, the progress in accuracy is slow and appears to encounter a resistance at still low values.',
-        notes='Only qualitative text after the run; its curves are not in the dump. The validation split is augmented like the training split (reproduced).',
-        noise='The notebook repeats no run; its introduction says only "(results may slightly vary with different runs)".',
+        text=('Although both losses steadily decrease, the progress in accuracy is slow and appears to '
+              'encounter a resistance at still low values.'),
+        notes=('Only qualitative text after the run; its curves are not in the dump. The validation split is '
+               'augmented like the training split (reproduced).'),
+        noise=recipes.NOISE_003,
         notebook_seconds=1792.98)
     return config

@@ -38,7 +38,8 @@ def get_config():
         source=f"{recipes.NOTEBOOK_003}, section 'Triangular learning rate', first run",
         split="test", reduce="max", value=99.55,
         text='The maximal accuracy reached is: 99.55%.',
-        notes='Only the maximum is printed; the per-epoch curves are not in the dump. The validation split is augmented like the training split (reproduced).',
-        noise='The notebook repeats no run; its introduction says only "(results may slightly vary with different runs)".',
+        notes=('Only the maximum is printed; the per-epoch curves are not in the dump. The validation split is '
+               'augmented like the training split (reproduced).'),
+        noise=recipes.NOISE_003,
         notebook_seconds=1112.25)
     return config

@@ -29,8 +29,9 @@ def get_config():
     config.reference = recipes.reference(
         source=f"{recipes.NOTEBOOK_003}, section 'Simple Dropout replacing or combined with Batch Normalization'",
         split="test", reduce="final", value=None,
-        text='Dropout requires more training time in order for the network to learn to perform with only a random subset of its connections.',
+        text=('Dropout requires more training time in order for the network to learn to perform with only a '
+              'random subset of its connections.'),
         notes='Only qualitative text after the run; its curves are not in the dump.',
-        noise='The notebook repeats no run; its introduction says only "(results may slightly vary with different runs)".',
+        noise=recipes.NOISE_003,
         notebook_seconds=57.06)
     return config

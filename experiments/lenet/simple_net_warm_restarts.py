@@ -39,7 +39,10 @@ def get_config():
         source=f"{recipes.NOTEBOOK_003}, section 'Combining a deeper architecture with optimization methods'",
         split="test", reduce="max", value=99.69,
         text='The maximal accuracy reached is: 99.69%.',
-        notes='Only the maximum is printed; the per-epoch curves are not in the dump. The validation split is augmented like the training split (reproduced).',
-        noise='"Error rates typically reach down 0.4%, with a record value of 0.31%" (so across the author\'s runs the maximum is typically about 99.6%; this printed run is the record). The introduction: "We reach accuracies up to 99.70% ... (results may slightly vary with different runs)".',
+        notes=('Only the maximum is printed; the per-epoch curves are not in the dump. The validation split is '
+               'augmented like the training split (reproduced).'),
+        noise=('"Error rates typically reach down 0.4%, with a record value of 0.31%" (so across the author\'s '
+               'runs the maximum is typically about 99.6%; this printed run is the record). The introduction: '
+               '"We reach accuracies up to 99.70% ... (results may slightly vary with different runs)".'),
         notebook_seconds=1395.7)
     return config
