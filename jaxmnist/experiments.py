@@ -159,9 +159,13 @@ def read_run(workdir) -> dict:
     else:
         status = "complete"
     value, at_epoch = measure(rows, reference)
+    # An unfinished (not shortened) run that got past the epoch notebook 000 is read at has computed
+    # exactly what the full run would have by then; otherwise only complete runs compare.
+    comparable = status == "complete" or (
+        reference["reduce"] == "epoch" and status == "incomplete" and at_epoch is not None)
     return {"workdir": str(workdir), "experiment": name, "seed": run_config.get("seed"), "status": status,
             "epochs_run": epochs_run, "epochs_configured": configured_epochs, "reference": reference,
-            "measured": value, "measured_epoch": at_epoch, "rows": rows}
+            "measured": value, "measured_epoch": at_epoch, "comparable": comparable, "rows": rows}
 
 
 def _aggregate(runs: list[dict]) -> dict:
@@ -169,7 +173,8 @@ def _aggregate(runs: list[dict]) -> dict:
     values = [run["measured"] for run in runs if run["measured"] is not None]
     mean = statistics.fmean(values) if values else None
     std = statistics.stdev(values) if len(values) > 1 else None
-    difference = mean - reference["value"] if mean is not None and reference["value"] is not None else None
+    comparable = runs[0]["comparable"] and mean is not None and reference["value"] is not None
+    difference = mean - reference["value"] if comparable else None
     return {
         "experiment": runs[0]["experiment"], "status": runs[0]["status"],
         "epochs_run": runs[0]["epochs_run"], "epochs_configured": runs[0]["epochs_configured"],
@@ -184,7 +189,9 @@ def _aggregate(runs: list[dict]) -> dict:
 def compare(workdirs: list) -> list[dict]:
     """One row per (experiment, status, epochs run): seeds of the same run aggregate to mean ± std.
 
-    Complete runs are never averaged with shortened or incomplete ones.
+    Complete runs are never averaged with shortened or incomplete ones, and the difference to the
+    notebook is given only where the measurement is the notebook's (complete runs, or unfinished
+    ones past the epoch the reference is read at): a shortened run is never a reproduction.
     """
     groups: dict[tuple, list[dict]] = {}
     for workdir in workdirs:
@@ -202,7 +209,7 @@ def format_table(rows: list[dict]) -> str:
     lines = []
     for row in rows:
         reference = _format_number(row["reference"]) if row["reference"] is not None \
-            else f"— ({row['reference_text'][:40]})"
+            else f"— \"{row['reference_text'][:40]}\""
         ours = _format_number(row["measured"])
         if row["std"] is not None:
             ours += f" ± {row['std']:.2f}"
@@ -213,7 +220,8 @@ def format_table(rows: list[dict]) -> str:
     text = [" | ".join(cell.ljust(width) for cell, width in zip(cells, widths)) for cells in [header, *lines]]
     text.insert(1, "-+-".join("-" * width for width in widths))
     if any(row["status"] != "complete" for row in rows):
-        text.append("Runs not 'complete' are not reproductions of the notebook: their numbers are not comparable.")
+        text.append("Runs not 'complete' are not reproductions of the notebook: no difference is given "
+                    "unless they got past the epoch the notebook is read at.")
     return "\n".join(text)
 
 
@@ -232,8 +240,9 @@ def list_command(args) -> int:
     width = max(len(entry["name"]) for entry in entries)
     for entry in entries:
         reference = entry["reference"]
-        number = f"{reference['value']:.2f}%" if reference["value"] is not None else f"— \"{reference['text']}\""
-        print(f"{entry['name']:<{width}}  {entry['notebook']}  {entry['model']:<12} {entry['epochs']:>3} epochs  "
+        text = reference["text"] if len(reference["text"]) <= 60 else reference["text"][:59] + "…"
+        number = f"{reference['value']:.2f}%" if reference["value"] is not None else f"no number: \"{text}\""
+        print(f"{entry['name']:<{width}}  {entry['notebook']}  {entry['model']:<13} {entry['epochs']:>3} epochs  "
               f"{entry['metric']}: {number}")
     return 0
 

@@ -152,8 +152,8 @@ def test_compare_aggregates_seeds_and_labels_short_runs(tmp_path):
     assert complete["difference_pp"] == pytest.approx(99.30 - 99.35)
     shortened = by_status["shortened (--epochs 2)"]
     assert (shortened["n"], shortened["measured"], shortened["epochs_run"]) == (1, 99.5, 2)
-    assert shortened["std"] is None
-    assert by_status["incomplete"]["epochs_run"] == 3
+    assert shortened["std"] is None and shortened["difference_pp"] is None  # never passed off as a reproduction
+    assert by_status["incomplete"]["epochs_run"] == 3 and by_status["incomplete"]["difference_pp"] is None
     table = experiments.format_table(rows)
     assert "99.30 ± 0.10" in table and "-0.05" in table and "not reproductions" in table
 
@@ -166,6 +166,10 @@ def test_compare_at_epoch_reference_and_missing_epoch(tmp_path):
     early = _workdir(tmp_path, "early", "activations/def_net", [90.0] * 3, shortened=True, epochs=3)
     (row,) = experiments.compare([early])
     assert row["measured"] is None and row["difference_pp"] is None and row["status"].startswith("shortened")
+    # Stopped after epoch 17 of 20: epoch 16 is what the full run computes, so it compares.
+    unfinished = _workdir(tmp_path, "unfinished", "activations/def_net", [90.0] * 15 + [98.5, 98.6])
+    (row,) = experiments.compare([unfinished])
+    assert row["status"] == "incomplete" and row["difference_pp"] == pytest.approx(0.30)
 
 
 def test_compare_without_reference_number(tmp_path):
