@@ -38,6 +38,9 @@ from jaxmnist import config as config_lib
 from jaxmnist.errors import UserError
 
 REDUCTIONS = ("final", "max", "epoch")
+# What a run computes, apart from its seed and length: a run differing here is not the notebook's run.
+RECIPE_KEYS = ("dataset", "train_split", "train_pp", "shuffle", "eval", "model", "model_overrides", "loss",
+               "optimizer", "schedule", "batch_size", "eval_batch_size")
 REFERENCE_KEYS = ("source", "split", "reduce", "epoch", "value", "text", "curves", "notes", "noise",
                   "notebook_seconds")
 
@@ -83,20 +86,21 @@ def notebook_of(reference: dict) -> str:
 
 # --- measuring a run -------------------------------------------------------------------------
 
-def epoch_rows(workdir) -> list[dict]:
+def _metric_rows(workdir, kind: str) -> list[dict]:
+    """The rows of metrics.jsonl of one kind ('epoch' or 'step'), in order."""
     path = Path(workdir) / "metrics.jsonl"
     if not path.exists():
         return []
     rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    return [row for row in rows if row.get("kind") == "epoch"]
+    return [row for row in rows if row.get("kind") == kind]
+
+
+def epoch_rows(workdir) -> list[dict]:
+    return _metric_rows(workdir, "epoch")
 
 
 def step_rows(workdir) -> list[dict]:
-    path = Path(workdir) / "metrics.jsonl"
-    if not path.exists():
-        return []
-    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    return [row for row in rows if row.get("kind") == "step"]
+    return _metric_rows(workdir, "step")
 
 
 def measure(rows: list[dict], reference: dict) -> tuple[float | None, int | None]:
@@ -135,6 +139,12 @@ def _reference_of(run_config: dict, registered) -> dict | None:
     return run_config.get("reference")
 
 
+def _changed_recipe_keys(run_config: dict, registered) -> list[str]:
+    """Recipe keys the run changed from the experiment file (e.g. with --set)."""
+    original = json.loads(registered.to_json_best_effort())
+    return [key for key in RECIPE_KEYS if run_config.get(key) != original.get(key)]
+
+
 def read_run(workdir) -> dict:
     """One workdir: its experiment, seed, how far it ran, whether it was cut short, and its measurement."""
     workdir = Path(workdir)
@@ -147,7 +157,10 @@ def read_run(workdir) -> dict:
     configured_epochs = registered.epochs if registered is not None else run_config["epochs"]
     rows = epoch_rows(workdir)
     epochs_run = rows[-1]["epoch"] if rows else 0
-    if run_config.get("shortened"):
+    changed = [] if registered is None else _changed_recipe_keys(run_config, registered)
+    if changed:
+        status = f"modified ({', '.join(changed)})"
+    elif run_config.get("shortened"):
         cuts = []
         if run_config.get("epochs") != configured_epochs:
             cuts.append(f"--epochs {run_config.get('epochs')}")

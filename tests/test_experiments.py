@@ -103,7 +103,8 @@ def test_notebook_quirks_are_in_the_configs():
 
 # --- compare on synthetic workdirs -------------------------------------------------------------
 
-def _workdir(tmp_path, name, experiment, test_accuracies, seed=0, shortened=False, epochs=None, steps_per_epoch=10):
+def _workdir(tmp_path, name, experiment, test_accuracies, seed=0, shortened=False, epochs=None, steps_per_epoch=10,
+             **changes):
     """A workdir as the engine writes it, with these test accuracies per epoch (and rates from the schedule)."""
     config = config_lib.load_experiment(experiment)
     schedule = optim.learning_rate_schedule(config.optimizer, config.schedule)
@@ -111,6 +112,7 @@ def _workdir(tmp_path, name, experiment, test_accuracies, seed=0, shortened=Fals
     run_config.update(seed=seed, shortened=shortened)
     if epochs is not None:
         run_config["epochs"] = epochs
+    run_config.update(changes)
     workdir = tmp_path / name
     workdir.mkdir()
     (workdir / "config.json").write_text(json.dumps(run_config))
@@ -156,6 +158,12 @@ def test_compare_aggregates_seeds_and_labels_short_runs(tmp_path):
     assert by_status["incomplete"]["epochs_run"] == 3 and by_status["incomplete"]["difference_pp"] is None
     table = experiments.format_table(rows)
     assert "99.30 ± 0.10" in table and "-0.05" in table and "not reproductions" in table
+
+
+def test_compare_labels_runs_with_a_changed_recipe(tmp_path):
+    run = _workdir(tmp_path, "fast", "tiny/net_bn", [99.4] * 15, optimizer={"name": "sgd", "learning_rate": 0.1})
+    (row,) = experiments.compare([run])
+    assert row["status"] == "modified (optimizer)" and row["difference_pp"] is None
 
 
 def test_compare_at_epoch_reference_and_missing_epoch(tmp_path):
