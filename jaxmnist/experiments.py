@@ -337,8 +337,17 @@ def _examples_seen(step_row: dict, train_size: int, batch_size: int) -> int:
     return completed_epochs * train_size + min(steps_this_epoch * batch_size, train_size)
 
 
+def _full_train_size(run_config: dict) -> int:
+    """Examples in the experiment's training split at full size (both datasets have 60,000 training images)."""
+    from jaxmnist.data import pipeline
+
+    _, start, stop = pipeline._slice_bounds(run_config["train_split"], 60_000)
+    return stop - start
+
+
 def plot_curves(workdir, out) -> None:
-    """Notebook 001's plot_graph: loss and accuracy against the number of training examples seen."""
+    """Notebook 001's plot_graph: loss and accuracy against the number of training examples seen,
+    with the points the notebook printed (its run used the full training split)."""
     plt = _pyplot()
     run_config = _run_config(workdir)
     rows, steps = epoch_rows(workdir), step_rows(workdir)
@@ -348,23 +357,25 @@ def plot_curves(workdir, out) -> None:
     figure, (loss_axis, accuracy_axis) = plt.subplots(1, 2, figsize=(12, 4))
     step_x = [_examples_seen(row, train_size, run_config["batch_size"]) for row in steps]
     epoch_x = [row["epoch"] * train_size for row in rows]
-    loss_axis.plot(step_x, [row["train"]["loss"] for row in steps], color="blue", alpha=0.5,
-                   label="train (running mean within the epoch)")
-    accuracy_axis.plot(step_x, [row["train"]["accuracy"] for row in steps], color="blue", alpha=0.5,
-                       label="train (running mean within the epoch)")
-    for name, color in zip(run_config["eval"], ("red", "green", "purple")):
-        loss_axis.plot(epoch_x, [row[name]["loss"] for row in rows], color=color, marker="o", label=name)
-        accuracy_axis.plot(epoch_x, [row[name]["accuracy"] for row in rows], color=color, marker="o", label=name)
+    for key, axis in (("loss", loss_axis), ("accuracy", accuracy_axis)):
+        axis.plot(step_x, [row["train"][key] for row in steps], color="blue", alpha=0.4,
+                  label="train (running mean within the epoch)")
+        axis.plot(epoch_x, [row["train"][key] for row in rows], color="blue", marker="o", linestyle="none",
+                  label="train (epoch)")
+        for name, color in zip(run_config["eval"], ("red", "green", "purple")):
+            axis.plot(epoch_x, [row[name][key] for row in rows], color=color, marker="o", label=name)
     reference = _reference_of(run_config, _registered_config(run_config.get("experiment", "")))
+    notebook_train_size = _full_train_size(run_config)
+    colors = iter(("black", "grey", "brown", "olive"))
     for name, curve in (reference or {}).get("curves", {}).items():
-        # The notebook's printed points, against examples seen (its own x axis, or epochs x train size).
         if "examples_seen" in curve:
             x = curve["examples_seen"]
         elif "epoch" in curve:
-            x = [epoch * train_size for epoch in curve["epoch"]]
+            x = [epoch * notebook_train_size for epoch in curve["epoch"]]
         else:
-            continue
-        style = dict(color="black", linestyle="--", marker="x", markersize=4, alpha=0.7, label=f"notebook {name}")
+            continue  # printed points whose epochs are unknown
+        style = dict(color=next(colors), linestyle="--", marker="x", markersize=4, alpha=0.8,
+                     label=f"notebook {name}")
         for key, axis in (("loss", loss_axis), ("accuracy", accuracy_axis)):
             if key in curve:
                 axis.plot(x, curve[key], **style)
@@ -372,8 +383,9 @@ def plot_curves(workdir, out) -> None:
     accuracy_axis.set(xlabel="number of training examples seen", ylabel="accuracy (%)")
     for axis in (loss_axis, accuracy_axis):
         axis.grid(alpha=0.3)
-        axis.legend(loc="best")
-    figure.suptitle(run_config.get("experiment", str(workdir)))
+        axis.legend(loc="best", fontsize=8)
+    shortened = " [shortened run]" if run_config.get("shortened") else ""
+    figure.suptitle(run_config.get("experiment", str(workdir)) + shortened)
     figure.tight_layout()
     figure.savefig(out, dpi=100)
     plt.close(figure)
@@ -443,6 +455,8 @@ def _eval_images(config, data_dir, data_source, count: int, start: int = 0):
 
     from jaxmnist.data import pipeline
 
+    # By default the data the run was trained on.
+    data_dir, data_source = data_dir or config.get("data_dir"), data_source or config.get("data_source")
     eval_name = "test" if "test" in config["eval"] else next(iter(config["eval"]))
     spec = config["eval"][eval_name]
     split = pipeline.load(config["dataset"], spec["split"], data_dir, data_source)
