@@ -1,14 +1,22 @@
 """One training loop for every experiment: `train_and_evaluate(config, workdir)`.
 
 As in Flax's examples, `train_step` and `eval_step` are small pure functions of
-(state, batch); an experiment is only a config. Keys for dropout and
-augmentation are derived from (seed, step) with `fold_in`, never kept as hidden
-state, so any step can be recomputed.
+(state, batch), and an experiment is only a config. They run data-parallel
+under `jax.shard_map` over a one-axis mesh of every device: each device holds a
+shard of the global batch, gradients and metric sums are combined across
+devices, and BatchNorm takes its statistics over the whole global batch, so N
+devices compute the update one device would. One device is the same code path.
+
+Keys for dropout and augmentation are derived from (seed, step) with
+`fold_in`, never kept as hidden state; with the batch order a function of
+(seed, epoch), a checkpoint of the TrainState plus the position in the data is
+all an exact continuation needs. Rerunning with the same workdir resumes.
 """
 
 import functools
 import json
 import math
+import signal
 import time
 from pathlib import Path
 from typing import Any
@@ -19,14 +27,19 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 import optax
+from jax.sharding import NamedSharding
+from jax.sharding import PartitionSpec as P
 from tqdm import tqdm
 
+from jaxmnist import checkpoint, models, optim, reporting
 from jaxmnist import config as config_lib
-from jaxmnist import models, optim
 from jaxmnist.data import pipeline
 from jaxmnist.errors import UserError
 
 LOSSES = ("nll", "cross_entropy", "cross_entropy_on_probabilities")
+DATA_AXIS = "batch"
+# Config keys that say where data lives, not what the run computes: they may differ on resume.
+LOCATION_KEYS = ("data_dir", "data_source")
 
 
 class TrainState(flax.struct.PyTreeNode):
@@ -36,13 +49,21 @@ class TrainState(flax.struct.PyTreeNode):
     opt_state: Any
 
 
+class Interrupted(Exception):
+    """SIGTERM/SIGINT: the current step finished and a checkpoint was saved."""
+
+    def __init__(self, signum: int, message: str):
+        super().__init__(message)
+        self.signum = signum
+
+
 def per_example_loss(outputs: jax.Array, labels: jax.Array, loss: str) -> jax.Array:
     """The notebook's criterion per example.
 
     'nll': F.nll_loss on log-probabilities; 'cross_entropy': nn.CrossEntropyLoss on
     logits; 'cross_entropy_on_probabilities': notebook 004's quirk of feeding softmax
-    outputs to CrossEntropyLoss (a second softmax inside the loss; its loss never
-    goes below ~1.46), reproduced so its numbers can be compared.
+    outputs to CrossEntropyLoss (a second softmax inside the loss, so the loss never
+    gets below ~1.46), reproduced so its numbers can be compared.
     """
     if loss == "nll":
         log_probabilities = outputs
@@ -53,81 +74,168 @@ def per_example_loss(outputs: jax.Array, labels: jax.Array, loss: str) -> jax.Ar
     return -jnp.take_along_axis(log_probabilities, labels[:, None], axis=1)[:, 0]
 
 
-def _batch_metrics(outputs, labels, mask, loss_name):
-    losses = per_example_loss(outputs, labels, loss_name)
+def _metric_sums(outputs, labels, mask, loss_name) -> dict:
+    """Sums over the valid examples of the global batch (psum over devices)."""
+    losses = jnp.where(mask, per_example_loss(outputs, labels, loss_name), 0.0)
     correct = (jnp.argmax(outputs, axis=1) == labels) & mask
-    return {"loss_sum": jnp.sum(jnp.where(mask, losses, 0.0)), "correct": jnp.sum(correct),
-            "count": jnp.sum(mask)}
+    sums = {"loss_sum": jnp.sum(losses), "correct": jnp.sum(correct, dtype=jnp.int32),
+            "count": jnp.sum(mask, dtype=jnp.int32)}
+    return jax.lax.psum(sums, DATA_AXIS)
 
 
-def train_step(state: TrainState, images, labels, dropout_key, *, module, tx, loss_name):
-    """One optimizer update on one batch; returns the new state and the batch's metric sums."""
+def _variables(state: TrainState, params) -> dict:
+    variables = {"params": params}
+    if state.batch_stats is not None:
+        variables["batch_stats"] = state.batch_stats
+    return variables
+
+
+def train_step(state: TrainState, images, labels, mask, dropout_key, *, module, tx, loss_name):
+    """One update on one global batch; runs per device inside shard_map. Returns (state, metric sums)."""
+    global_count = jax.lax.psum(jnp.sum(mask), DATA_AXIS)
+    # Each device drops out different units of its own examples.
+    device_key = jax.random.fold_in(dropout_key, jax.lax.axis_index(DATA_AXIS))
 
     def loss_fn(params):
-        variables = {"params": params}
-        if state.batch_stats is not None:
-            variables["batch_stats"] = state.batch_stats
-        outputs, updates = module.apply(variables, images, train=True, rngs={"dropout": dropout_key},
-                                        mutable=["batch_stats"] if state.batch_stats is not None else [])
-        return per_example_loss(outputs, labels, loss_name).mean(), (outputs, updates)
+        outputs, updates = module.apply(
+            _variables(state, params), images, train=True, mask=mask, rngs={"dropout": device_key},
+            mutable=["batch_stats"] if state.batch_stats is not None else [])
+        losses = jnp.where(mask, per_example_loss(outputs, labels, loss_name), 0.0)
+        # This device's share of the global mean: shard_map's autodiff sums the gradients
+        # of the replicated parameters over devices, giving the gradient of the global mean.
+        return jnp.sum(losses) / global_count, (outputs, updates)
 
     (_, (outputs, updates)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
     param_updates, opt_state = tx.update(grads, state.opt_state, state.params)
     new_state = state.replace(step=state.step + 1, params=optax.apply_updates(state.params, param_updates),
                               batch_stats=updates.get("batch_stats", state.batch_stats), opt_state=opt_state)
-    metrics = _batch_metrics(outputs, labels, jnp.ones_like(labels, dtype=bool), loss_name)
+    metrics = _metric_sums(outputs, labels, mask, loss_name)
     metrics["learning_rate"] = optim.current_learning_rate(opt_state)
     return new_state, metrics
 
 
-def eval_step(state: TrainState, images, labels, mask, *, module, loss_name):
-    variables = {"params": state.params}
-    if state.batch_stats is not None:
-        variables["batch_stats"] = state.batch_stats
-    return _batch_metrics(module.apply(variables, images, train=False), labels, mask, loss_name)
+def eval_step(state: TrainState, images, labels, mask, *, module, loss_name) -> dict:
+    outputs = module.apply(_variables(state, state.params), images, train=False)
+    return _metric_sums(outputs, labels, mask, loss_name)
 
 
-def create_train_state(config: ml_collections.ConfigDict, module, tx) -> TrainState:
-    variables = models.init_variables(module, jax.random.fold_in(jax.random.key(config.seed), 0))
-    return TrainState(step=jnp.zeros((), jnp.int32), params=variables["params"],
-                      batch_stats=variables.get("batch_stats"), opt_state=tx.init(variables["params"]))
+def _accumulate(totals: dict, sums: dict, step) -> dict:
+    """Running epoch sums on device, plus the first step whose loss was not finite (-1 if none)."""
+    first_bad = jnp.where((totals["first_nonfinite_step"] < 0) & ~jnp.isfinite(sums["loss_sum"]),
+                          step, totals["first_nonfinite_step"])
+    return {"loss_sum": totals["loss_sum"] + sums["loss_sum"], "correct": totals["correct"] + sums["correct"],
+            "count": totals["count"] + sums["count"], "first_nonfinite_step": first_bad}
 
 
-def _summarise(sums: dict) -> dict:
-    count = int(sums["count"])
-    return {"loss": float(sums["loss_sum"]) / count, "accuracy": 100.0 * int(sums["correct"]) / count,
-            "correct": int(sums["correct"]), "total": count}
+def _zero_totals() -> dict:
+    return {"loss_sum": np.float32(0), "correct": np.int32(0), "count": np.int32(0),
+            "first_nonfinite_step": np.int32(-1)}
 
 
-def evaluate(state, split: pipeline.Split, make_batch, step_fn, batch_size: int) -> dict:
+def _summarise(totals: dict) -> dict:
+    count = int(totals["count"])
+    return {"loss": float(totals["loss_sum"]) / count, "accuracy": 100.0 * int(totals["correct"]) / count,
+            "correct": int(totals["correct"]), "total": count}
+
+
+class Engine:
+    """The compiled, sharded pieces of one run; holds no training state."""
+
+    def __init__(self, config: ml_collections.ConfigDict, devices=None):
+        self.mesh = jax.sharding.Mesh(np.array(devices or jax.devices()), (DATA_AXIS,))
+        self.replicated = NamedSharding(self.mesh, P())
+        self.batch_sharding = NamedSharding(self.mesh, P(DATA_AXIS))
+        self.module = models.create(config.model, batch_norm_axis_name=DATA_AXIS,
+                                    **config.get("model_overrides", {}))
+        self.tx = optim.create_optimizer(config)
+        batch_specs = (P(DATA_AXIS), P(DATA_AXIS), P(DATA_AXIS))
+        self.train_step = jax.jit(jax.shard_map(
+            functools.partial(train_step, module=self.module, tx=self.tx, loss_name=config.loss),
+            mesh=self.mesh, in_specs=(P(), *batch_specs, P()), out_specs=(P(), P())), donate_argnums=0)
+        self.eval_step = jax.jit(jax.shard_map(
+            functools.partial(eval_step, module=self.module, loss_name=config.loss),
+            mesh=self.mesh, in_specs=(P(), *batch_specs), out_specs=P()))
+        self.accumulate = jax.jit(_accumulate)
+        self.all_finite = jax.jit(lambda tree: jnp.all(jnp.array(
+            [jnp.all(jnp.isfinite(leaf)) for leaf in jax.tree.leaves(tree)])))
+
+    def init_state(self, seed: int) -> TrainState:
+        variables = models.init_variables(self.module, jax.random.fold_in(jax.random.key(seed), 0))
+        state = TrainState(step=jnp.zeros((), jnp.int32), params=variables["params"],
+                           batch_stats=variables.get("batch_stats"), opt_state=self.tx.init(variables["params"]))
+        return jax.device_put(state, self.replicated)
+
+    def global_batch(self, make_batch, split, indices: np.ndarray, key):
+        """Pad `indices` to a multiple of the device count, build this process's rows, assemble the global batch.
+
+        Each example's augmentation key depends on its position in the global batch, so
+        the batch is the same however it is divided among devices and processes.
+        """
+        devices = self.mesh.size
+        padded_size = -(-len(indices) // devices) * devices
+        mask = np.arange(padded_size) < len(indices)
+        positions = np.arange(padded_size)
+        padded = np.where(mask, np.resize(indices, padded_size), 0)
+        rows_per_process = padded_size // jax.process_count()
+        local = slice(jax.process_index() * rows_per_process, (jax.process_index() + 1) * rows_per_process)
+        images, labels = make_batch(split, padded[local], key, positions[local])
+        return tuple(jax.make_array_from_process_local_data(self.batch_sharding, np.asarray(array))
+                     for array in (images, labels, mask[local]))
+
+
+def _evaluate(engine: Engine, state, split, make_batch, batch_size: int) -> dict:
     totals = None
     for indices, mask in pipeline.eval_batches(len(split.labels), batch_size):
-        images, labels = make_batch(split, indices, jax.random.key(0))
-        sums = step_fn(state, images, labels, jnp.asarray(mask))
+        images, labels, padded_mask = engine.global_batch(make_batch, split, indices[mask], jax.random.key(0))
+        sums = engine.eval_step(state, images, labels, padded_mask)
         totals = sums if totals is None else jax.tree.map(jnp.add, totals, sums)
     return _summarise(totals)
 
 
-def _print_row(row: dict, eval_names: list[str], header: bool):
-    columns = ["epoch", "train loss", "train acc"]
-    for name in eval_names:
-        columns += [f"{name} loss", f"{name} acc"]
-    columns += ["lr", "seconds"]
-    widths = [max(len(column), 9) for column in columns]
-    if header:
-        tqdm.write(" | ".join(column.rjust(width) for column, width in zip(columns, widths)))
-    values = [str(row["epoch"]), f"{row['train']['loss']:.4f}", f"{row['train']['accuracy']:.2f}%"]
-    for name in eval_names:
-        values += [f"{row[name]['loss']:.4f}", f"{row[name]['accuracy']:.2f}%"]
-    values += [f"{row['learning_rate']:.3g}", f"{row['seconds']:.1f}"]
-    tqdm.write(" | ".join(value.rjust(width) for value, width in zip(values, widths)))
+def _check_config(workdir: Path, config: ml_collections.ConfigDict, force: bool):
+    """Refuse to continue a workdir with another config: its checkpoints belong to that one."""
+    saved_path = workdir / "config.json"
+    current = json.loads(config.to_json_best_effort())
+    if saved_path.exists() and not force:
+        saved = json.loads(saved_path.read_text())
+        differing = sorted(key for key in set(saved) | set(current)
+                           if key not in LOCATION_KEYS and saved.get(key) != current.get(key))
+        if differing:
+            details = "; ".join(f"{key}: {saved.get(key)!r} -> {current.get(key)!r}" for key in differing)
+            raise UserError(f"{workdir} holds a run with a different config ({details}). Use another "
+                            "--workdir, or --force to continue it with the new config")
+    if jax.process_index() == 0:
+        saved_path.write_text(json.dumps(current, indent=2, sort_keys=True) + "\n")
 
 
-def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
-    """Train `config` from scratch, evaluating every epoch; write DIR/config.json and DIR/metrics.jsonl."""
+class _StopRequest:
+    """Remembers SIGTERM/SIGINT so the loop can finish its step and save first."""
+
+    def __init__(self):
+        self.signum = None
+        self.previous = {}
+
+    def __enter__(self):
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            self.previous[signum] = signal.signal(signum, self._handle)
+        return self
+
+    def _handle(self, signum, frame):
+        if self.signum is not None:  # a second signal: stop now
+            raise KeyboardInterrupt
+        self.signum = signum
+
+    def __exit__(self, *exc):
+        for signum, handler in self.previous.items():
+            signal.signal(signum, handler)
+
+
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, force: bool = False) -> list[dict]:
+    """Train `config` in `workdir`, resuming from its latest checkpoint; returns the per-epoch rows."""
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
-    (workdir / "config.json").write_text(config.to_json_best_effort(indent=2, sort_keys=True))
+    _check_config(workdir, config, force)
+    is_writer = jax.process_index() == 0
 
     train_split = pipeline.load(config.dataset, config.train_split, config.get("data_dir"),
                                 config.get("data_source"), limit=config.get("limit_train"))
@@ -137,61 +245,145 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
     make_train_batch = pipeline.batch_fn(config.train_pp, train_stats)
     make_eval_batch = {name: pipeline.batch_fn(spec.pp, train_stats) for name, spec in config.eval.items()}
 
-    module = models.create(config.model, **config.get("model_overrides", {}))
-    tx = optim.create_optimizer(config)
-    state = create_train_state(config, module, tx)
-    train_fn = jax.jit(functools.partial(train_step, module=module, tx=tx, loss_name=config.loss),
-                       donate_argnums=0)
-    eval_fn = jax.jit(functools.partial(eval_step, module=module, loss_name=config.loss))
+    engine = Engine(config)
+    best_metric = f"{config.best_split}_accuracy" if config.get("best_split") else None
+    manager = checkpoint.open_manager(workdir, config.get("keep_checkpoints", 2), best_metric)
+    state = engine.init_state(config.seed)
+    progress = {"epoch": 1, "batch": 0, "totals": None, "history": []}
+    restored = checkpoint.restore_latest(manager, jax.tree.map(
+        lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=x.sharding), state))
+    if restored is not None:
+        state, progress = restored
+        tqdm.write(f"resuming from step {int(state.step)} (epoch {progress['epoch']}, "
+                   f"batch {progress['batch']})")
+    history = progress["history"]
+    log = reporting.MetricsLog(workdir, int(state.step)) if is_writer else None
+    table = reporting.EpochTable(list(config.eval))
     dropout_root = jax.random.fold_in(jax.random.key(config.seed), 1)
     augment_root = jax.random.fold_in(jax.random.key(config.seed), 2)
+    log_every = config.get("log_every_steps", 100)
+    checkpoint_every = config.get("checkpoint_every_steps", 0)
 
-    history = []
-    with (workdir / "metrics.jsonl").open("w") as metrics_file:
-        for epoch in range(1, config.epochs + 1):
+    def save(progress_now: dict, metrics: dict | None = None):
+        if not bool(engine.all_finite(state.params)):
+            raise UserError(f"parameters are not finite at step {int(state.step)}: not saving them")
+        checkpoint.save(manager, int(state.step), state, progress_now, metrics)
+
+    def check_finite(totals, epoch):
+        bad_step = int(totals["first_nonfinite_step"])
+        if bad_step >= 0:
+            manager.wait_until_finished()
+            raise UserError(f"the training loss became non-finite at step {bad_step + 1} (epoch {epoch}); "
+                            f"stopped. The last good checkpoint is at step {manager.latest_step()}")
+
+    with _StopRequest() as stop:
+        for epoch in range(progress["epoch"], config.epochs + 1):
             started = time.time()
             batches = pipeline.train_batches(len(train_split.labels), config.batch_size, config.seed, epoch,
                                              config.shuffle)
-            totals = None
-            progress = tqdm(batches, desc=f"epoch {epoch}/{config.epochs}", leave=False, unit="batch",
-                            dynamic_ncols=True)
-            for batch_number, indices in enumerate(progress):
-                step = int(state.step)
-                images, labels = make_train_batch(train_split, indices, jax.random.fold_in(augment_root, step))
-                state, sums = train_fn(state, images, labels, jax.random.fold_in(dropout_root, step))
-                totals = sums if totals is None else jax.tree.map(jnp.add, totals, sums)
-                if batch_number % 50 == 0:  # fetching metrics synchronises with the device: not every step
+            first_batch = progress["batch"] if epoch == progress["epoch"] else 0
+            totals = jax.tree.map(lambda zero, saved: type(zero)(saved), _zero_totals(), progress["totals"]) \
+                if first_batch and progress["totals"] else _zero_totals()
+            bar = tqdm(range(first_batch, len(batches)), initial=first_batch, total=len(batches),
+                       desc=f"epoch {epoch}/{config.epochs}", unit="batch", leave=False, dynamic_ncols=True,
+                       disable=not is_writer)
+            for batch_index in bar:
+                step = int(state.step)  # host copy kept in sync below; no device round trip
+                images, labels, mask = engine.global_batch(
+                    make_train_batch, train_split, batches[batch_index], jax.random.fold_in(augment_root, step))
+                state, sums = engine.train_step(state, images, labels, mask, jax.random.fold_in(dropout_root, step))
+                totals = engine.accumulate(totals, sums, step)
+                done = step + 1
+                if done % log_every == 0:
+                    check_finite(totals, epoch)
                     live = _summarise(totals)
-                    progress.set_postfix(loss=f"{live['loss']:.4f}", acc=f"{live['accuracy']:.2f}%")
-            row = {"epoch": epoch, "step": int(state.step), "train": _summarise(totals),
+                    bar.set_postfix(loss=f"{live['loss']:.4f}", acc=f"{live['accuracy']:.2f}%")
+                    if log:
+                        log.write({"kind": "step", "step": done, "epoch": epoch, "train": live,
+                                   "learning_rate": float(sums["learning_rate"])})
+                mid_epoch = {"epoch": epoch, "batch": batch_index + 1, "history": history,
+                             "totals": {key: float(value) for key, value in totals.items()}}
+                if stop.signum is not None:
+                    check_finite(totals, epoch)
+                    save(mid_epoch)
+                    manager.wait_until_finished()
+                    name = signal.Signals(stop.signum).name
+                    raise Interrupted(stop.signum, f"stopped by {name} after step {done} (epoch {epoch}); "
+                                                   "checkpoint saved. Rerun the same command to resume.")
+                if checkpoint_every and done % checkpoint_every == 0 and batch_index + 1 < len(batches):
+                    check_finite(totals, epoch)
+                    save(mid_epoch)
+            bar.close()
+            check_finite(totals, epoch)
+            row = {"kind": "epoch", "step": int(state.step), "epoch": epoch, "train": _summarise(totals),
                    "learning_rate": float(sums["learning_rate"])}
             for name, split in eval_splits.items():
-                row[name] = evaluate(state, split, make_eval_batch[name], eval_fn, config.eval_batch_size)
-            row["seconds"] = time.time() - started
-            if not math.isfinite(row["train"]["loss"]):
-                raise UserError(f"non-finite training loss in epoch {epoch} (step {row['step']}); stopping")
-            _print_row(row, list(eval_splits), header=epoch == 1)
-            metrics_file.write(json.dumps(row) + "\n")
-            metrics_file.flush()
+                row[name] = _evaluate(engine, state, split, make_eval_batch[name], config.eval_batch_size)
             history.append(row)
-    return history[-1]
+            seconds = time.time() - started
+            if is_writer:
+                table.print_row(row, seconds)
+                log.write(row)
+                log.write_timing(row["step"], epoch, seconds)
+            metrics = {best_metric: row[config.best_split]["accuracy"]} if best_metric else None
+            save({"epoch": epoch + 1, "batch": 0, "history": history, "totals": None}, metrics)
+    manager.wait_until_finished()
+    if is_writer and history:
+        reporting.plot_curves(workdir, workdir / "curves.png")
+    return history
 
 
-def train_command(args) -> int:
+def load_trained(workdir: str) -> tuple[ml_collections.ConfigDict, Any, dict]:
+    """(config, module, variables) of the latest checkpoint in `workdir`, for evaluation and pictures."""
+    workdir = Path(workdir)
+    if not (workdir / "config.json").exists():
+        raise UserError(f"{workdir} is not a training workdir (no config.json)")
+    config = ml_collections.ConfigDict(json.loads((workdir / "config.json").read_text()))
+    engine = Engine(config, devices=jax.devices()[:1])
+    state = engine.init_state(config.seed)
+    restored = checkpoint.restore_latest(checkpoint.open_manager(workdir, read_only=True), state)
+    if restored is None:
+        raise UserError(f"{workdir} has no checkpoint yet")
+    state = restored[0]
+    module = models.create(config.model, **config.get("model_overrides", {}))
+    return config, module, _variables(state, state.params)
+
+
+def _resolve_config(args) -> ml_collections.ConfigDict:
     config = config_lib.load_experiment(args.experiment)
     config_lib.apply_overrides(config, args.set)
     with config.unlocked():
         if args.epochs is not None:
             config.epochs = args.epochs
-            config.shortened = True
         if args.limit_train is not None:
             config.limit_train = args.limit_train
-            config.shortened = True
+        # A run cut short is never presented as a reproduction of the notebook.
+        config.shortened = args.epochs is not None or args.limit_train is not None
         config.data_dir = args.data_dir
         config.data_source = args.data_source
-    final = train_and_evaluate(config, args.workdir)
-    summary = ", ".join(f"{name} accuracy {final[name]['accuracy']:.2f}% ({final[name]['correct']}/"
-                        f"{final[name]['total']})" for name in config.eval)
-    note = " [shortened run: not a reproduction]" if config.get("shortened") else ""
-    print(f"{config.experiment}: after {final['epoch']} epochs, {summary}{note}")
+    return config
+
+
+def _initialize_distributed(args):
+    # Gloo gives the CPU backend cross-process collectives; GPU/TPU backends ignore this setting.
+    jax.config.update("jax_cpu_collectives_implementation", "gloo")
+    jax.distributed.initialize(coordinator_address=args.coordinator, num_processes=args.num_processes,
+                               process_id=args.process_id)
+
+
+def train_command(args) -> int:
+    if args.distributed:
+        _initialize_distributed(args)
+    config = _resolve_config(args)
+    try:
+        history = train_and_evaluate(config, args.workdir, force=args.force)
+    except Interrupted as interruption:
+        print(interruption, flush=True)
+        return 128 + interruption.signum
+    if jax.process_index() == 0 and history:
+        final = history[-1]
+        summary = ", ".join(f"{name} accuracy {final[name]['accuracy']:.2f}% ({final[name]['correct']}/"
+                            f"{final[name]['total']})" for name in config.eval)
+        note = " [shortened run: not a reproduction]" if config.shortened else ""
+        print(f"{config.experiment}: after {final['epoch']} epochs, {summary}{note}")
     return 0

@@ -32,11 +32,11 @@ class DefNet(nn.Module):
         if self.batch_norm:
             self.bn1 = BatchNorm2d(20, axis_name=self.batch_norm_axis_name)
 
-    def __call__(self, x, train: bool = False):
+    def __call__(self, x, train: bool = False, mask=None):
         activation = ACTIVATIONS[self.activation]
         x = activation(self.conv1(x))
         if self.batch_norm:
-            x = self.bn1(x, train=train)
+            x = self.bn1(x, train=train, mask=mask)
         x = max_pool2d(x, 2, 2)
         x = activation(self.conv2(x))
         x = max_pool2d(x, 2, 2)

@@ -121,7 +121,8 @@ class BatchNorm(nn.Module):
     training the output is normalised with the biased batch variance while running_var
     is updated with the unbiased one (n / (n - 1)), as torch does. With `axis_name` the
     statistics cover the whole global batch (all devices of that mapped axis) and n
-    counts it; the devices must hold equal-sized shards.
+    counts it. `mask` (B,) marks the examples that count: the padding a data-parallel
+    step adds to make a batch divisible by the device count does not.
     """
 
     num_features: int
@@ -130,7 +131,7 @@ class BatchNorm(nn.Module):
     axis_name: str | None = None
 
     @nn.compact
-    def __call__(self, x, train: bool = False):
+    def __call__(self, x, train: bool = False, mask=None):
         if x.shape[-1] != self.num_features:
             raise ValueError(f"{self.path}: expected {self.num_features} features, got shape {x.shape}")
         shape = (self.num_features,)
@@ -140,7 +141,7 @@ class BatchNorm(nn.Module):
         running_var = self.variable("batch_stats", "var", jnp.ones, shape, jnp.float32)
 
         if train:
-            mean, var, count = self._batch_statistics(x)
+            mean, var, count = self._batch_statistics(x, mask)
             if not self.is_initializing():
                 m = self.momentum
                 running_mean.value = (1 - m) * running_mean.value + m * mean
@@ -149,18 +150,21 @@ class BatchNorm(nn.Module):
             mean, var = running_mean.value, running_var.value
         return (x - mean) * lax.rsqrt(var + self.eps) * scale + bias
 
-    def _batch_statistics(self, x):
+    def _batch_statistics(self, x, mask):
         # Two passes (mean, then mean squared deviation) rather than E[x^2] - E[x]^2: as
-        # accurate as torch's, and still exact across devices because shards are equal-sized.
+        # accurate as torch's. Sums and counts (not means) cross devices, so shards may
+        # hold different numbers of valid examples.
         reduce_axes = tuple(range(x.ndim - 1))
-        count = math.prod(x.shape[:-1])
-        mean = jnp.mean(x, reduce_axes)
-        if self.axis_name is not None:
-            mean = lax.pmean(mean, self.axis_name)
-        var = jnp.mean(jnp.square(x - mean), reduce_axes)
-        if self.axis_name is not None:
-            var = lax.pmean(var, self.axis_name)
-            count = count * lax.axis_size(self.axis_name)
+        weights = jnp.ones(x.shape[:-1] + (1,), x.dtype) if mask is None else jnp.broadcast_to(
+            mask.reshape((-1,) + (1,) * (x.ndim - 1)), x.shape[:-1] + (1,)).astype(x.dtype)
+
+        def global_sum(value):
+            total = jnp.sum(value, reduce_axes)
+            return total if self.axis_name is None else lax.psum(total, self.axis_name)
+
+        count = global_sum(weights)[0]
+        mean = global_sum(x * weights) / count
+        var = global_sum(jnp.square(x - mean) * weights) / count
         return mean, var, count
 
 
@@ -234,7 +238,8 @@ def flatten(x):
     return jnp.transpose(x, (0, 3, 1, 2)).reshape(x.shape[0], -1)
 
 
-# Layers whose behaviour depends on the training flag; Sequential passes it only to them.
+# Layers whose behaviour depends on the training flag; Sequential passes it only to them
+# (and the example mask only to BatchNorm).
 _TRAIN_AWARE = (BatchNorm, Dropout)
 
 
@@ -254,7 +259,12 @@ class Sequential(nn.Module):
             layer.clone(parent=None, name=str(index)) for index, layer in enumerate(self.layers)))
         super().__post_init__()
 
-    def __call__(self, x, train: bool = False):
+    def __call__(self, x, train: bool = False, mask=None):
         for layer in self.layers:
-            x = layer(x, train=train) if isinstance(layer, _TRAIN_AWARE) else layer(x)
+            if isinstance(layer, BatchNorm):
+                x = layer(x, train=train, mask=mask)
+            elif isinstance(layer, _TRAIN_AWARE):
+                x = layer(x, train=train)
+            else:
+                x = layer(x)
         return x

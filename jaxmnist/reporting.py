@@ -1,0 +1,115 @@
+"""What a run shows and leaves behind: the epoch table, metrics.jsonl, TensorBoard events, curves.png."""
+
+import json
+from pathlib import Path
+
+from tqdm import tqdm
+
+
+class EpochTable:
+    """One row per epoch, like notebook 002's PrettyTable, printed under the progress bars."""
+
+    def __init__(self, eval_names: list[str]):
+        self.columns = ["epoch", "train loss", "train acc"]
+        for name in eval_names:
+            self.columns += [f"{name} loss", f"{name} acc"]
+        self.columns += ["lr", "seconds"]
+        self.eval_names = eval_names
+        self.widths = [max(len(column), 8) for column in self.columns]
+        self.header_printed = False
+
+    def _line(self, values) -> str:
+        return " | ".join(str(value).rjust(width) for value, width in zip(values, self.widths))
+
+    def print_row(self, row: dict, seconds: float):
+        if not self.header_printed:
+            tqdm.write(self._line(self.columns))
+            self.header_printed = True
+        values = [row["epoch"], f"{row['train']['loss']:.4f}", f"{row['train']['accuracy']:.2f}%"]
+        for name in self.eval_names:
+            values += [f"{row[name]['loss']:.4f}", f"{row[name]['accuracy']:.2f}%"]
+        values += [f"{row['learning_rate']:.3g}", f"{seconds:.1f}"]
+        tqdm.write(self._line(values))
+
+
+class MetricsLog:
+    """DIR/metrics.jsonl (one object per epoch and per logged step) and TensorBoard events in DIR/tensorboard.
+
+    metrics.jsonl holds only what the seed determines (no wall time), so two runs with the same
+    seed write identical files; wall time per epoch goes to DIR/timing.jsonl.
+    """
+
+    def __init__(self, workdir: Path, resume_step: int):
+        import tensorflow as tf
+
+        self.path = workdir / "metrics.jsonl"
+        self.timing_path = workdir / "timing.jsonl"
+        for path in (self.path, self.timing_path):
+            self._truncate_after(path, resume_step)
+        self.writer = tf.summary.create_file_writer(str(workdir / "tensorboard"))
+
+    @staticmethod
+    def _truncate_after(path: Path, step: int):
+        """Drop rows logged after the checkpoint a resumed run continues from: they will be logged again."""
+        if not path.exists():
+            return
+        kept = [line for line in path.read_text().splitlines() if line and json.loads(line)["step"] <= step]
+        path.write_text("".join(line + "\n" for line in kept))
+
+    def write(self, row: dict):
+        with self.path.open("a") as file:
+            file.write(json.dumps(row) + "\n")
+        self._write_scalars(row)
+
+    def write_timing(self, step: int, epoch: int, seconds: float):
+        with self.timing_path.open("a") as file:
+            file.write(json.dumps({"step": step, "epoch": epoch, "seconds": round(seconds, 3)}) + "\n")
+
+    def _write_scalars(self, row: dict):
+        import tensorflow as tf
+
+        with self.writer.as_default(step=row["step"]):
+            for name, value in row.items():
+                if isinstance(value, dict):
+                    for metric in ("loss", "accuracy"):
+                        tf.summary.scalar(f"{name}/{metric}", value[metric])
+                elif name == "learning_rate":
+                    tf.summary.scalar(name, value)
+        self.writer.flush()
+
+
+def read_rows(workdir: Path) -> list[dict]:
+    path = Path(workdir) / "metrics.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines() if line] if path.exists() else []
+
+
+def plot_curves(workdir: Path, out: Path):
+    """Loss and accuracy per epoch for every evaluated split, and the learning rate per logged step."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = read_rows(workdir)
+    epochs = [row for row in rows if row["kind"] == "epoch"]
+    steps = [row for row in rows if row["kind"] == "step"]
+    if not epochs:
+        return
+    splits = [name for name, value in epochs[0].items() if isinstance(value, dict)]
+    figure, (loss_axis, accuracy_axis, lr_axis) = plt.subplots(1, 3, figsize=(15, 4))
+    for name in splits:
+        x = [row["epoch"] for row in epochs]
+        loss_axis.plot(x, [row[name]["loss"] for row in epochs], marker="o", label=name)
+        accuracy_axis.plot(x, [row[name]["accuracy"] for row in epochs], marker="o", label=name)
+    loss_axis.set(xlabel="epoch", ylabel="loss", yscale="log", title="loss")
+    accuracy_axis.set(xlabel="epoch", ylabel="accuracy (%)", title="accuracy")
+    lr_rows = steps or epochs
+    lr_axis.plot([row["step"] for row in lr_rows], [row["learning_rate"] for row in lr_rows])
+    lr_axis.set(xlabel="step", ylabel="learning rate", title="learning rate")
+    for axis in (loss_axis, accuracy_axis):
+        axis.grid(alpha=0.3)
+        axis.legend()
+    lr_axis.grid(alpha=0.3)
+    figure.tight_layout()
+    figure.savefig(out, dpi=100)
+    plt.close(figure)
