@@ -158,15 +158,16 @@ def read_run(workdir) -> dict:
     rows = epoch_rows(workdir)
     epochs_run = rows[-1]["epoch"] if rows else 0
     changed = [] if registered is None else _changed_recipe_keys(run_config, registered)
-    if changed:
-        status = f"modified ({', '.join(changed)})"
-    elif run_config.get("shortened"):
+    labels = [f"modified ({', '.join(changed)})"] if changed else []
+    if run_config.get("shortened"):
         cuts = []
         if run_config.get("epochs") != configured_epochs:
             cuts.append(f"--epochs {run_config.get('epochs')}")
         if run_config.get("limit_train") is not None:
             cuts.append(f"--limit-train {run_config['limit_train']}")
-        status = f"shortened ({', '.join(cuts) or 'by command-line options'})"
+        labels.append(f"shortened ({', '.join(cuts) or 'by command-line options'})")
+    if labels:
+        status = ", ".join(labels)
     elif epochs_run < configured_epochs:
         status = "incomplete"
     else:
@@ -511,7 +512,7 @@ def feature_maps(module, variables, image) -> list[tuple[str, object]]:
     _, state = module.apply(variables, batch, train=False, mutable=["intermediates"],
                             capture_intermediates=lambda layer, method: isinstance(layer, Conv2d))
     # Leaves are tuples of the captured call outputs, at paths ending in '__call__', in call order.
-    return [("/".join(path[:-1]), np.asarray(outputs[0][0]))
+    return [("conv " + "/".join(path[:-1]), np.asarray(outputs[0][0]))
             for path, outputs in traverse_util.flatten_dict(state["intermediates"]).items()]
 
 
@@ -545,7 +546,7 @@ def plot_feature_maps(workdir, out, index: int = 0, channels: int = 20, data_dir
                 axis.set_title(f"{name} {maps.shape[0]}x{maps.shape[1]}", fontsize=8, loc="left")
         row += stage_rows
     figure.suptitle(f"{config.get('experiment', workdir)}: feature maps"
-                    + (" (clipped to [0, 1] as the notebook)" if clip else ""))
+                    + (" (clipped to [0, 1] as the notebook)" if clip else " (conv outputs, before any activation)"))
     figure.savefig(out, dpi=90)
     plt.close(figure)
 
