@@ -319,9 +319,10 @@ def plot_comparison(runs: list[dict], out) -> None:
             # Only the summary number is printed (e.g. notebook 003's maximum): a line at its height.
             accuracy_axis.axhline(reference["value"], color="k", linestyle="--",
                                   label=f"notebook {reference['reduce']}: {reference['value']:.2f}")
-        accuracy_axis.set(title=f"{name}: accuracy (compared: {describe(reference)})", xlabel="epoch",
-                          ylabel="accuracy (%)")
-        loss_axis.set(title=f"{name}: loss", xlabel="epoch", ylabel="loss", yscale="log")
+        accuracy_axis.set_title(f"{name}: accuracy (compared: {describe(reference)})", fontsize=9)
+        accuracy_axis.set(xlabel="epoch", ylabel="accuracy (%)")
+        loss_axis.set_title(f"{name}: loss", fontsize=9)
+        loss_axis.set(xlabel="epoch", ylabel="loss", yscale="log")
         for axis in (accuracy_axis, loss_axis):
             axis.grid(alpha=0.3)
             axis.legend(fontsize=8)
