@@ -139,6 +139,19 @@ def _reference_of(run_config: dict, registered) -> dict | None:
     return run_config.get("reference")
 
 
+def _training_seconds(workdir: Path) -> float | None:
+    """Wall time of the run's epochs (timing.jsonl, one row per epoch; a resumed epoch counts once)."""
+    path = workdir / "timing.jsonl"
+    if not path.exists():
+        return None
+    seconds_by_epoch = {}
+    for line in path.read_text().splitlines():
+        if line.strip():
+            row = json.loads(line)
+            seconds_by_epoch[row["epoch"]] = row["seconds"]
+    return sum(seconds_by_epoch.values()) if seconds_by_epoch else None
+
+
 def _changed_recipe_keys(run_config: dict, registered) -> list[str]:
     """Recipe keys the run changed from the experiment file (e.g. with --set)."""
     original = json.loads(registered.to_json_best_effort())
@@ -179,7 +192,8 @@ def read_run(workdir) -> dict:
         reference["reduce"] == "epoch" and status == "incomplete" and at_epoch is not None)
     return {"workdir": str(workdir), "experiment": name, "seed": run_config.get("seed"), "status": status,
             "epochs_run": epochs_run, "epochs_configured": configured_epochs, "reference": reference,
-            "measured": value, "measured_epoch": at_epoch, "comparable": comparable, "rows": rows}
+            "measured": value, "measured_epoch": at_epoch, "comparable": comparable, "rows": rows,
+            "seconds": _training_seconds(workdir)}
 
 
 def _aggregate(runs: list[dict]) -> dict:
@@ -197,7 +211,20 @@ def _aggregate(runs: list[dict]) -> dict:
         "measured": mean, "std": std, "n": len(values), "difference_pp": difference,
         "seeds": [run["seed"] for run in runs], "workdirs": [run["workdir"] for run in runs],
         "measured_runs": [run["measured"] for run in runs],
+        "seconds_runs": [run["seconds"] for run in runs], "notebook_seconds": reference["notebook_seconds"],
     }
+
+
+def expand_workdirs(paths: list) -> list[Path]:
+    """Workdirs as given, or every workdir below a directory that is not one itself."""
+    workdirs = []
+    for path in map(Path, paths):
+        found = [path] if (path / "config.json").exists() else \
+            sorted(config.parent for config in path.rglob("config.json"))
+        if not found:
+            raise UserError(f"{path} is not a training workdir (no config.json) and holds none")
+        workdirs += found
+    return workdirs
 
 
 def compare(workdirs: list) -> list[dict]:
@@ -208,7 +235,7 @@ def compare(workdirs: list) -> list[dict]:
     ones past the epoch the reference is read at): a shortened run is never a reproduction.
     """
     groups: dict[tuple, list[dict]] = {}
-    for workdir in workdirs:
+    for workdir in expand_workdirs(workdirs):
         run = read_run(workdir)
         groups.setdefault((run["experiment"], run["status"], run["epochs_run"]), []).append(run)
     return [_aggregate(runs) for _, runs in sorted(groups.items(), key=lambda item: item[0])]
@@ -219,7 +246,7 @@ def _format_number(value, digits=2) -> str:
 
 
 def format_table(rows: list[dict]) -> str:
-    header = ["experiment", "epochs", "metric", "notebook", "ours", "diff (pp)", "n", "status"]
+    header = ["experiment", "epochs", "metric", "notebook", "ours", "diff (pp)", "n", "minutes", "status"]
     lines = []
     for row in rows:
         reference = _format_number(row["reference"]) if row["reference"] is not None \
@@ -228,8 +255,10 @@ def format_table(rows: list[dict]) -> str:
         if row["std"] is not None:
             ours += f" ± {row['std']:.2f}"
         difference = "—" if row["difference_pp"] is None else f"{row['difference_pp']:+.2f}"
+        seconds = [value for value in row["seconds_runs"] if value is not None]
+        minutes = f"{statistics.fmean(seconds) / 60:.1f}" if seconds else "—"
         lines.append([row["experiment"], f"{row['epochs_run']}/{row['epochs_configured']}", row["metric"],
-                      reference, ours, difference, str(row["n"]), row["status"]])
+                      reference, ours, difference, str(row["n"]), minutes, row["status"]])
     widths = [max(len(str(cells[index])) for cells in [header, *lines]) for index in range(len(header))]
     text = [" | ".join(cell.ljust(width) for cell, width in zip(cells, widths)) for cells in [header, *lines]]
     text.insert(1, "-+-".join("-" * width for width in widths))
@@ -268,7 +297,7 @@ def compare_command(args) -> int:
     else:
         print(format_table(rows))
     if args.plot:
-        plot_comparison([read_run(workdir) for workdir in args.workdirs], args.plot)
+        plot_comparison([read_run(workdir) for workdir in expand_workdirs(args.workdirs)], args.plot)
         if not args.json:
             print(f"wrote {args.plot}")
     return 0

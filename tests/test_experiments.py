@@ -1,6 +1,7 @@
 """Experiment configs, their notebook references, `compare`'s arithmetic and the plot kinds."""
 
 import argparse
+import ast
 import json
 import math
 import statistics
@@ -59,6 +60,14 @@ def test_config_builds_model_optimizer_schedule_and_preprocessing(name):
     assert reference["split"] in config.eval
     for split in reference["curves"]:
         assert split in [*config.eval, "train"] or split in ("train_batch", "test_later_epochs_unknown")
+
+
+@pytest.mark.parametrize("name", sorted(REQUIRED_RUNS))
+def test_docstring_is_the_record_of_the_run(name):
+    config_path = config_lib.EXPERIMENTS_DIR / f"{name}.py"
+    docstring = ast.get_docstring(ast.parse(config_path.read_text()))
+    assert f"jaxmnist train {name} --workdir workdirs/{name}" in docstring
+    assert "Notebook 00" in docstring and "Reference" in docstring
 
 
 def _reference(name):
@@ -201,6 +210,20 @@ def test_compare_command_json_and_plot(tmp_path, capsys):
 def test_compare_rejects_a_directory_without_run(tmp_path):
     with pytest.raises(UserError, match="not a training workdir"):
         experiments.compare([tmp_path])
+
+
+def test_compare_finds_the_runs_below_a_directory_and_their_wall_time(tmp_path):
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    for seed in range(2):
+        workdir = _workdir(runs, f"net_bn_seed{seed}", "tiny/net_bn", [99.0] * 15, seed=seed)
+        # Epoch 2 was interrupted and rerun: it counts once.
+        timing = [(1, 60.0), (2, 10.0), (2, 60.0)] + [(epoch, 60.0) for epoch in range(3, 16)]
+        (workdir / "timing.jsonl").write_text("".join(
+            json.dumps({"step": 469 * epoch, "epoch": epoch, "seconds": seconds}) + "\n" for epoch, seconds in timing))
+    (row,) = experiments.compare([runs])
+    assert row["n"] == 2 and row["seconds_runs"] == [900.0, 900.0]
+    assert "15.0" in experiments.format_table([row])
 
 
 def test_list_command(capsys):
