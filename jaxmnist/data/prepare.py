@@ -14,6 +14,7 @@ import json
 import os
 import shutil
 import socket
+import sys
 import tempfile
 from pathlib import Path
 
@@ -39,6 +40,8 @@ def _quiet_tensorflow():
     tf.config.set_visible_devices([], "GPU")
     import tensorflow_datasets as tfds
     tfds.disable_progress_bar()
+    from absl import logging as absl_logging
+    absl_logging.set_verbosity(absl_logging.ERROR)  # tfds warns about folders it is about to create
     return tfds
 
 
@@ -95,8 +98,12 @@ def prepare(dataset: str, source: Path, data_dir: Path, verify_official: bool = 
                 for split in SPLITS
             ]
 
-        # An instance attribute shadows the class's download step; tfds itself stays unmodified.
+        # Instance attributes shadow the class's download step and its "Downloading..." banner;
+        # tfds itself stays unmodified.
         builder._split_generators = local_split_generators
+        builder._log_download_bytes = builder._log_download_done = lambda: None
+        print(f"{dataset}: building the tfds dataset from the validated IDX files in {folder} ...",
+              file=sys.stderr, flush=True)
         builder.download_and_prepare(
             download_dir=str(Path(tmp) / "downloads"),
             download_config=tfds.download.DownloadConfig(try_download_gcs=False))
