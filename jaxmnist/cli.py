@@ -106,6 +106,31 @@ def _add_train_commands(subparsers):
     train.set_defaults(run=_handler("jaxmnist.train:train_command"))
 
 
+def _add_experiment_commands(subparsers):
+    listing = subparsers.add_parser("experiments", help="list the experiments with their notebook reference numbers")
+    listing.add_argument("--json", action="store_true")
+    listing.set_defaults(run=_handler("jaxmnist.experiments:list_command"))
+
+    compare = subparsers.add_parser(
+        "compare", help="our runs next to the notebooks' numbers (seeds of one experiment: mean ± std)")
+    compare.add_argument("workdirs", nargs="+", metavar="WORKDIR")
+    compare.add_argument("--json", action="store_true")
+    compare.add_argument("--plot", metavar="FILE.png", help="also overlay our per-epoch curves on the notebook's")
+    compare.set_defaults(run=_handler("jaxmnist.experiments:compare_command"))
+
+    plot = subparsers.add_parser("plot", help="the notebooks' pictures for one run")
+    plot.add_argument("workdir")
+    plot.add_argument("--kind", required=True, choices=["curves", "errors", "predictions", "feature-maps", "lr"],
+                      help="curves/errors: notebook 001's plot_graph; predictions: 001's predicted test images; "
+                           "feature-maps: 004's conv/pool maps; lr: 003's learning rate per update")
+    plot.add_argument("--out", required=True, metavar="FILE.png")
+    plot.add_argument("--n", type=int, default=12, help="predictions: number of test images")
+    plot.add_argument("--index", type=int, default=0, help="feature-maps: which test image")
+    plot.add_argument("--data-dir", help="default: the run's")
+    plot.add_argument("--data-source", help="IDX folder to prepare from if the dataset is missing")
+    plot.set_defaults(run=_handler("jaxmnist.experiments:plot_command"))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="jaxmnist",
@@ -115,6 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_model_commands(subparsers)
     _add_optim_commands(subparsers)
     _add_train_commands(subparsers)
+    _add_experiment_commands(subparsers)
     return parser
 
 

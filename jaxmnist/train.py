@@ -38,8 +38,9 @@ from jaxmnist.errors import UserError
 
 LOSSES = ("nll", "cross_entropy", "cross_entropy_on_probabilities")
 DATA_AXIS = "batch"
-# Config keys that say where data lives, not what the run computes: they may differ on resume.
-LOCATION_KEYS = ("data_dir", "data_source")
+# Config keys that do not change what a run computes (where data lives, the notebook's reference
+# numbers): they may differ when a run is resumed.
+NON_RECIPE_KEYS = ("data_dir", "data_source", "reference")
 
 
 class TrainState(flax.struct.PyTreeNode):
@@ -114,8 +115,15 @@ def train_step(state: TrainState, images, labels, mask, dropout_key, *, module, 
     return new_state, metrics
 
 
-def eval_step(state: TrainState, images, labels, mask, *, module, loss_name) -> dict:
-    outputs = module.apply(_variables(state, state.params), images, train=False)
+def eval_step(state: TrainState, images, labels, mask, dropout_key, *, module, loss_name, train_mode) -> dict:
+    """Metric sums of one global batch. `train_mode` evaluates as a notebook that never called
+    model.eval() did (notebook 004): dropout active, BatchNorm on batch statistics (not kept)."""
+    if not train_mode:
+        outputs = module.apply(_variables(state, state.params), images, train=False)
+    else:
+        device_key = jax.random.fold_in(dropout_key, jax.lax.axis_index(DATA_AXIS))
+        outputs, _ = module.apply(_variables(state, state.params), images, train=True, mask=mask,
+                                  rngs={"dropout": device_key}, mutable=["batch_stats"])
     return _metric_sums(outputs, labels, mask, loss_name)
 
 
@@ -152,9 +160,9 @@ class Engine:
         self.train_step = jax.jit(jax.shard_map(
             functools.partial(train_step, module=self.module, tx=self.tx, loss_name=config.loss),
             mesh=self.mesh, in_specs=(P(), *batch_specs, P()), out_specs=(P(), P())), donate_argnums=0)
-        self.eval_step = jax.jit(jax.shard_map(
-            functools.partial(eval_step, module=self.module, loss_name=config.loss),
-            mesh=self.mesh, in_specs=(P(), *batch_specs), out_specs=P()))
+        self.eval_steps = {train_mode: jax.jit(jax.shard_map(
+            functools.partial(eval_step, module=self.module, loss_name=config.loss, train_mode=train_mode),
+            mesh=self.mesh, in_specs=(P(), *batch_specs, P()), out_specs=P())) for train_mode in (False, True)}
         self.accumulate = jax.jit(_accumulate)
         self.all_finite = jax.jit(lambda tree: jnp.all(jnp.array(
             [jnp.all(jnp.isfinite(leaf)) for leaf in jax.tree.leaves(tree)])))
@@ -183,11 +191,12 @@ class Engine:
                      for array in (images, labels, mask[local]))
 
 
-def _evaluate(engine: Engine, state, split, make_batch, batch_size: int) -> dict:
+def _evaluate(engine: Engine, state, split, make_batch, batch_size: int, train_mode: bool, key) -> dict:
     totals = None
-    for indices, mask in pipeline.eval_batches(len(split.labels), batch_size):
-        images, labels, padded_mask = engine.global_batch(make_batch, split, indices[mask], jax.random.key(0))
-        sums = engine.eval_step(state, images, labels, padded_mask)
+    for batch_index, (indices, mask) in enumerate(pipeline.eval_batches(len(split.labels), batch_size)):
+        batch_key = jax.random.fold_in(key, batch_index)
+        images, labels, padded_mask = engine.global_batch(make_batch, split, indices[mask], batch_key)
+        sums = engine.eval_steps[train_mode](state, images, labels, padded_mask, batch_key)
         totals = sums if totals is None else jax.tree.map(jnp.add, totals, sums)
     return _summarise(totals)
 
@@ -199,7 +208,7 @@ def _check_config(workdir: Path, config: ml_collections.ConfigDict, force: bool)
     if saved_path.exists() and not force:
         saved = json.loads(saved_path.read_text())
         differing = sorted(key for key in set(saved) | set(current)
-                           if key not in LOCATION_KEYS and saved.get(key) != current.get(key))
+                           if key not in NON_RECIPE_KEYS and saved.get(key) != current.get(key))
         if differing:
             details = "; ".join(f"{key}: {saved.get(key)!r} -> {current.get(key)!r}" for key in differing)
             raise UserError(f"{workdir} holds a run with a different config ({details}). Use another "
@@ -261,6 +270,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, force: b
     table = reporting.EpochTable(list(config.eval))
     dropout_root = jax.random.fold_in(jax.random.key(config.seed), 1)
     augment_root = jax.random.fold_in(jax.random.key(config.seed), 2)
+    eval_root = jax.random.fold_in(jax.random.key(config.seed), 3)  # augmented or train-mode evaluation
     log_every = config.get("log_every_steps", 100)
     checkpoint_every = config.get("checkpoint_every_steps", 0)
 
@@ -318,7 +328,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, force: b
             row = {"kind": "epoch", "step": int(state.step), "epoch": epoch, "train": _summarise(totals),
                    "learning_rate": float(sums["learning_rate"])}
             for name, split in eval_splits.items():
-                row[name] = _evaluate(engine, state, split, make_eval_batch[name], config.eval_batch_size)
+                row[name] = _evaluate(engine, state, split, make_eval_batch[name], config.eval_batch_size,
+                                      config.eval[name].get("train_mode", False),
+                                      jax.random.fold_in(eval_root, int(state.step)))
             history.append(row)
             seconds = time.time() - started
             if is_writer:
