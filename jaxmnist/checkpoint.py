@@ -37,19 +37,26 @@ def save(manager: ocp.CheckpointManager, step: int, state, progress: dict, metri
                  metrics=metrics, force=True)
 
 
-def restore_latest(manager: ocp.CheckpointManager, abstract_state):
+def restore_latest(manager: ocp.CheckpointManager, abstract_state, set_aside_unreadable: bool = True):
     """(state, progress) of the newest readable checkpoint, or None if there is none.
 
     orbax finalises a save by renaming its directory, so an interrupted save is never
-    listed; a finalised one that cannot be read (damaged since) is skipped with a warning.
+    listed. A finalised one that cannot be read (damaged since) is skipped with a warning
+    and (with `set_aside_unreadable`) renamed `<step>.unreadable`, so the resumed run can
+    save that step again.
     """
     for step in sorted(manager.all_steps(), reverse=True):
         try:
             restored = manager.restore(step, args=ocp.args.Composite(
                 state=ocp.args.StandardRestore(abstract_state), progress=ocp.args.JsonRestore()))
         except Exception as error:  # noqa: BLE001 - any unreadable checkpoint falls back to the previous one
-            warnings.warn(f"checkpoint at step {step} is unreadable ({type(error).__name__}: "
-                          f"{str(error).splitlines()[0][:200]}); trying the previous one")
+            reason = str(error).strip().splitlines()[0][:200] if str(error).strip() else ""
+            warnings.warn(f"checkpoint at step {step} is unreadable ({type(error).__name__}: {reason}); "
+                          "using the previous one")
+            if set_aside_unreadable:
+                path = Path(manager.directory) / str(step)
+                path.rename(path.with_name(f"{step}.unreadable"))
+                manager.reload()
             continue
         return restored.state, restored.progress
     return None

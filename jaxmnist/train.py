@@ -353,7 +353,8 @@ def load_trained(workdir: str) -> tuple[ml_collections.ConfigDict, Any, dict]:
     config = ml_collections.ConfigDict(json.loads((workdir / "config.json").read_text()))
     engine = Engine(config, devices=jax.devices()[:1])
     state = engine.init_state(config.seed)
-    restored = checkpoint.restore_latest(checkpoint.open_manager(workdir, read_only=True), state)
+    restored = checkpoint.restore_latest(checkpoint.open_manager(workdir, read_only=True), state,
+                                        set_aside_unreadable=False)
     if restored is None:
         raise UserError(f"{workdir} has no checkpoint yet")
     state = restored[0]

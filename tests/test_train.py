@@ -177,3 +177,18 @@ def test_two_processes_train_like_one(uninterrupted, fixture_data_dir, tmp_path)
     one, two = _final_variables(uninterrupted[0]), _final_variables(tmp_path)
     for leaf_one, leaf_two in zip(jax.tree.leaves(one), jax.tree.leaves(two)):
         np.testing.assert_allclose(leaf_one, leaf_two, rtol=1e-5, atol=1e-5)
+
+
+def test_unreadable_latest_checkpoint_falls_back_to_the_previous_one(uninterrupted, fixture_data_dir, tmp_path):
+    import shutil
+
+    workdir = tmp_path / "run"
+    shutil.copytree(uninterrupted[0], workdir)
+    latest = max(int(path.name) for path in (workdir / "checkpoints").iterdir() if path.name.isdigit())
+    for path in (workdir / "checkpoints" / str(latest) / "state").rglob("*"):
+        if path.is_file() and path.stat().st_size > 0:
+            path.write_bytes(b"damaged")
+    with pytest.warns(UserWarning, match=f"checkpoint at step {latest} is unreadable"):
+        train.train_and_evaluate(_config(fixture_data_dir), str(workdir))
+    assert (workdir / "checkpoints" / f"{latest}.unreadable").is_dir()
+    _assert_bit_identical(uninterrupted[0], workdir)
