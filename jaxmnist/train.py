@@ -276,8 +276,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, force: b
 
     def save(progress_now: dict, metrics: dict | None = None):
         if not bool(engine.all_finite(state.params)):
-            raise UserError(f"parameters are not finite at step {int(state.step)}: not saving them")
-        checkpoint.save(manager, int(state.step), state, progress_now, metrics)
+            raise UserError(f"parameters are not finite at step {step}: not saving them")
+        checkpoint.save(manager, step, state, progress_now, metrics)
 
     def check_finite(totals, epoch):
         bad_step = int(totals["first_nonfinite_step"])
@@ -286,6 +286,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, force: b
             raise UserError(f"the training loss became non-finite at step {bad_step + 1} (epoch {epoch}); "
                             f"stopped. The last good checkpoint is at step {manager.latest_step()}")
 
+    step = int(state.step)  # counted on the host from here: reading state.step would wait for the device
     with _StopRequest() as stop:
         for epoch in range(progress["epoch"], config.epochs + 1):
             started = time.time()
@@ -298,39 +299,38 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, force: b
                        desc=f"epoch {epoch}/{config.epochs}", unit="batch", leave=False, dynamic_ncols=True,
                        disable=not is_writer)
             for batch_index in bar:
-                step = int(state.step)  # host copy kept in sync below; no device round trip
                 images, labels, mask = engine.global_batch(
                     make_train_batch, train_split, batches[batch_index], jax.random.fold_in(augment_root, step))
                 state, sums = engine.train_step(state, images, labels, mask, jax.random.fold_in(dropout_root, step))
                 totals = engine.accumulate(totals, sums, step)
-                done = step + 1
-                if done % log_every == 0:
+                step += 1
+                if step % log_every == 0:
                     check_finite(totals, epoch)
                     live = _summarise(totals)
                     bar.set_postfix(loss=f"{live['loss']:.4f}", acc=f"{live['accuracy']:.2f}%")
                     if log:
-                        log.write({"kind": "step", "step": done, "epoch": epoch, "train": live,
+                        log.write({"kind": "step", "step": step, "epoch": epoch, "train": live,
                                    "learning_rate": float(sums["learning_rate"])})
-                mid_epoch = {"epoch": epoch, "batch": batch_index + 1, "history": history,
-                             "totals": {key: float(value) for key, value in totals.items()}}
-                if stop.signum is not None:
+                periodic = checkpoint_every and step % checkpoint_every == 0 and batch_index + 1 < len(batches)
+                if stop.signum is not None or periodic:
                     check_finite(totals, epoch)
-                    save(mid_epoch)
+                    save({"epoch": epoch, "batch": batch_index + 1, "history": history,
+                          "totals": {key: float(value) for key, value in totals.items()}})
+                if stop.signum is not None:
                     manager.wait_until_finished()
                     name = signal.Signals(stop.signum).name
-                    raise Interrupted(stop.signum, f"stopped by {name} after step {done} (epoch {epoch}); "
+                    raise Interrupted(stop.signum, f"stopped by {name} after step {step} (epoch {epoch}); "
                                                    "checkpoint saved. Rerun the same command to resume.")
-                if checkpoint_every and done % checkpoint_every == 0 and batch_index + 1 < len(batches):
-                    check_finite(totals, epoch)
-                    save(mid_epoch)
             bar.close()
             check_finite(totals, epoch)
-            row = {"kind": "epoch", "step": int(state.step), "epoch": epoch, "train": _summarise(totals),
-                   "learning_rate": float(sums["learning_rate"])}
+            # The rate of the epoch's last update, read from the state: a run resumed from a save
+            # after the epoch's last batch has no step of its own here.
+            row = {"kind": "epoch", "step": step, "epoch": epoch, "train": _summarise(totals),
+                   "learning_rate": float(optim.current_learning_rate(state.opt_state))}
             for name, split in eval_splits.items():
                 row[name] = _evaluate(engine, state, split, make_eval_batch[name], config.eval_batch_size,
                                       config.eval[name].get("train_mode", False),
-                                      jax.random.fold_in(eval_root, int(state.step)))
+                                      jax.random.fold_in(eval_root, step))
             history.append(row)
             seconds = time.time() - started
             if is_writer:
