@@ -1,0 +1,131 @@
+"""Train-step throughput of every model, jaxmnist vs the notebook's PyTorch class, side by side.
+
+Usage: python scripts/benchmark.py [--models def_net lenet ...] [--steps 10] [--repeats 3] [--json]
+
+For each model, at the batch size and with the optimizer of its notebook (taken from the
+first experiment config that uses it): one jitted jaxmnist train step (forward, backward,
+update; compile time reported separately) and the PyTorch eager equivalent
+(zero_grad, forward, loss, backward, step) on the same shapes, alternating JAX and torch
+for `--repeats` rounds of `--steps` steps each after warm-up. Reports the median (min-max)
+images/s of each side and their ratio. Needs torch (`pip install .[torch]`).
+"""
+
+import argparse
+import json
+import statistics
+import time
+
+import jax
+import numpy as np
+import torch
+
+from jaxmnist import config as config_lib
+from jaxmnist import models, train
+from jaxmnist.torch_reference import TORCH_MODELS
+
+
+def notebook_recipes() -> dict:
+    """model name -> the first experiment config that trains it."""
+    recipes = {}
+    for name in config_lib.experiment_names():
+        config = config_lib.load_experiment(name)
+        recipes.setdefault(config.model, config)
+    return recipes
+
+
+def jax_runner(config, batch_size: int):
+    engine = train.Engine(config, devices=jax.devices()[:1])
+    state = engine.init_state(config.seed)
+    rng = np.random.default_rng(0)
+    images = jax.device_put(rng.standard_normal((batch_size, 28, 28, 1), np.float32), engine.batch_sharding)
+    labels = jax.device_put(rng.integers(0, 10, batch_size).astype(np.int32), engine.batch_sharding)
+    mask = jax.device_put(np.ones(batch_size, bool), engine.batch_sharding)
+    key = jax.random.key(0)
+    holder = {"state": state}
+
+    def run(steps: int):
+        state = holder["state"]
+        for _ in range(steps):
+            state, sums = engine.train_step(state, images, labels, mask, key)
+        jax.block_until_ready(sums)
+        holder["state"] = state
+
+    started = time.perf_counter()
+    run(1)
+    return run, time.perf_counter() - started
+
+
+def torch_runner(config, batch_size: int):
+    torch.manual_seed(0)
+    model = TORCH_MODELS[config.model]()
+    model.train()
+    optimizer_config = dict(config.optimizer)
+    if optimizer_config["name"] == "sgd":
+        optimizer = torch.optim.SGD(model.parameters(), lr=optimizer_config["learning_rate"],
+                                    momentum=optimizer_config.get("momentum", 0.0),
+                                    weight_decay=optimizer_config.get("weight_decay", 0.0))
+    else:
+        optimizer = torch.optim.Adam(model.parameters(), lr=optimizer_config["learning_rate"])
+    loss_fn = torch.nn.functional.nll_loss if config.loss == "nll" else torch.nn.functional.cross_entropy
+    images = torch.randn(batch_size, 1, 28, 28)
+    labels = torch.randint(0, 10, (batch_size,))
+
+    def run(steps: int):
+        for _ in range(steps):
+            optimizer.zero_grad()
+            loss = loss_fn(model(images), labels)
+            loss.backward()
+            optimizer.step()
+
+    run(1)
+    return run
+
+
+def timed(run, steps: int, batch_size: int) -> float:
+    started = time.perf_counter()
+    run(steps)
+    return steps * batch_size / (time.perf_counter() - started)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--models", nargs="*", default=models.names())
+    parser.add_argument("--steps", type=int, default=10)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    recipes = notebook_recipes()
+    results = []
+    for name in args.models:
+        config = recipes[name]
+        batch_size = config.batch_size
+        jax_run, compile_seconds = jax_runner(config, batch_size)
+        torch_run = torch_runner(config, batch_size)
+        jax_rates, torch_rates = [], []
+        for _ in range(args.repeats):
+            jax_rates.append(timed(jax_run, args.steps, batch_size))
+            torch_rates.append(timed(torch_run, args.steps, batch_size))
+        result = {"model": name, "experiment": config.experiment, "batch_size": batch_size,
+                  "jax_images_per_s": statistics.median(jax_rates), "jax_range": [min(jax_rates), max(jax_rates)],
+                  "torch_images_per_s": statistics.median(torch_rates),
+                  "torch_range": [min(torch_rates), max(torch_rates)],
+                  "ratio": statistics.median(jax_rates) / statistics.median(torch_rates),
+                  "first_step_seconds": compile_seconds}
+        results.append(result)
+        if not args.json:
+            print(f"{name:14s} batch {batch_size:4d}  jax {result['jax_images_per_s']:8.0f} "
+                  f"({min(jax_rates):.0f}-{max(jax_rates):.0f})  torch {result['torch_images_per_s']:8.0f} "
+                  f"({min(torch_rates):.0f}-{max(torch_rates):.0f}) images/s  ratio {result['ratio']:.2f}  "
+                  f"first step (compile) {compile_seconds:.1f} s", flush=True)
+    ratios = [result["ratio"] for result in results]
+    geometric_mean = float(np.exp(np.mean(np.log(ratios))))
+    if args.json:
+        print(json.dumps({"jax": jax.__version__, "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
+                          "results": results, "geometric_mean_ratio": geometric_mean}, indent=2))
+    else:
+        print(f"jax {jax.__version__}, torch {torch.__version__} ({torch.get_num_threads()} threads); "
+              f"geometric mean ratio {geometric_mean:.2f}")
+
+
+if __name__ == "__main__":
+    main()
