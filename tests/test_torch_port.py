@@ -95,6 +95,30 @@ def test_train_mode_outputs_and_running_statistics_equal_torch(name):
             np.testing.assert_allclose(updated[key].numpy(), tensor.numpy(), rtol=1e-5, atol=1e-6, err_msg=key)
 
 
+@pytest.mark.parametrize("name", list(TORCH_MODELS))
+def test_parameter_gradients_equal_torch(name):
+    """Backward passes agree: jaxmnist defines some gradients itself (max pooling) for speed."""
+    torch_model = make_torch_model(name).eval()
+    x_torch, x = inputs(batch=8)
+    # Rounded inputs make ties inside pooling windows, where the gradient's routing shows.
+    x_torch = torch.round(x_torch * 2) / 2
+    x = x_torch.numpy().transpose(0, 2, 3, 1)
+    weights = torch.randn(8, 10, generator=torch.Generator().manual_seed(2))
+    (torch_model(x_torch) * weights).sum().backward()
+
+    variables = torch_port.from_torch(name, torch_model.state_dict())
+    module = models.create(name)
+
+    def weighted_sum(params):
+        return (module.apply({**variables, "params": params}, x, train=False) * weights.numpy()).sum()
+
+    grads = jax.jit(jax.grad(weighted_sum))(variables["params"])
+    got = torch_port.to_torch(name, {**variables, "params": grads})
+    for key, parameter in torch_model.named_parameters():
+        scale = max(1.0, float(parameter.grad.abs().max()))
+        np.testing.assert_allclose(got[key].numpy(), parameter.grad.numpy(), rtol=0, atol=2e-5 * scale, err_msg=key)
+
+
 def test_network_cnn_feature_maps_equal_torch():
     torch_model = make_torch_model("network_cnn").eval()
     x_torch, x = inputs(batch=2)

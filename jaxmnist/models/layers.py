@@ -12,6 +12,7 @@ Tensors are NHWC; kernels are HWIO (conv) and (in, out) (Linear).
 """
 
 from collections.abc import Sequence
+import functools
 import math
 
 import flax.linen as nn
@@ -226,8 +227,54 @@ class AvgPool2d(nn.Module):
 
 def max_pool2d(x, kernel_size: int, stride: int | None = None):
     """F.max_pool2d without padding (floor of odd sizes, as torch's default ceil_mode=False)."""
-    stride = stride or kernel_size
-    return nn.max_pool(x, (kernel_size, kernel_size), strides=(stride, stride), padding="VALID")
+    return _max_pool2d(x, kernel_size, stride or kernel_size)
+
+
+# Max pooling as an elementwise maximum of the window's k*k strided slices, with its own
+# gradient. JAX's built-in gradient of reduce_window max (flax's nn.max_pool) lowers on
+# XLA:CPU to a variadic argmax reduce_window over materialised iotas plus a scatter:
+# 60 of LeNet's 120 ms per train step; this one takes 4-15x less time per pooling layer
+# (scripts/benchmark.py, issue 7 note). The gradient goes, like torch's, to the first
+# maximal element of each window in row-major order, so ties are routed identically.
+def _window_slices(x, kernel_size: int, stride: int):
+    batch, height, width, channels = x.shape
+    out_height, out_width = (height - kernel_size) // stride + 1, (width - kernel_size) // stride + 1
+    for i in range(kernel_size):
+        for j in range(kernel_size):
+            limit = (batch, i + stride * (out_height - 1) + 1, j + stride * (out_width - 1) + 1, channels)
+            yield i, j, lax.slice(x, (0, i, j, 0), limit, (1, stride, stride, 1))
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(1, 2))
+def _max_pool2d(x, kernel_size: int, stride: int):
+    return functools.reduce(jnp.maximum, (window for _, _, window in _window_slices(x, kernel_size, stride)))
+
+
+def _max_pool2d_forward(x, kernel_size, stride):
+    pooled = _max_pool2d(x, kernel_size, stride)
+    return pooled, (x, pooled)
+
+
+def _max_pool2d_backward(kernel_size, stride, residuals, grad):
+    x, pooled = residuals
+    _, height, width, _ = x.shape
+    _, out_height, out_width, _ = pooled.shape
+    zero = jnp.zeros((), x.dtype)
+    routed = jnp.zeros(pooled.shape, bool)
+    grad_x = jnp.zeros_like(x)
+    for i, j, window in _window_slices(x, kernel_size, stride):
+        first_max = (window == pooled) & ~routed
+        routed = routed | first_max
+        # Put each window element's share back at its input position (interior padding undoes the stride).
+        grad_x = grad_x + lax.pad(jnp.where(first_max, grad, zero), zero, (
+            (0, 0, 0),
+            (i, height - i - stride * (out_height - 1) - 1, stride - 1),
+            (j, width - j - stride * (out_width - 1) - 1, stride - 1),
+            (0, 0, 0)))
+    return (grad_x,)
+
+
+_max_pool2d.defvjp(_max_pool2d_forward, _max_pool2d_backward)
 
 
 def flatten(x):
