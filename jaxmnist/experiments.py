@@ -148,7 +148,8 @@ def _training_seconds(workdir: Path) -> float | None:
     for line in path.read_text().splitlines():
         if line.strip():
             row = json.loads(line)
-            seconds_by_epoch[row["epoch"]] = row["seconds"]
+            if "seconds" in row:  # epoch rows; "first_step" rows time a process's startup
+                seconds_by_epoch[row["epoch"]] = row["seconds"]
     return sum(seconds_by_epoch.values()) if seconds_by_epoch else None
 
 

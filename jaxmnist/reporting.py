@@ -62,8 +62,16 @@ class MetricsLog:
         self._write_scalars(row)
 
     def write_timing(self, step: int, epoch: int, seconds: float):
+        self._append_timing({"step": step, "epoch": epoch, "seconds": round(seconds, 3)})
+
+    def write_first_step(self, step: int, epoch: int, seconds_since_start: float):
+        """How long this process (fresh or resumed) took to finish its first step."""
+        self._append_timing({"kind": "first_step", "step": step, "epoch": epoch,
+                             "seconds_since_start": round(seconds_since_start, 3)})
+
+    def _append_timing(self, row: dict):
         with self.timing_path.open("a") as file:
-            file.write(json.dumps({"step": step, "epoch": epoch, "seconds": round(seconds, 3)}) + "\n")
+            file.write(json.dumps(row) + "\n")
 
     def _write_scalars(self, row: dict):
         import tensorflow as tf

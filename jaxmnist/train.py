@@ -16,6 +16,7 @@ all an exact continuation needs. Rerunning with the same workdir resumes.
 import functools
 import json
 import math
+import os
 import signal
 import time
 from pathlib import Path
@@ -38,6 +39,7 @@ from jaxmnist.errors import UserError
 
 LOSSES = ("nll", "cross_entropy", "cross_entropy_on_probabilities")
 DATA_AXIS = "batch"
+_MODULE_LOADED = time.perf_counter()
 # Config keys that do not change what a run computes (where data lives, the notebook's reference
 # numbers): they may differ when a run is resumed.
 NON_RECIPE_KEYS = ("data_dir", "data_source", "reference")
@@ -201,6 +203,16 @@ def _evaluate(engine: Engine, state, split, make_batch, batch_size: int, train_m
     return _summarise(totals)
 
 
+def _seconds_since_process_start() -> float:
+    """Wall time since this process started: what a user waits for, imports and compilation included."""
+    try:  # Linux: the start time in clock ticks since boot is field 22 of /proc/self/stat
+        fields = Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()
+        started = int(fields[19]) / os.sysconf("SC_CLK_TCK")
+        return time.clock_gettime(time.CLOCK_BOOTTIME) - started
+    except (OSError, ValueError, IndexError, AttributeError):  # elsewhere: since this module was imported
+        return time.perf_counter() - _MODULE_LOADED
+
+
 def _check_config(workdir: Path, config: ml_collections.ConfigDict, force: bool):
     """Refuse to continue a workdir with another config: its checkpoints belong to that one."""
     saved_path = workdir / "config.json"
@@ -287,6 +299,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, force: b
                             f"stopped. The last good checkpoint is at step {manager.latest_step()}")
 
     step = int(state.step)  # counted on the host from here: reading state.step would wait for the device
+    first_step = step + 1
     with _StopRequest() as stop:
         for epoch in range(progress["epoch"], config.epochs + 1):
             started = time.time()
@@ -304,6 +317,13 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, force: b
                 state, sums = engine.train_step(state, images, labels, mask, jax.random.fold_in(dropout_root, step))
                 totals = engine.accumulate(totals, sums, step)
                 step += 1
+                if step == first_step:
+                    jax.block_until_ready(sums)
+                    startup = _seconds_since_process_start()
+                    if log:
+                        log.write_first_step(step, epoch, startup)
+                    if is_writer:
+                        tqdm.write(f"first step done {startup:.1f} s after the process started")
                 if step % log_every == 0:
                     check_finite(totals, epoch)
                     live = _summarise(totals)

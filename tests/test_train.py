@@ -88,6 +88,12 @@ def test_clean_stop_with_sigterm_then_resume_is_bit_identical(uninterrupted, fix
     assert resumed.returncode == 0, err
     assert "resuming from step" in err + out
     _assert_bit_identical(uninterrupted[0], tmp_path)
+    # Each process timed its startup: the first run's step 1, and the resumed run's first step after the save.
+    timing = [json.loads(line) for line in (tmp_path / "timing.jsonl").read_text().splitlines()]
+    first_steps = [row for row in timing if row.get("kind") == "first_step"]
+    assert [row["step"] for row in first_steps][0] == 1 and first_steps[-1]["step"] > 6
+    assert len(first_steps) == 2 and all(0 < row["seconds_since_start"] < 300 for row in first_steps)
+    assert sorted(row["epoch"] for row in timing if "seconds" in row) == [1, 2]
 
 
 @pytest.mark.parametrize("kill_when", ["mid_epoch", "during_save"])
