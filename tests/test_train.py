@@ -142,6 +142,7 @@ import jax, numpy as np
 from jaxmnist import config as config_lib, train
 from jaxmnist.data import pipeline
 config = config_lib.load_experiment(sys.argv[1])
+config.model, config.model_overrides = sys.argv[3], json.loads(sys.argv[4])
 split = pipeline.load("mnist", "train", sys.argv[2])
 make_batch = pipeline.batch_fn(config.train_pp)
 batches = [np.arange(i * 48, (i + 1) * 48) for i in range(3)] + [np.arange(200, 218)]  # 18 = 4*4 + 2
@@ -158,9 +159,13 @@ print(json.dumps({str(count): max(float(np.abs(a - b).max()) for a, b in zip(res
 """
 
 
-def test_data_parallel_steps_equal_one_device(fixture_data_dir):
+# LeNetBN, and Net (no dropout: its masks depend on the device count) whose 24x24 layer takes
+# the matrix-product kernel gradient of layers.Conv2d: every custom gradient sums over devices.
+@pytest.mark.parametrize("model, overrides", [("lenet_bn", {}), ("net", {"dropout_rate": 0.0})])
+def test_data_parallel_steps_equal_one_device(fixture_data_dir, model, overrides):
     result = subprocess.run(
-        [sys.executable, "-c", _PARALLEL_SCRIPT, str(CONFIG), str(fixture_data_dir)], capture_output=True,
+        [sys.executable, "-c", _PARALLEL_SCRIPT, str(CONFIG), str(fixture_data_dir), model, json.dumps(overrides)],
+        capture_output=True,
         text=True, timeout=600, env={**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=4"})
     assert result.returncode == 0, result.stderr
     differences = json.loads(result.stdout.strip().splitlines()[-1])
