@@ -175,6 +175,11 @@ class Engine:
                            batch_stats=variables.get("batch_stats"), opt_state=self.tx.init(variables["params"]))
         return jax.device_put(state, self.replicated)
 
+    def abstract_state(self, seed: int):
+        """The TrainState's shapes, dtypes and shardings, without running (or compiling) its init."""
+        return jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=self.replicated),
+                            jax.eval_shape(self.init_state, seed))
+
     def global_batch(self, make_batch, split, indices: np.ndarray, key):
         """Pad `indices` to a multiple of the device count, build this process's rows, assemble the global batch.
 
@@ -269,14 +274,16 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, force: b
     engine = Engine(config)
     best_metric = f"{config.best_split}_accuracy" if config.get("best_split") else None
     manager = checkpoint.open_manager(workdir, config.get("keep_checkpoints", 2), best_metric)
-    state = engine.init_state(config.seed)
-    progress = {"epoch": 1, "batch": 0, "totals": None, "history": []}
-    restored = checkpoint.restore_latest(manager, jax.tree.map(
-        lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=x.sharding), state))
+    # A resumed run restores into the abstract state: initialising first would compile and run
+    # an init whose result is thrown away (seconds of a resume's startup).
+    restored = checkpoint.restore_latest(manager, engine.abstract_state(config.seed))
     if restored is not None:
         state, progress = restored
         tqdm.write(f"resuming from step {int(state.step)} (epoch {progress['epoch']}, "
                    f"batch {progress['batch']})")
+    else:
+        state = engine.init_state(config.seed)
+        progress = {"epoch": 1, "batch": 0, "totals": None, "history": []}
     history = progress["history"]
     log = reporting.MetricsLog(workdir, int(state.step)) if is_writer else None
     table = reporting.EpochTable(list(config.eval))
@@ -372,9 +379,8 @@ def load_trained(workdir: str) -> tuple[ml_collections.ConfigDict, Any, dict]:
         raise UserError(f"{workdir} is not a training workdir (no config.json)")
     config = ml_collections.ConfigDict(json.loads((workdir / "config.json").read_text()))
     engine = Engine(config, devices=jax.devices()[:1])
-    state = engine.init_state(config.seed)
-    restored = checkpoint.restore_latest(checkpoint.open_manager(workdir, read_only=True), state,
-                                        set_aside_unreadable=False)
+    restored = checkpoint.restore_latest(checkpoint.open_manager(workdir, read_only=True),
+                                        engine.abstract_state(config.seed), set_aside_unreadable=False)
     if restored is None:
         raise UserError(f"{workdir} has no checkpoint yet")
     state = restored[0]
