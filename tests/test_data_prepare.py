@@ -65,6 +65,32 @@ def test_loaded_split_is_in_idx_file_order(fixture_data_dir):
     np.testing.assert_array_equal(labels, original.labels)
 
 
+def test_later_loads_read_the_decoded_copy_without_tensorflow(tmp_path, monkeypatch):
+    prepare.prepare("mnist", FIXTURE_IDX, tmp_path, verify_official=False)
+    prepare.load_split.cache_clear()
+    images, labels = prepare.load_split("mnist", "test", str(tmp_path))
+    [copy] = (tmp_path / "mnist").glob("*/jaxmnist-decoded-test.npz")
+
+    def no_tensorflow():
+        raise AssertionError("TensorFlow was needed")
+
+    prepare.load_split.cache_clear()
+    with monkeypatch.context() as patch:
+        patch.setattr(prepare, "_quiet_tensorflow", no_tensorflow)
+        again = prepare.load_split("mnist", "test", str(tmp_path))
+    np.testing.assert_array_equal(again[0], images)
+    np.testing.assert_array_equal(again[1], labels)
+    assert again[1].dtype == np.int32 and not again[0].flags.writeable
+
+    copy.write_bytes(copy.read_bytes()[:1000])  # damaged: decoded from the records again, and rewritten
+    prepare.load_split.cache_clear()
+    repaired = prepare.load_split("mnist", "test", str(tmp_path))
+    np.testing.assert_array_equal(repaired[0], images)
+    with np.load(copy) as saved:
+        np.testing.assert_array_equal(saved["labels"], labels)
+    prepare.load_split.cache_clear()
+
+
 def test_prepare_leaves_installed_tfds_byte_identical(tmp_path):
     import tensorflow_datasets
 

@@ -16,6 +16,7 @@ import shutil
 import socket
 import sys
 import tempfile
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -170,20 +171,56 @@ def load_split(dataset: str, split: str, data_dir: str | None = None,
                data_source: str | None = None) -> tuple[np.ndarray, np.ndarray]:
     """A whole tfds split as (images uint8 (N, 28, 28, 1), labels int32 (N,)), in IDX file order.
 
-    The arrays are cached and shared: treat them as read-only.
+    The first read decodes the tfds records and keeps the result beside them (see
+    `_decoded_copy`); later reads, in any process, load that copy. The arrays are shared:
+    treat them as read-only.
     """
-    tfds = _quiet_tensorflow()
-    directory = ensure_prepared(dataset, data_dir, data_source)
-    builder = _builder(dataset, directory)
-    if split not in builder.info.splits:
-        raise UserError(f"{dataset} has no split '{split}' (has: {', '.join(builder.info.splits)})")
-    data = tfds.as_numpy(builder.as_dataset(
-        split=split, batch_size=-1, shuffle_files=False,
-        read_config=tfds.ReadConfig(interleave_cycle_length=1)))
-    order = file_order(split, len(data["label"]))
-    images, labels = data["image"][order], data["label"][order].astype(np.int32)
+    copy = _decoded_copy(dataset, split, resolve_data_dir(data_dir))
+    if copy is not None:
+        images, labels = copy
+    else:
+        tfds = _quiet_tensorflow()
+        directory = ensure_prepared(dataset, data_dir, data_source)
+        builder = _builder(dataset, directory)
+        if split not in builder.info.splits:
+            raise UserError(f"{dataset} has no split '{split}' (has: {', '.join(builder.info.splits)})")
+        data = tfds.as_numpy(builder.as_dataset(
+            split=split, batch_size=-1, shuffle_files=False,
+            read_config=tfds.ReadConfig(interleave_cycle_length=1)))
+        order = file_order(split, len(data["label"]))
+        images, labels = data["image"][order], data["label"][order].astype(np.int32)
+        _keep_decoded_copy(Path(builder.data_dir), split, images, labels)
     images.flags.writeable = labels.flags.writeable = False
     return images, labels
+
+
+# Importing TensorFlow and decoding a split's tfds records takes 10-16 s here, most of a
+# resumed run's startup (README, Startup). The decoded arrays are kept as an .npz inside
+# the prepared dataset's version directory, so re-preparing the dataset (which replaces
+# that directory) drops them with the records they came from.
+_DECODED_COPY = "jaxmnist-decoded-{split}.npz"
+
+
+def _decoded_copy(dataset: str, split: str, data_dir: Path):
+    if dataset not in DATASETS:
+        return None
+    paths = list((data_dir / dataset).glob(f"*/{_DECODED_COPY.format(split=split)}"))
+    if len(paths) != 1:  # none yet, or several tfds versions prepared: read the records
+        return None
+    try:
+        with np.load(paths[0]) as saved:
+            return saved["images"], saved["labels"]
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):  # damaged: decode again, rewrite it
+        return None
+
+
+def _keep_decoded_copy(version_dir: Path, split: str, images: np.ndarray, labels: np.ndarray):
+    path = version_dir / _DECODED_COPY.format(split=split)
+    with contextlib.suppress(OSError):  # a read-only data dir just keeps decoding every time
+        with tempfile.NamedTemporaryFile(dir=version_dir, prefix=f".{path.name}.", delete=False) as file:
+            np.savez(file, images=images, labels=labels)
+        os.chmod(file.name, 0o644)  # readable like the records beside it (a temporary file is private)
+        os.replace(file.name, path)  # whole or absent, also with concurrent runs
 
 
 def dataset_info(dataset: str, data_dir: str | None = None) -> dict:
