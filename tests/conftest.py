@@ -1,11 +1,14 @@
 """Shared fixtures: tfds data dirs prepared once per session from the committed fixture or ../shared/data."""
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+# The `jaxmnist train` processes the tests start share one compilation cache, away from ~/.cache.
+os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", tempfile.mkdtemp(prefix="jaxmnist-test-xla-cache-"))
 
 REPO = Path(__file__).resolve().parent.parent
 FIXTURE_IDX = REPO / "tests" / "fixtures"

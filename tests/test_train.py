@@ -12,6 +12,8 @@ from pathlib import Path
 import jax
 import numpy as np
 import pytest
+from tensorboard.backend.event_processing import event_accumulator
+from tensorboard.util import tensor_util
 
 from jaxmnist import config as config_lib
 from jaxmnist import train
@@ -51,6 +53,14 @@ def _assert_bit_identical(workdir_a, workdir_b):
     assert (Path(workdir_a) / "metrics.jsonl").read_text() == (Path(workdir_b) / "metrics.jsonl").read_text()
 
 
+def _tensorboard_scalars(workdir: Path, tag: str) -> list[tuple[int, float]]:
+    """(step, value) of one scalar, as TensorBoard reads the run's event files."""
+    accumulator = event_accumulator.EventAccumulator(str(workdir / "tensorboard"))
+    accumulator.Reload()
+    return [(event.step, float(tensor_util.make_ndarray(event.tensor_proto)))
+            for event in accumulator.Tensors(tag)]
+
+
 @pytest.fixture(scope="module")
 def uninterrupted(fixture_data_dir, tmp_path_factory):
     workdir = tmp_path_factory.mktemp("uninterrupted")
@@ -66,7 +76,8 @@ def test_run_writes_metrics_curves_and_checkpoints(uninterrupted):
     rows = [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()]
     assert [row["step"] for row in rows if row["kind"] == "step"] == [2, 4, 6, 8, 10, 12, 14, 16, 18]
     assert (workdir / "curves.png").stat().st_size > 10_000
-    assert list((workdir / "tensorboard").iterdir())
+    assert _tensorboard_scalars(workdir, "test/accuracy") == [
+        (row["step"], pytest.approx(row["test"]["accuracy"])) for row in rows if row["kind"] == "epoch"]
     assert json.loads((workdir / "config.json").read_text())["model"] == "lenet_bn"
 
 
@@ -76,18 +87,25 @@ def test_same_seed_twice_gives_identical_metrics(uninterrupted, fixture_data_dir
 
 
 def test_clean_stop_with_sigterm_then_resume_is_bit_identical(uninterrupted, fixture_data_dir, tmp_path):
-    process = _cli(tmp_path, fixture_data_dir)
+    # Also what the default compilation cache does: the resumed process loads the programs the
+    # first one compiled, and must still continue bit-identically.
+    cache_env = {"JAX_COMPILATION_CACHE_DIR": "", "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    process = _cli(tmp_path, fixture_data_dir, env=cache_env)
     metrics = tmp_path / "metrics.jsonl"
     while process.poll() is None and not (metrics.exists() and '"step": 6' in metrics.read_text()):
         time.sleep(0.05)
     process.send_signal(signal.SIGTERM)
     _, stderr = process.communicate(timeout=120)
     assert process.returncode == 128 + signal.SIGTERM, stderr
-    resumed = _cli(tmp_path, fixture_data_dir)
+    assert any(path.name.startswith("jit_train_step") for path in (tmp_path / "cache" / "jaxmnist" / "xla").iterdir())
+    resumed = _cli(tmp_path, fixture_data_dir, env={**cache_env, "JAX_LOG_COMPILES": "1"})
     out, err = resumed.communicate(timeout=300)
     assert resumed.returncode == 0, err
     assert "resuming from step" in err + out
+    assert "Persistent compilation cache hit for 'jit_train_step'" in err
     _assert_bit_identical(uninterrupted[0], tmp_path)
+    for tag in ("train/loss", "test/accuracy", "learning_rate"):
+        assert _tensorboard_scalars(tmp_path, tag) == _tensorboard_scalars(uninterrupted[0], tag)
     # Each process timed its startup: the first run's step 1, and the resumed run's first step after the save.
     timing = [json.loads(line) for line in (tmp_path / "timing.jsonl").read_text().splitlines()]
     first_steps = [row for row in timing if row.get("kind") == "first_step"]

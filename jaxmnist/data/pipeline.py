@@ -63,9 +63,13 @@ def load(dataset: str, split: str, data_dir: str | None = None, data_source: str
 
 def pixel_stats(split: Split) -> tuple[float, float]:
     """Mean and std of the pixels scaled to [0, 1] (what transforms.Normalize is given)."""
-    # From the histogram of the uint8 values: exact sums, without a float64 copy of every pixel
-    # (seconds of a run's startup on a small machine).
-    counts = np.bincount(np.asarray(split.images).ravel(), minlength=256).astype(np.float64)
+    # From the histogram of the uint8 values: exact sums, without a float64 copy of every pixel.
+    # bincount casts its input to int64; a chunk at a time, that stays in cache instead of
+    # allocating 8 bytes per pixel (MNIST's train split: 0.11 s instead of 1.5 s here).
+    pixels = np.asarray(split.images).reshape(-1)
+    chunk = 1 << 20
+    counts = sum(np.bincount(pixels[start:start + chunk], minlength=256)
+                 for start in range(0, pixels.size, chunk)).astype(np.float64)
     values = np.arange(256) / 255.0
     mean = counts @ values / counts.sum()
     return float(mean), float(np.sqrt(counts @ (values - mean) ** 2 / counts.sum()))
