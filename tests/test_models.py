@@ -17,7 +17,8 @@ import pytest
 from jaxmnist import models
 from jaxmnist.errors import UserError
 from jaxmnist.models import commands
-from jaxmnist.models.layers import BatchNorm1d, BatchNorm2d, Conv2d, Dropout, Dropout2d, Linear, flatten
+from jaxmnist.models.layers import (BatchNorm1d, BatchNorm2d, Conv2d, Dropout, Dropout2d, Linear, bernoulli,
+                                    flatten)
 
 # The table; the LeNet family and Net counts are also printed in notebooks 002 and 003.
 EXPECTED_PARAMS = {
@@ -142,6 +143,20 @@ def test_dropout_is_elementwise_scaled_and_off_in_eval():
     np.testing.assert_allclose(np.unique(y), [0, 1 / 0.75])
     assert abs((y == 0).mean() - 0.25) < 0.02
     np.testing.assert_array_equal(Dropout(0.25).apply({}, x, train=False), x)
+
+
+def test_dropout_draws_are_independent_bernoulli():
+    size = 1 << 22
+    for probability in (0.01, 0.5, 0.99):
+        draws = np.asarray(bernoulli(jax.random.key(7), probability, (size,)))
+        assert abs(draws.mean() - probability) < 4 * np.sqrt(probability * (1 - probability) / size)
+    halves = np.asarray(bernoulli(jax.random.key(7), 0.5, (size,)), np.float64)
+    other_key = np.asarray(bernoulli(jax.random.key(8), 0.5, (size,)), np.float64)
+    bound = 4 / np.sqrt(size)  # 4 standard deviations of a correlation of independent draws
+    for lag in (1, 2, 8, 28, 784):  # neighbours along a channel, a row, an image
+        assert abs(np.corrcoef(halves[:-lag], halves[lag:])[0, 1]) < bound
+    assert abs(np.corrcoef(halves, other_key)[0, 1]) < bound
+    np.testing.assert_array_equal(bernoulli(jax.random.key(7), 0.5, (4, 8)), halves[:32].reshape(4, 8) == 1)
 
 
 @pytest.mark.parametrize("layer", [Dropout(1.0), Dropout2d(1.0)])
