@@ -180,14 +180,17 @@ class Engine:
         return jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=self.replicated),
                             jax.eval_shape(self.init_state, seed))
 
-    def global_batch(self, make_batch, split, indices: np.ndarray, key):
-        """Pad `indices` to a multiple of the device count, build this process's rows, assemble the global batch.
+    def global_batch(self, make_batch, split, indices: np.ndarray, key, size: int | None = None):
+        """Pad `indices` to `size` (default: their number) rounded up to a multiple of the device count,
+        build this process's rows, assemble the global batch; the mask marks the real examples.
 
-        Each example's augmentation key depends on its position in the global batch, so
-        the batch is the same however it is divided among devices and processes.
+        Padding an epoch's last, smaller batch to the full size lets it run the programs compiled
+        for the others: a second train step would take seconds to compile. Each example's
+        augmentation key depends on its position in the global batch, so the batch is the
+        same however it is divided among devices and processes.
         """
         devices = self.mesh.size
-        padded_size = -(-len(indices) // devices) * devices
+        padded_size = -(-max(size or 0, len(indices)) // devices) * devices
         mask = np.arange(padded_size) < len(indices)
         positions = np.arange(padded_size)
         padded = np.where(mask, np.resize(indices, padded_size), 0)
@@ -202,7 +205,7 @@ def _evaluate(engine: Engine, state, split, make_batch, batch_size: int, train_m
     totals = None
     for batch_index, (indices, mask) in enumerate(pipeline.eval_batches(len(split.labels), batch_size)):
         batch_key = jax.random.fold_in(key, batch_index)
-        images, labels, padded_mask = engine.global_batch(make_batch, split, indices[mask], batch_key)
+        images, labels, padded_mask = engine.global_batch(make_batch, split, indices[mask], batch_key, batch_size)
         sums = engine.eval_steps[train_mode](state, images, labels, padded_mask, batch_key)
         totals = sums if totals is None else jax.tree.map(jnp.add, totals, sums)
     return _summarise(totals)
@@ -320,7 +323,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, force: b
                        disable=not is_writer)
             for batch_index in bar:
                 images, labels, mask = engine.global_batch(
-                    make_train_batch, train_split, batches[batch_index], jax.random.fold_in(augment_root, step))
+                    make_train_batch, train_split, batches[batch_index], jax.random.fold_in(augment_root, step),
+                    config.batch_size)
                 state, sums = engine.train_step(state, images, labels, mask, jax.random.fold_in(dropout_root, step))
                 totals = engine.accumulate(totals, sums, step)
                 step += 1

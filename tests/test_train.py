@@ -17,6 +17,7 @@ from tensorboard.util import tensor_util
 
 from jaxmnist import config as config_lib
 from jaxmnist import train
+from jaxmnist.data import pipeline
 from jaxmnist.errors import UserError
 
 CONFIG = Path(__file__).resolve().parent / "configs" / "tiny_lenet_bn.py"
@@ -152,6 +153,21 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(fixture_data_d
     if checkpoints:
         variables = _final_variables(tmp_path)
         assert all(np.isfinite(leaf).all() for leaf in jax.tree.leaves(variables))
+
+
+def test_the_last_smaller_batch_runs_the_compiled_train_step(fixture_data_dir):
+    config = _config(fixture_data_dir)
+    engine = train.Engine(config, devices=jax.devices()[:1])
+    split = pipeline.load("mnist", "train[:400]", str(fixture_data_dir))
+    make_batch = pipeline.batch_fn(config.train_pp)
+    state = engine.init_state(config.seed)
+    full = engine.global_batch(make_batch, split, np.arange(48), jax.random.key(0), size=48)
+    last = engine.global_batch(make_batch, split, np.arange(384, 400), jax.random.key(1), size=48)
+    assert last[0].shape == full[0].shape == (48, 28, 28, 1)
+    np.testing.assert_array_equal(last[2], np.arange(48) < 16)
+    state, _ = engine.train_step(state, *full, jax.random.key(2))
+    state, sums = engine.train_step(state, *last, jax.random.key(3))
+    assert int(sums["count"]) == 16 and engine.train_step._cache_size() == 1
 
 
 _PARALLEL_SCRIPT = """
