@@ -13,6 +13,7 @@ import pytest
 from jaxmnist import models, torch_port
 from jaxmnist.cli import main
 from jaxmnist.errors import UserError
+from jaxmnist.models.layers import max_pool2d
 
 torch = pytest.importorskip("torch")
 nn = torch.nn
@@ -221,3 +222,20 @@ def test_import_torch_errors_are_one_line(tmp_path, capsys):
     torch.save(TORCH_MODELS["net"]().state_dict(), pt_file)
     with pytest.raises(UserError, match="not empty"):
         torch_port.import_command(argparse.Namespace(name="net", file=str(pt_file), out=str(occupied)))
+
+
+# Tiling windows (with a row and a column left over) and overlapping ones, on inputs rounded so
+# that windows hold ties: torch sends the gradient to the first maximum of each window.
+@pytest.mark.parametrize("size, kernel_size, stride", [(7, 2, 2), (8, 2, 2), (9, 3, 3), (7, 3, 1)])
+def test_max_pool_gradient_equals_torch(size, kernel_size, stride):
+    rng = np.random.default_rng(size * 10 + kernel_size)
+    x = np.round(rng.standard_normal((2, size, size, 3)), 1).astype(np.float32)
+    out_size = (size - kernel_size) // stride + 1
+    grad = rng.standard_normal((2, out_size, out_size, 3)).astype(np.float32)
+    pooled, pull_back = jax.vjp(lambda x: max_pool2d(x, kernel_size, stride), x)
+    x_torch = torch.tensor(x.transpose(0, 3, 1, 2), requires_grad=True)
+    pooled_torch = torch.nn.functional.max_pool2d(x_torch, kernel_size, stride)
+    pooled_torch.backward(torch.tensor(grad.transpose(0, 3, 1, 2)))
+    np.testing.assert_array_equal(pooled, pooled_torch.detach().numpy().transpose(0, 2, 3, 1))
+    # Overlapping windows add up several shares in another order than torch: last-bit differences.
+    np.testing.assert_allclose(pull_back(grad)[0], x_torch.grad.numpy().transpose(0, 2, 3, 1), rtol=1e-6, atol=1e-6)

@@ -260,6 +260,11 @@ def bernoulli(key, probability: float, shape) -> jax.Array:
     seeds = jax.random.bits(key, (2,), jnp.uint32)
     index = lax.iota(jnp.uint32, math.prod(shape))
     bits = _mix32(_mix32(index ^ seeds[0]) + seeds[1])
+    # An identity reduction: XLA does not fuse a reduction into its consumers, so the hash is
+    # computed once per element. Fused, it was recomputed for every element a mask broadcasts
+    # to (Dropout2d's (B, 1, 1, C) mask: 784 times per draw in LeNetDeep's first block), and
+    # optimization_barrier is removed before fusion on XLA:CPU.
+    bits = jnp.max(jnp.stack([bits, jnp.zeros_like(bits)]), axis=0)
     uniform = (bits >> 8).astype(jnp.float32) * (1 / (1 << 24))
     return (uniform < probability).reshape(shape)
 
@@ -343,6 +348,8 @@ def _max_pool2d_forward(x, kernel_size, stride):
 
 def _max_pool2d_backward(kernel_size, stride, residuals, grad):
     x, pooled = residuals
+    if stride == kernel_size:
+        return (_non_overlapping_max_pool2d_grad(x, pooled, grad, kernel_size),)
     _, height, width, _ = x.shape
     _, out_height, out_width, _ = pooled.shape
     zero = jnp.zeros((), x.dtype)
@@ -358,6 +365,27 @@ def _max_pool2d_backward(kernel_size, stride, residuals, grad):
             (j, width - j - stride * (out_width - 1) - 1, stride - 1),
             (0, 0, 0)))
     return (grad_x,)
+
+
+def _non_overlapping_max_pool2d_grad(x, pooled, grad, kernel_size: int):
+    """Windows that tile the input (stride = kernel size): each input element is in at most one.
+
+    The place of each window's first maximum is found by a reduction, so XLA keeps it as one
+    small array; the gradient is then one pass that puts grad there. (The general backward
+    below, fused by XLA into one loop, recomputes k*k window comparisons for every input
+    element: 13 of LeNetDeep's 160 ms per step for its first pooling layer.)
+    """
+    batch, height, width, channels = x.shape
+    _, out_height, out_width, _ = pooled.shape
+    k = kernel_size
+    windows = x[:, :out_height * k, :out_width * k, :].reshape(batch, out_height, k, out_width, k, channels)
+    position = (lax.broadcasted_iota(jnp.int32, (1, 1, k, 1, k, 1), 2) * k
+                + lax.broadcasted_iota(jnp.int32, (1, 1, k, 1, k, 1), 4))
+    first_max = jnp.min(jnp.where(windows == pooled[:, :, None, :, None, :], position, k * k), axis=(2, 4))
+    grad_windows = jnp.where(position == first_max[:, :, None, :, None, :], grad[:, :, None, :, None, :], 0)
+    grad_x = grad_windows.reshape(batch, out_height * k, out_width * k, channels).astype(x.dtype)
+    # Rows and columns that fit in no window (odd sizes) get no gradient.
+    return jnp.pad(grad_x, ((0, 0), (0, height - out_height * k), (0, width - out_width * k), (0, 0)))
 
 
 _max_pool2d.defvjp(_max_pool2d_forward, _max_pool2d_backward)
