@@ -32,7 +32,7 @@ from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 from tqdm import tqdm
 
-from jaxmnist import checkpoint, models, optim, reporting
+from jaxmnist import checkpoint, models, optim, reporting, runtime
 from jaxmnist import config as config_lib
 from jaxmnist.data import pipeline
 from jaxmnist.errors import UserError
@@ -414,21 +414,9 @@ def _initialize_distributed(args):
                                process_id=args.process_id)
 
 
-def _enable_compilation_cache():
-    """Keep compiled programs on disk, so a resumed run (or another run of a model) loads them.
-
-    A resumed fashion/cnn3 run reached its first train step in 2.0 s instead of 8.5 s here.
-    JAX_COMPILATION_CACHE_DIR chooses another place; JAX_ENABLE_COMPILATION_CACHE=false turns it off.
-    """
-    if not os.environ.get("JAX_COMPILATION_CACHE_DIR"):
-        cache_home = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-        jax.config.update("jax_compilation_cache_dir", str(cache_home / "jaxmnist" / "xla"))
-    # Initialisation runs dozens of small programs: caching only the slow ones would leave it at seconds.
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
-
-
 def train_command(args) -> int:
-    _enable_compilation_cache()
+    runtime.keep_freed_host_memory()
+    runtime.enable_compilation_cache()
     if args.distributed:
         _initialize_distributed(args)
     config = _resolve_config(args)

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from jaxmnist import config as config_lib
-from jaxmnist import models, train
+from jaxmnist import models, runtime, train
 from jaxmnist.torch_reference import TORCH_MODELS
 
 
@@ -109,10 +109,11 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    # What `jaxmnist train` does (train._enable_compilation_cache), in a directory of this run's own.
+    # The process settings of `jaxmnist train` (they apply to the PyTorch side too: one process),
+    # with a compilation cache of this run's own.
+    runtime.keep_freed_host_memory()
     cache = tempfile.TemporaryDirectory(prefix="jaxmnist-benchmark-xla-cache-")
-    jax.config.update("jax_compilation_cache_dir", cache.name)
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+    runtime.enable_compilation_cache(cache.name)
     recipes = notebook_recipes()
     results = []
     for name in args.models:

@@ -295,6 +295,9 @@ def main() -> int:
             fail(f"the PyTorch side needs the MNIST IDX files in DATA_SOURCE/mnist/ (not found: {idx_dir}); "
                  "pass --data-source")
     args.data_source = str(args.data_source) if args.data_source else None
+    from jaxmnist import runtime
+
+    runtime.keep_freed_host_memory()  # as `jaxmnist train` (and the PyTorch worker) runs
     clock = CompileClock() if args.only != "torch" else None
     machine = environment(args)  # before the runs: the code and time they started with
     results = [run_recipe(experiment, args, idx_dir, clock) for experiment in args.recipes]

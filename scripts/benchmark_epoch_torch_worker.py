@@ -1,8 +1,8 @@
 """PyTorch side of scripts/benchmark_epoch.py: one notebook recipe, one epoch per request.
 
 Runs in the torchvision venv (.venv-torchvision: torch 2.14.1, torchvision 0.29.1), never
-imports jax or the jaxmnist package; the notebooks' model classes are loaded from
-jaxmnist/torch_reference.py by path. benchmark_epoch.py starts it; by hand:
+imports jax or the jaxmnist package; the notebooks' model classes (jaxmnist/torch_reference.py) and
+the malloc settings (jaxmnist/runtime.py) are loaded by path. benchmark_epoch.py starts it; by hand:
 
     .venv-torchvision/bin/python scripts/benchmark_epoch_torch_worker.py
     {"experiment": "tiny/net_bn_dropout_aug", "idx_dir": "/work/shared/data/mnist", "limit_batches": 2}
@@ -41,15 +41,16 @@ import torchvision
 from torch.utils.data import DataLoader, sampler
 from torchvision import datasets, transforms
 
-TORCH_REFERENCE = Path(__file__).resolve().parent.parent / "jaxmnist" / "torch_reference.py"
+PACKAGE = Path(__file__).resolve().parent.parent / "jaxmnist"
 IDX_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
 
 # The notebooks ask for pin_memory=True; without an accelerator torch ignores it and warns on every epoch.
 warnings.filterwarnings("ignore", message=".*pin_memory.*")
 
 
-def load_torch_reference():
-    spec = importlib.util.spec_from_file_location("torch_reference", TORCH_REFERENCE)
+def load_from_package(name: str):
+    """A module of jaxmnist/ that imports nothing of jaxmnist's, loaded by path."""
+    spec = importlib.util.spec_from_file_location(name, PACKAGE / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -100,7 +101,7 @@ def notebook_002(root: Path, limit_batches):
     dataloader_args = dict(shuffle=True, batch_size=128, num_workers=4, pin_memory=True)
     train_loader = DataLoader(train, **dataloader_args)
     test_loader = DataLoader(test, **dataloader_args)
-    model = load_torch_reference().Net().to(device)
+    model = load_from_package("torch_reference").Net().to(device)
     optimizer = optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
     # The notebook's global lists: train() appends every batch's loss tensor, as it does.
     train_losses, test_losses, train_acc, test_acc = [], [], [], []
@@ -188,7 +189,7 @@ def notebook_003(root: Path, limit_batches):
                               batch_size=batch_size, shuffle=False)
     test_loader = DataLoader(dataset=test_dataset, batch_size=batch_size, shuffle=False)
     # train_test_MNIST(LeNetDeep, 100, learning_rate=1e-2, monitor_acc=True, verbose=True)
-    model = load_torch_reference().LeNetDeep()
+    model = load_from_package("torch_reference").LeNetDeep()
     model.to(device)
     criterion = nn.CrossEntropyLoss()
     optimizer = optim.Adam(model.parameters(), lr=1e-2)
@@ -243,6 +244,9 @@ RECIPES = {"tiny/net_bn_dropout_aug": notebook_002, "lenet/lenet_deep_aug": note
 
 
 def main() -> int:
+    # The malloc settings of the JAX side (jaxmnist.runtime), so neither side pays page faults the
+    # other does not.
+    load_from_package("runtime").keep_freed_host_memory()
     request = json.loads(sys.stdin.readline())
     if request["experiment"] not in RECIPES:
         raise SystemExit(f"error: no PyTorch recipe for '{request['experiment']}' (have: {', '.join(RECIPES)})")

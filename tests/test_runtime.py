@@ -1,0 +1,35 @@
+"""Process settings of a training process: kept host memory, the compilation cache (see also test_train)."""
+
+import subprocess
+import sys
+
+import pytest
+
+_FAULTS_SCRIPT = """
+import resource, sys
+from jaxmnist import runtime
+if sys.argv[1] == "keep":
+    assert runtime.keep_freed_host_memory()
+def faults():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+buffer = bytearray(64 << 20)  # what XLA does each step: allocate a large buffer, write it, free it
+del buffer
+before = faults()
+for _ in range(10):
+    buffer = bytearray(64 << 20)
+    del buffer
+print((faults() - before) // 10)
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc")
+def test_freed_host_memory_is_reused_without_page_faults():
+    def faults_per_buffer(mode):
+        result = subprocess.run([sys.executable, "-c", _FAULTS_SCRIPT, mode], capture_output=True, text=True,
+                                timeout=120)
+        assert result.returncode == 0, result.stderr
+        return int(result.stdout)
+
+    pages = (64 << 20) // 4096
+    assert faults_per_buffer("default") >= pages // 2  # fresh pages each time (fewer with huge pages)
+    assert faults_per_buffer("keep") < 100
