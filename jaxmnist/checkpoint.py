@@ -32,6 +32,15 @@ def open_manager(workdir: Path, keep_last: int = 2, best_metric: str | None = No
 
 
 def save(manager: ocp.CheckpointManager, step: int, state, progress: dict, metrics: dict | None = None):
+    """Save `step`, replacing a checkpoint of the same step.
+
+    That happens when a run stopped right after an epoch's last batch resumes: its end-of-epoch
+    save (with the epoch's evaluation) has the step of the stop's save. If the process dies
+    between the deletion and the save, the run resumes from the previous checkpoint.
+    """
+    if step in manager.all_steps():
+        manager.wait_until_finished()
+        manager.delete(step)
     manager.save(step, args=ocp.args.Composite(state=ocp.args.StandardSave(state),
                                                progress=ocp.args.JsonSave(progress)),
                  metrics=metrics, force=True)

@@ -16,7 +16,7 @@ from tensorboard.backend.event_processing import event_accumulator
 from tensorboard.util import tensor_util
 
 from jaxmnist import config as config_lib
-from jaxmnist import train
+from jaxmnist import reporting, train
 from jaxmnist.data import pipeline
 from jaxmnist.errors import UserError
 
@@ -113,6 +113,28 @@ def test_clean_stop_with_sigterm_then_resume_is_bit_identical(uninterrupted, fix
     assert [row["step"] for row in first_steps][0] == 1 and first_steps[-1]["step"] > 6
     assert len(first_steps) == 2 and all(0 < row["seconds_since_start"] < 300 for row in first_steps)
     assert sorted(row["epoch"] for row in timing if "seconds" in row) == [1, 2]
+
+
+def test_stop_after_an_epochs_last_batch_then_resume(uninterrupted, fixture_data_dir, tmp_path, monkeypatch):
+    """The resumed run has no batch left in epoch 1: its end-of-epoch save has the stop's step."""
+    write = reporting.MetricsLog.write
+
+    def write_then_stop_after_step_9(log, row):
+        write(log, row)
+        if row["step"] == 9 and row["kind"] == "step":  # the last of epoch 1's 9 batches
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    monkeypatch.setattr(reporting.MetricsLog, "write", write_then_stop_after_step_9)
+    config = _config(fixture_data_dir, log_every_steps=9)
+    with pytest.raises(train.Interrupted, match="after step 9 "):
+        train.train_and_evaluate(config, str(tmp_path))
+    monkeypatch.setattr(reporting.MetricsLog, "write", write)
+    history = train.train_and_evaluate(config, str(tmp_path))
+    assert [row["epoch"] for row in history] == [1, 2] and history[0]["step"] == 9
+    assert history == uninterrupted[1]
+    final, expected = _final_variables(tmp_path), _final_variables(uninterrupted[0])
+    for leaf, expected_leaf in zip(jax.tree.leaves(final), jax.tree.leaves(expected)):
+        np.testing.assert_array_equal(leaf, expected_leaf)
 
 
 @pytest.mark.parametrize("kill_when", ["mid_epoch", "during_save"])
