@@ -124,26 +124,25 @@ def _varying_like(kernel, x):
     return lax.pcast(kernel, axes, to="varying") if axes else kernel
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
-def _conv2d(x, kernel, padding: int):
-    if x.shape[-1] == 1:
-        return _single_channel_conv2d(_patches(x, kernel.shape[0], padding), kernel)
-    return _xla_conv2d(x, kernel, padding)
-
-
 def _conv2d_forward(x, kernel, padding):
     if x.shape[-1] == 1:
         patches = _patches(x, kernel.shape[0], padding)
         return _single_channel_conv2d(patches, kernel), (patches, kernel)
-    return _conv2d(x, kernel, padding), (x, kernel)
+    return _xla_conv2d(x, kernel, padding), (x, kernel)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
+def _conv2d(x, kernel, padding: int):
+    return _conv2d_forward(x, kernel, padding)[0]
 
 
 def _conv2d_backward(padding, residuals, grad):
-    if residuals[1].shape[2] == 1:
-        return _single_channel_conv2d_backward(padding, *residuals, grad)
-    x, kernel = residuals
+    saved, kernel = residuals
+    if kernel.shape[2] == 1:
+        return _single_channel_conv2d_backward(padding, saved, kernel, grad)
+    x = saved
     grad_x = jax.vjp(lambda x: _xla_conv2d(x, kernel, padding), x)[1](grad)[0]
-    if x.shape[-1] > 1 and grad.shape[1] * grad.shape[2] >= _GEMM_KERNEL_GRAD_MIN_MAP:
+    if grad.shape[1] * grad.shape[2] >= _GEMM_KERNEL_GRAD_MIN_MAP:
         grad_kernel = _kernel_grad_by_gemm(x, grad, kernel.shape[0], padding)
     else:
         grad_kernel = jax.vjp(lambda kernel: _xla_conv2d(x, kernel, padding), kernel)[1](grad)[0]
