@@ -4,8 +4,9 @@
   model) loads them instead of compiling again.
 - glibc malloc is told to keep freed memory. XLA:CPU allocates every step's temporaries as one
   buffer; above 32 MB glibc maps fresh pages for it each time, and each page faults on first
-  touch: 10,000-14,000 faults per step for LeNetDeep (42 MB) and Net at batch 128 (57 MB), a
-  fifth to a quarter of their step time on this project's machine (issue 7 note).
+  touch: 10,000-14,000 faults per step for LeNetDeep (42 MB) and Net at batch 128 (57 MB). Without
+  them their steps took 82-89 ms instead of 117 and 65-85 ms instead of 103 on one core of this
+  project's machine (noisy single runs; issue 7 note).
 """
 
 import ctypes
