@@ -226,7 +226,7 @@ def test_import_torch_errors_are_one_line(tmp_path, capsys):
 
 # Tiling windows (with a row and a column left over) and overlapping ones, on inputs rounded so
 # that windows hold ties: torch sends the gradient to the first maximum of each window.
-@pytest.mark.parametrize("size, kernel_size, stride", [(7, 2, 2), (8, 2, 2), (9, 3, 3), (7, 3, 1)])
+@pytest.mark.parametrize("size, kernel_size, stride", [(7, 2, 2), (8, 2, 2), (9, 3, 3), (7, 3, 1), (8, 3, 2)])
 def test_max_pool_gradient_equals_torch(size, kernel_size, stride):
     rng = np.random.default_rng(size * 10 + kernel_size)
     x = np.round(rng.standard_normal((2, size, size, 3)), 1).astype(np.float32)

@@ -109,8 +109,17 @@ def _xla_conv2d(x, kernel, padding: int, stride: int = 1):
 # output map, which runs at a few GFLOP/s for large maps: e.g. 1.0 s against 0.08 s for
 # the forward pass of CNN3's 28x28 32->64 layer at batch 64 (issue 7 note). Here it is
 # kw-shifted copies of the input times kh-shifted copies of the output gradient, one GEMM.
-# Small maps keep XLA's gradient, which is as fast or faster there.
-_GEMM_KERNEL_GRAD_MIN_MAP = 20 * 20
+def _kernel_grad_by_gemm_is_faster(x, grad) -> bool:
+    """Where the GEMM beat XLA's kernel gradient, measured for every layer of the notebooks.
+
+    One core, ms per kernel gradient, XLA vs GEMM (issue 7 note, session 4): maps of 24x24
+    and more 16-1000x faster; 14x14 maps with 32 or more input channels 1.1-1.8x (simple_net's
+    64->64 at batch 250: 135 vs 77 ms; CNN3's 64->128: 134 vs 103 ms). XLA's stays on smaller
+    maps or fewer channels, where it is as fast or up to 1.4x faster (LeNet's 14x14 16->32:
+    12.7 vs 15.9 ms; LeNetDeep's 7x7 32->64: 4.7 vs 5.2 ms).
+    """
+    out_pixels = grad.shape[1] * grad.shape[2]
+    return out_pixels >= 20 * 20 or (out_pixels >= 14 * 14 and x.shape[-1] >= 32)
 
 
 def _varying_like(kernel, x):
@@ -142,7 +151,7 @@ def _conv2d_backward(padding, residuals, grad):
         return _single_channel_conv2d_backward(padding, saved, kernel, grad)
     x = saved
     grad_x = jax.vjp(lambda x: _xla_conv2d(x, kernel, padding), x)[1](grad)[0]
-    if grad.shape[1] * grad.shape[2] >= _GEMM_KERNEL_GRAD_MIN_MAP:
+    if _kernel_grad_by_gemm_is_faster(x, grad):
         grad_kernel = _kernel_grad_by_gemm(x, grad, kernel.shape[0], padding)
     else:
         grad_kernel = jax.vjp(lambda kernel: _xla_conv2d(x, kernel, padding), kernel)[1](grad)[0]
@@ -281,6 +290,16 @@ class BatchNorm1d(BatchNorm):
     """Input (B, C)."""
 
 
+def _computed_once(x):
+    """Non-negative x, through an identity reduction: XLA does not fuse a reduction into its consumers.
+
+    So XLA computes x once and stores it instead of recomputing it inside every consumer
+    that reads it. (optimization_barrier would say so directly, but XLA:CPU removes it
+    before fusion.)
+    """
+    return jnp.max(jnp.stack([x, jnp.zeros_like(x)]), axis=0)
+
+
 def _mix32(x):
     """MurmurHash3's 32-bit finaliser: a bijection of uint32 in which every input bit flips about half the output bits."""
     x = (x ^ (x >> 16)) * jnp.uint32(0x85EBCA6B)
@@ -299,12 +318,9 @@ def bernoulli(key, probability: float, shape) -> jax.Array:
     """
     seeds = jax.random.bits(key, (2,), jnp.uint32)
     index = lax.iota(jnp.uint32, math.prod(shape))
-    bits = _mix32(_mix32(index ^ seeds[0]) + seeds[1])
-    # An identity reduction: XLA does not fuse a reduction into its consumers, so the hash is
-    # computed once per element. Fused, it was recomputed for every element a mask broadcasts
-    # to (Dropout2d's (B, 1, 1, C) mask: 784 times per draw in LeNetDeep's first block), and
-    # optimization_barrier is removed before fusion on XLA:CPU.
-    bits = jnp.max(jnp.stack([bits, jnp.zeros_like(bits)]), axis=0)
+    # Fused into its consumer, the hash was recomputed for every element a mask broadcasts to
+    # (Dropout2d's (B, 1, 1, C) mask: 784 times per draw in LeNetDeep's first block).
+    bits = _computed_once(_mix32(_mix32(index ^ seeds[0]) + seeds[1]))
     uniform = (bits >> 8).astype(jnp.float32) * (1 / (1 << 24))
     return (uniform < probability).reshape(shape)
 
@@ -364,8 +380,7 @@ def max_pool2d(x, kernel_size: int, stride: int | None = None):
 # Max pooling as an elementwise maximum of the window's k*k strided slices, with its own
 # gradient. JAX's built-in gradient of reduce_window max (flax's nn.max_pool) lowers on
 # XLA:CPU to a variadic argmax reduce_window over materialised iotas plus a scatter:
-# 60 of LeNet's 120 ms per train step; this one takes 4-15x less time per pooling layer
-# (scripts/benchmark.py, issue 7 note). The gradient goes, like torch's, to the first
+# 60 of LeNet's 120 ms per train step. The gradient goes, like torch's, to the first
 # maximal element of each window in row-major order, so ties are routed identically.
 def _window_slices(x, kernel_size: int, stride: int):
     batch, height, width, channels = x.shape
@@ -382,50 +397,38 @@ def _max_pool2d(x, kernel_size: int, stride: int):
 
 
 def _max_pool2d_forward(x, kernel_size, stride):
+    """Keeps the position (i * k + j) of each window's first maximum for the backward pass.
+
+    Computed once here: recomputed inside the backward pass, XLA fused the window
+    comparisons, and the BatchNorm and ReLU that made x, into every input element's
+    gradient (CNN3's 3x3 stride-1 pooling: 89 of 820 ms per step; 3 ms this way).
+    """
     pooled = _max_pool2d(x, kernel_size, stride)
-    return pooled, (x, pooled)
+    first_max = jnp.full(pooled.shape, kernel_size * kernel_size, jnp.int8)
+    for i, j, window in reversed(list(_window_slices(x, kernel_size, stride))):
+        first_max = jnp.where(window == pooled, jnp.int8(i * kernel_size + j), first_max)
+    return pooled, (_computed_once(first_max), x.shape)
 
 
 def _max_pool2d_backward(kernel_size, stride, residuals, grad):
-    x, pooled = residuals
-    if stride == kernel_size:
-        return (_non_overlapping_max_pool2d_grad(x, pooled, grad, kernel_size),)
-    _, height, width, _ = x.shape
-    _, out_height, out_width, _ = pooled.shape
-    zero = jnp.zeros((), x.dtype)
-    routed = jnp.zeros(pooled.shape, bool)
-    grad_x = jnp.zeros_like(x)
-    for i, j, window in _window_slices(x, kernel_size, stride):
-        first_max = (window == pooled) & ~routed
-        routed = routed | first_max
-        # Put each window element's share back at its input position (interior padding undoes the stride).
-        grad_x = grad_x + lax.pad(jnp.where(first_max, grad, zero), zero, (
-            (0, 0, 0),
-            (i, height - i - stride * (out_height - 1) - 1, stride - 1),
-            (j, width - j - stride * (out_width - 1) - 1, stride - 1),
-            (0, 0, 0)))
-    return (grad_x,)
-
-
-def _non_overlapping_max_pool2d_grad(x, pooled, grad, kernel_size: int):
-    """Windows that tile the input (stride = kernel size): each input element is in at most one.
-
-    The place of each window's first maximum is found by a reduction, so XLA keeps it as one
-    small array; the gradient is then one pass that puts grad there. (The general backward
-    below, fused by XLA into one loop, recomputes k*k window comparisons for every input
-    element: 13 of LeNetDeep's 160 ms per step for its first pooling layer.)
-    """
-    batch, height, width, channels = x.shape
-    _, out_height, out_width, _ = pooled.shape
+    first_max, (_, height, width, _) = residuals
+    _, out_height, out_width, _ = grad.shape
     k = kernel_size
-    windows = x[:, :out_height * k, :out_width * k, :].reshape(batch, out_height, k, out_width, k, channels)
-    position = (lax.broadcasted_iota(jnp.int32, (1, 1, k, 1, k, 1), 2) * k
-                + lax.broadcasted_iota(jnp.int32, (1, 1, k, 1, k, 1), 4))
-    first_max = jnp.min(jnp.where(windows == pooled[:, :, None, :, None, :], position, k * k), axis=(2, 4))
-    grad_windows = jnp.where(position == first_max[:, :, None, :, None, :], grad[:, :, None, :, None, :], 0)
-    grad_x = grad_windows.reshape(batch, out_height * k, out_width * k, channels).astype(x.dtype)
-    # Rows and columns that fit in no window (odd sizes) get no gradient.
-    return jnp.pad(grad_x, ((0, 0), (0, height - out_height * k), (0, width - out_width * k), (0, 0)))
+
+    # Put each window's value at its top-left input position (interior padding undoes the
+    # stride), with k - 1 more rows and columns before: the value that window element
+    # (i, j) of the windows sends to each input position is then one slice.
+    def spread(values, fill):
+        return lax.pad(values, fill, (
+            (0, 0, 0), (k - 1, height - stride * (out_height - 1) - 1, stride - 1),
+            (k - 1, width - stride * (out_width - 1) - 1, stride - 1), (0, 0, 0)))
+
+    def from_element(values, i, j):
+        return values[:, k - 1 - i:k - 1 - i + height, k - 1 - j:k - 1 - j + width]
+
+    first_max, grad = spread(first_max, jnp.int8(k * k)), spread(grad, jnp.zeros((), grad.dtype))
+    return (sum(jnp.where(from_element(first_max, i, j) == i * k + j, from_element(grad, i, j), 0)
+                for i in range(k) for j in range(k)),)
 
 
 _max_pool2d.defvjp(_max_pool2d_forward, _max_pool2d_backward)
