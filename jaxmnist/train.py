@@ -203,10 +203,10 @@ class Engine:
 
 def _evaluate(engine: Engine, state, split, make_batch, batch_size: int, train_mode: bool, key) -> dict:
     totals = None
-    for batch_index, (indices, mask) in enumerate(pipeline.eval_batches(len(split.labels), batch_size)):
+    for batch_index, indices in enumerate(pipeline.eval_batches(len(split.labels), batch_size)):
         batch_key = jax.random.fold_in(key, batch_index)
-        images, labels, padded_mask = engine.global_batch(make_batch, split, indices[mask], batch_key, batch_size)
-        sums = engine.eval_steps[train_mode](state, images, labels, padded_mask, batch_key)
+        images, labels, mask = engine.global_batch(make_batch, split, indices, batch_key, batch_size)
+        sums = engine.eval_steps[train_mode](state, images, labels, mask, batch_key)
         totals = sums if totals is None else jax.tree.map(jnp.add, totals, sums)
     return _summarise(totals)
 

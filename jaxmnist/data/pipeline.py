@@ -11,7 +11,7 @@ a fixed size with a mask, so every example counts exactly once.
 """
 
 import re
-from typing import Iterator, NamedTuple
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -84,16 +84,16 @@ def epoch_order(num_examples: int, seed: int, epoch: int, shuffle: bool) -> np.n
 
 def train_batches(num_examples: int, batch_size: int, seed: int, epoch: int, shuffle: bool) -> list[np.ndarray]:
     """Index arrays of one training epoch; as DataLoader(drop_last=False), the last batch may be smaller."""
-    order = epoch_order(num_examples, seed, epoch, shuffle)
-    return [order[start:start + batch_size] for start in range(0, num_examples, batch_size)]
+    return _batches(epoch_order(num_examples, seed, epoch, shuffle), batch_size)
 
 
-def eval_batches(num_examples: int, batch_size: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """(indices, mask) pairs of a fixed size covering every example exactly once, in order."""
-    for start in range(0, num_examples, batch_size):
-        indices = np.arange(start, start + batch_size)
-        mask = indices < num_examples
-        yield np.where(mask, indices, 0), mask
+def eval_batches(num_examples: int, batch_size: int) -> list[np.ndarray]:
+    """Index arrays covering every example once, in order; the last batch may be smaller."""
+    return _batches(np.arange(num_examples), batch_size)
+
+
+def _batches(order: np.ndarray, batch_size: int) -> list[np.ndarray]:
+    return [order[start:start + batch_size] for start in range(0, len(order), batch_size)]
 
 
 def batch_fn(spec: str, train_stats: tuple[float, float] | None = None):
