@@ -203,6 +203,38 @@ def test_batch_norm_across_devices_equals_one_big_batch():
                                        expected_updates["batch_stats"][key], rtol=1e-5)
 
 
+def test_batch_norm_gradients_equal_autodiff_of_its_formula():
+    """The hand-written training-mode gradient, with masked-out examples and through the running statistics."""
+    keys = jax.random.split(jax.random.key(0), 5)
+    x = 3 + 2 * jax.random.normal(keys[0], (8, 5, 5, 3))
+    mask = jnp.array([1, 1, 1, 0, 1, 1, 0, 1], bool)
+    grad_y, grad_mean, grad_var = (jax.random.normal(key, shape) for key, shape in zip(keys[1:], [x.shape, (3,), (3,)]))
+    params = {"scale": jax.random.normal(keys[4], (3,)), "bias": jnp.arange(3.0)}
+    layer = BatchNorm2d(3)
+    batch_stats = layer.init(jax.random.key(1), x)["batch_stats"]
+
+    def loss(x, params):
+        y, updates = layer.apply({"params": params, "batch_stats": batch_stats}, x, train=True, mask=mask,
+                                 mutable=["batch_stats"])
+        stats = updates["batch_stats"]
+        return jnp.sum(y * grad_y) + jnp.sum(stats["mean"] * grad_mean) + jnp.sum(stats["var"] * grad_var)
+
+    def formula_loss(x, params):
+        weights = mask[:, None, None, None].astype(x.dtype)
+        count = weights.sum() * 25
+        mean = jnp.sum(x * weights, (0, 1, 2)) / count
+        var = jnp.sum(jnp.square(x - mean) * weights, (0, 1, 2)) / count
+        y = (x - mean) / jnp.sqrt(var + 1e-5) * params["scale"] + params["bias"]
+        running_mean, running_var = 0.1 * mean, 0.9 + 0.1 * var * count / (count - 1)
+        return jnp.sum(y * grad_y) + jnp.sum(running_mean * grad_mean) + jnp.sum(running_var * grad_var)
+
+    got = jax.jit(jax.grad(loss, argnums=(0, 1)))(x, params)
+    expected = jax.jit(jax.grad(formula_loss, argnums=(0, 1)))(x, params)
+    for got_leaf, expected_leaf in zip(jax.tree.leaves(got), jax.tree.leaves(expected)):
+        np.testing.assert_allclose(got_leaf, expected_leaf, rtol=1e-4, atol=1e-5)
+    assert np.abs(got[0][3]).max() > 0  # a masked-out example still gets the gradient of its own output
+
+
 def test_conv_and_linear_check_their_input_size():
     with pytest.raises(ValueError, match="expected 20 input channels"):
         Conv2d(20, 50, 5).init(jax.random.key(0), jnp.zeros((1, 12, 12, 10)))
