@@ -6,8 +6,9 @@ one jitted function: the host only hands over a few hundred indices per step.
 
 Orders are pure functions of (seed, epoch), so any epoch's batches can be
 regenerated exactly (resume relies on it). Training batches follow PyTorch's
-DataLoader (the last, smaller batch is kept); evaluation batches are padded to
-a fixed size with a mask, so every example counts exactly once.
+DataLoader (the last, smaller batch is kept), and so do evaluation batches; the
+train loop pads a last, smaller batch to the full size with a mask, so every
+example counts exactly once and one compiled step serves the whole epoch.
 """
 
 import re
