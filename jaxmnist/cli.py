@@ -97,6 +97,9 @@ def _add_train_commands(subparsers):
     train.add_argument("--data-source", help="IDX folder to prepare from if the dataset is missing")
     train.add_argument("--force", action="store_true",
                        help="continue a workdir even though its saved config differs")
+    train.add_argument("--cpu-devices", type=int, metavar="N",
+                       help="on a CPU host, split each batch over N devices (default: one per core this process "
+                            "may use; 1 with --distributed). GPU and TPU runs use their accelerators")
     train.add_argument("--distributed", action="store_true",
                        help="multi-process run: call jax.distributed.initialize() (arguments below, "
                             "or detected from the cluster environment)")

@@ -284,6 +284,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, force: b
         state, progress = restored
         tqdm.write(f"resuming from step {int(state.step)} (epoch {progress['epoch']}, "
                    f"batch {progress['batch']})")
+        if progress.get("devices", engine.mesh.size) != engine.mesh.size:
+            tqdm.write(f"note: the checkpoint was written on {progress['devices']} devices, this run has "
+                       f"{engine.mesh.size}: batches are split differently from here on, so the run continues "
+                       "as the uninterrupted one only up to rounding (and with other dropout masks)")
     else:
         state = engine.init_state(config.seed)
         progress = {"epoch": 1, "batch": 0, "totals": None, "history": []}
@@ -299,7 +303,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, force: b
     def save(progress_now: dict, metrics: dict | None = None):
         if not bool(engine.all_finite(state.params)):
             raise UserError(f"parameters are not finite at step {step}: not saving them")
-        checkpoint.save(manager, step, state, progress_now, metrics)
+        checkpoint.save(manager, step, state, {**progress_now, "devices": engine.mesh.size}, metrics)
 
     def check_finite(totals, epoch):
         bad_step = int(totals["first_nonfinite_step"])
@@ -415,8 +419,11 @@ def _initialize_distributed(args):
 
 
 def train_command(args) -> int:
+    if args.cpu_devices is not None and args.cpu_devices < 1:
+        raise UserError(f"--cpu-devices must be at least 1, got {args.cpu_devices}")
     runtime.keep_freed_host_memory()
     runtime.enable_compilation_cache()
+    runtime.use_cpu_cores_as_devices(1 if args.distributed and args.cpu_devices is None else args.cpu_devices)
     if args.distributed:
         _initialize_distributed(args)
     config = _resolve_config(args)

@@ -1,6 +1,8 @@
 """Train-step throughput of every model, jaxmnist vs the notebook's PyTorch class, side by side.
 
-Usage: python scripts/benchmark.py [--models def_net lenet ...] [--steps 10] [--repeats 3] [--json]
+Usage: python scripts/benchmark.py [--models def_net lenet ...] [--steps 10] [--repeats 3] [--cpu-devices N] [--json]
+    python scripts/benchmark.py --json > docs/benchmark_train_step.json              # the whole machine
+    taskset -c 1 python scripts/benchmark.py --json > docs/benchmark_train_step_one_core.json
 
 For each model, at the batch size and with the optimizer of its notebook (taken from the
 first experiment config that uses it): one jitted jaxmnist train step (forward, backward,
@@ -10,6 +12,10 @@ for `--repeats` rounds of `--steps` steps each after warm-up. Reports the median
 images/s of each side and their ratio, and the train step's compile time: cold, and loaded
 from a persistent compilation cache as `jaxmnist train` uses (what a resumed or repeated
 run pays). Needs torch (`pip install .[torch]`).
+
+Each side uses the cores this process may run on, as it would in a training run: torch its
+intra-op threads, jaxmnist one device per core (as `jaxmnist train`; `--cpu-devices` sets
+another count), each batch split over them. `taskset -c 1` gives both sides one core.
 """
 
 import argparse
@@ -54,12 +60,14 @@ def jax_runner(config, batch_size: int):
     Models that differ only in their initialisation (bn_xavier, bn_kaiming, ...) have the train
     step of one benchmarked before them: its program is in the cache when their turn comes.
     """
-    engine = train.Engine(config, devices=jax.devices()[:1])
+    engine = train.Engine(config)
     state = engine.init_state(config.seed)
     rng = np.random.default_rng(0)
-    images = jax.device_put(rng.standard_normal((batch_size, 28, 28, 1), np.float32), engine.batch_sharding)
-    labels = jax.device_put(rng.integers(0, 10, batch_size).astype(np.int32), engine.batch_sharding)
-    mask = jax.device_put(np.ones(batch_size, bool), engine.batch_sharding)
+    # As the training loop does, a batch that does not divide among the devices is padded.
+    padded_size = -(-batch_size // engine.mesh.size) * engine.mesh.size
+    images = jax.device_put(rng.standard_normal((padded_size, 28, 28, 1), np.float32), engine.batch_sharding)
+    labels = jax.device_put(rng.integers(0, 10, padded_size).astype(np.int32), engine.batch_sharding)
+    mask = jax.device_put(np.arange(padded_size) < batch_size, engine.batch_sharding)
     key = jax.random.key(0)
     holder = {"state": state}
     compile_seconds = []
@@ -120,8 +128,11 @@ def main() -> None:
     parser.add_argument("--models", nargs="*", default=models.names())
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--cpu-devices", type=int, metavar="N",
+                        help="JAX CPU devices to split each batch over (default: one per usable core)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
+    runtime.use_cpu_cores_as_devices(args.cpu_devices)
     # The process settings of `jaxmnist train` (they apply to the PyTorch side too: one process),
     # with a compilation cache of this run's own.
     runtime.keep_freed_host_memory()
@@ -156,9 +167,11 @@ def main() -> None:
     geometric_mean = float(np.exp(np.mean(np.log(ratios))))
     if args.json:
         print(json.dumps({"jax": jax.__version__, "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
+                          "jax_devices": jax.device_count(), "usable_cores": runtime.usable_cores(),
                           "results": results, "geometric_mean_ratio": geometric_mean}, indent=2))
     else:
-        print(f"jax {jax.__version__}, torch {torch.__version__} ({torch.get_num_threads()} threads); "
+        print(f"jax {jax.__version__} ({jax.device_count()} devices), torch {torch.__version__} "
+              f"({torch.get_num_threads()} threads), {runtime.usable_cores()} usable cores; "
               f"geometric mean ratio {geometric_mean:.2f}")
 
 

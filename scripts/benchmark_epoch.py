@@ -2,9 +2,10 @@
 
 Usage:
     python scripts/benchmark_epoch.py [--recipes tiny/net_bn_dropout_aug lenet/lenet_deep_aug]
-        [--repeats 3] [--limit-batches N] [--only jax|torch] [--json]
+        [--repeats 3] [--limit-batches N] [--only jax|torch] [--cpu-devices N] [--json]
         [--torch-python .venv-torchvision/bin/python] [--data-source DIR] [--data-dir DIR]
-    taskset -c 1 python scripts/benchmark_epoch.py --repeats 2 --json > docs/benchmark_epoch.json
+    python scripts/benchmark_epoch.py --repeats 2 --json > docs/benchmark_epoch.json        # the whole machine
+    taskset -c 1 python scripts/benchmark_epoch.py --repeats 2 --json > docs/benchmark_epoch_one_core.json
 
 An epoch is all one epoch of training costs: reading and augmenting every batch, the
 train steps, and the evaluation that follows (the test set; notebook 003 also its
@@ -14,7 +15,8 @@ each side is a warm-up (JAX compiles in it) and is reported apart; the table giv
 median (min-max) of the others and the ratio torch/jax (above 1: jaxmnist is faster).
 
 JAX side: `train.train_and_evaluate`, the loop `jaxmnist train` runs, on the experiment
-config in a fresh temporary workdir. Its epoch time is the loop's own (timing.jsonl:
+config in a fresh temporary workdir, with one CPU device per usable core as `jaxmnist train`
+(`--cpu-devices` sets another count). Its epoch time is the loop's own (timing.jsonl:
 train batches + evaluation; the checkpoint save comes after that timer). The torch epoch
 runs inside `checkpoint.save`, wrapped to first wait until the (asynchronous) save is
 written, so nothing of either side runs while the other is timed. "compile s" is JAX's
@@ -221,7 +223,7 @@ def environment(args) -> dict:
         import jaxlib
 
         info.update(jax=jax.__version__, jaxlib=jaxlib.__version__, flax=flax.__version__,
-                    jax_backend=jax.default_backend())
+                    jax_backend=jax.default_backend(), jax_devices=jax.device_count())
     return info
 
 
@@ -251,7 +253,8 @@ def print_table(report: dict):
     env = report["environment"]
     torch_env = next((result["torch_environment"] for result in report["results"] if result["torch_environment"]),
                      None)
-    versions = [f"jaxmnist {env['jaxmnist_code']}, jax {env['jax']} ({env['jax_backend']})"] if "jax" in env else []
+    versions = [f"jaxmnist {env['jaxmnist_code']}, jax {env['jax']} ({env['jax_devices']} {env['jax_backend']} "
+                f"devices)"] if "jax" in env else []
     if torch_env:
         versions.append(f"torch {torch_env['torch']}, torchvision {torch_env['torchvision']}, "
                         f"pillow {torch_env['pillow']} ({torch_env['torch_threads']} threads)")
@@ -275,6 +278,8 @@ def main() -> int:
     parser.add_argument("--data-source", type=Path,
                         help="folder with mnist/ IDX files (default: $JAXMNIST_DATA, else ../shared/data)")
     parser.add_argument("--data-dir", help="tfds data dir of the JAX side (default: tfds's)")
+    parser.add_argument("--cpu-devices", type=int, metavar="N",
+                        help="JAX CPU devices to split each batch over (default: one per usable core)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     if args.repeats < 1:
@@ -298,6 +303,7 @@ def main() -> int:
     from jaxmnist import runtime
 
     runtime.keep_freed_host_memory()  # as `jaxmnist train` (and the PyTorch worker) runs
+    runtime.use_cpu_cores_as_devices(args.cpu_devices)
     clock = CompileClock() if args.only != "torch" else None
     machine = environment(args)  # before the runs: the code and time they started with
     results = [run_recipe(experiment, args, idx_dir, clock) for experiment in args.recipes]

@@ -1,5 +1,7 @@
-"""Process settings of a training process: kept host memory, the compilation cache (see also test_train)."""
+"""Process settings of a training process: kept host memory, CPU devices, the compilation cache (see also
+test_train)."""
 
+import os
 import subprocess
 import sys
 
@@ -33,3 +35,25 @@ def test_freed_host_memory_is_reused_without_page_faults():
     pages = (64 << 20) // 4096
     assert faults_per_buffer("default") >= pages // 2  # fresh pages each time (fewer with huge pages)
     assert faults_per_buffer("keep") < 100
+
+
+_DEVICES_SCRIPT = """
+import sys
+from jaxmnist import runtime
+runtime.use_cpu_cores_as_devices(int(sys.argv[1]) if len(sys.argv) > 1 else None)
+import jax
+print(jax.device_count(), jax.devices()[0].platform)
+"""
+
+
+@pytest.mark.parametrize("xla_flags, count, expected", [
+    ("", None, len(os.sched_getaffinity(0))),  # one device per core this process may use
+    ("", 3, 3),
+    ("--xla_force_host_platform_device_count=4", None, 4),  # a count in XLA_FLAGS is kept
+])
+def test_cpu_devices_default_to_one_per_usable_core(xla_flags, count, expected):
+    result = subprocess.run([sys.executable, "-c", _DEVICES_SCRIPT, *([str(count)] if count else [])],
+                            capture_output=True, text=True, timeout=120,
+                            env={**os.environ, "XLA_FLAGS": xla_flags, "JAX_PLATFORMS": "cpu"})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == [str(expected), "cpu"]

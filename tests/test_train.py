@@ -34,9 +34,12 @@ def _config(data_dir, **overrides):
     return config
 
 
-def _cli(workdir, data_dir, *extra, env=None):
+def _cli(workdir, data_dir, *extra, env=None, cpu_devices=1):
+    """`jaxmnist train` of CONFIG; one CPU device (as the in-process runs here) unless told otherwise."""
     command = [sys.executable, "-m", "jaxmnist.cli", "train", str(CONFIG), "--workdir", str(workdir),
                "--data-dir", str(data_dir), *extra]
+    if cpu_devices is not None:
+        command += ["--cpu-devices", str(cpu_devices)]
     return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env={**os.environ, **(env or {})}, cwd=REPO)
 
@@ -91,13 +94,7 @@ def test_clean_stop_with_sigterm_then_resume_is_bit_identical(uninterrupted, fix
     # Also what the default compilation cache does: the resumed process loads the programs the
     # first one compiled, and must still continue bit-identically.
     cache_env = {"JAX_COMPILATION_CACHE_DIR": "", "XDG_CACHE_HOME": str(tmp_path / "cache")}
-    process = _cli(tmp_path, fixture_data_dir, env=cache_env)
-    metrics = tmp_path / "metrics.jsonl"
-    while process.poll() is None and not (metrics.exists() and '"step": 6' in metrics.read_text()):
-        time.sleep(0.05)
-    process.send_signal(signal.SIGTERM)
-    _, stderr = process.communicate(timeout=120)
-    assert process.returncode == 128 + signal.SIGTERM, stderr
+    _stop_with_sigterm_after_step_6(_cli(tmp_path, fixture_data_dir, env=cache_env), tmp_path)
     assert any(path.name.startswith("jit_train_step") for path in (tmp_path / "cache" / "jaxmnist" / "xla").iterdir())
     resumed = _cli(tmp_path, fixture_data_dir, env={**cache_env, "JAX_LOG_COMPILES": "1"})
     out, err = resumed.communicate(timeout=300)
@@ -135,6 +132,27 @@ def test_stop_after_an_epochs_last_batch_then_resume(uninterrupted, fixture_data
     final, expected = _final_variables(tmp_path), _final_variables(uninterrupted[0])
     for leaf, expected_leaf in zip(jax.tree.leaves(final), jax.tree.leaves(expected)):
         np.testing.assert_array_equal(leaf, expected_leaf)
+
+
+def _stop_with_sigterm_after_step_6(process, workdir):
+    metrics = workdir / "metrics.jsonl"
+    while process.poll() is None and not (metrics.exists() and '"step": 6' in metrics.read_text()):
+        time.sleep(0.05)
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 128 + signal.SIGTERM, stderr
+
+
+def test_cpu_devices_split_the_batch_and_a_resume_on_another_count_says_so(uninterrupted, fixture_data_dir,
+                                                                           tmp_path):
+    _stop_with_sigterm_after_step_6(_cli(tmp_path, fixture_data_dir, cpu_devices=2), tmp_path)
+    resumed = _cli(tmp_path, fixture_data_dir, cpu_devices=1)
+    out, err = resumed.communicate(timeout=300)
+    assert resumed.returncode == 0, err
+    assert "the checkpoint was written on 2 devices, this run has 1" in out + err
+    one, split = _final_variables(uninterrupted[0]), _final_variables(tmp_path)
+    for leaf_one, leaf_split in zip(jax.tree.leaves(one), jax.tree.leaves(split)):
+        np.testing.assert_allclose(leaf_one, leaf_split, rtol=1e-5, atol=1e-5)
 
 
 @pytest.mark.parametrize("kill_when", ["mid_epoch", "during_save"])
@@ -237,7 +255,7 @@ def _free_port() -> int:
 def test_two_processes_train_like_one(uninterrupted, fixture_data_dir, tmp_path):
     port = _free_port()
     processes = [_cli(tmp_path, fixture_data_dir, "--distributed", "--coordinator", f"127.0.0.1:{port}",
-                      "--num-processes", "2", "--process-id", str(index)) for index in range(2)]
+                      "--num-processes", "2", "--process-id", str(index), cpu_devices=None) for index in range(2)]
     for process in processes:
         _, err = process.communicate(timeout=600)
         assert process.returncode == 0, err
