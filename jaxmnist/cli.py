@@ -9,6 +9,7 @@ import argparse
 import importlib
 import sys
 
+from jaxmnist import runtime  # no JAX import: `--help` stays fast
 from jaxmnist.errors import UserError
 
 
@@ -97,7 +98,7 @@ def _add_train_commands(subparsers):
     train.add_argument("--data-source", help="IDX folder to prepare from if the dataset is missing")
     train.add_argument("--force", action="store_true",
                        help="continue a workdir even though its saved config differs")
-    train.add_argument("--cpu-devices", type=int, metavar="N",
+    train.add_argument("--cpu-devices", type=runtime.device_count_argument, metavar="N",
                        help="on a CPU host, split each batch over N devices (default: one per core this process "
                             "may use; 1 with --distributed). GPU and TPU runs use their accelerators")
     train.add_argument("--distributed", action="store_true",

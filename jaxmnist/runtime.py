@@ -10,6 +10,7 @@
   project's machine (noisy single runs; issue 7 note).
 """
 
+import argparse
 import ctypes
 import ctypes.util
 import os
@@ -56,6 +57,17 @@ _DEVICE_COUNT_FLAG = "--xla_force_host_platform_device_count"
 def usable_cores() -> int:
     """The cores this process may run on (its affinity: `taskset -c 1` gives 1)."""
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def device_count_argument(text: str) -> int:
+    """argparse type of `--cpu-devices`: a whole number of at least 1."""
+    try:
+        count = int(text)
+    except ValueError:
+        count = 0
+    if count < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number of at least 1, got '{text}'")
+    return count
 
 
 def use_cpu_cores_as_devices(count: int | None = None):

@@ -419,8 +419,6 @@ def _initialize_distributed(args):
 
 
 def train_command(args) -> int:
-    if args.cpu_devices is not None and args.cpu_devices < 1:
-        raise UserError(f"--cpu-devices must be at least 1, got {args.cpu_devices}")
     runtime.keep_freed_host_memory()
     runtime.enable_compilation_cache()
     runtime.use_cpu_cores_as_devices(1 if args.distributed and args.cpu_devices is None else args.cpu_devices)

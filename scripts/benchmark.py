@@ -128,7 +128,7 @@ def main() -> None:
     parser.add_argument("--models", nargs="*", default=models.names())
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--cpu-devices", type=int, metavar="N",
+    parser.add_argument("--cpu-devices", type=runtime.device_count_argument, metavar="N",
                         help="JAX CPU devices to split each batch over (default: one per usable core)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()

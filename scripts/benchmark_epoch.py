@@ -48,6 +48,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from jaxmnist import runtime
+
 REPO = Path(__file__).resolve().parent.parent
 WORKER = REPO / "scripts" / "benchmark_epoch_torch_worker.py"
 DEFAULT_TORCH_PYTHON = REPO / ".venv-torchvision" / "bin" / "python"
@@ -278,7 +280,7 @@ def main() -> int:
     parser.add_argument("--data-source", type=Path,
                         help="folder with mnist/ IDX files (default: $JAXMNIST_DATA, else ../shared/data)")
     parser.add_argument("--data-dir", help="tfds data dir of the JAX side (default: tfds's)")
-    parser.add_argument("--cpu-devices", type=int, metavar="N",
+    parser.add_argument("--cpu-devices", type=runtime.device_count_argument, metavar="N",
                         help="JAX CPU devices to split each batch over (default: one per usable core)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
@@ -300,8 +302,6 @@ def main() -> int:
             fail(f"the PyTorch side needs the MNIST IDX files in DATA_SOURCE/mnist/ (not found: {idx_dir}); "
                  "pass --data-source")
     args.data_source = str(args.data_source) if args.data_source else None
-    from jaxmnist import runtime
-
     runtime.keep_freed_host_memory()  # as `jaxmnist train` (and the PyTorch worker) runs
     runtime.use_cpu_cores_as_devices(args.cpu_devices)
     clock = CompileClock() if args.only != "torch" else None

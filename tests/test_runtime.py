@@ -1,11 +1,14 @@
 """Process settings of a training process: kept host memory, CPU devices, the compilation cache (see also
 test_train)."""
 
+import argparse
 import os
 import subprocess
 import sys
 
 import pytest
+
+from jaxmnist import runtime
 
 _FAULTS_SCRIPT = """
 import resource, sys
@@ -57,3 +60,10 @@ def test_cpu_devices_default_to_one_per_usable_core(xla_flags, count, expected):
                             env={**os.environ, "XLA_FLAGS": xla_flags, "JAX_PLATFORMS": "cpu"})
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == [str(expected), "cpu"]
+
+
+def test_cpu_devices_argument_accepts_whole_numbers_from_1():
+    assert runtime.device_count_argument("3") == 3
+    for bad in ("0", "-2", "two", "1.5"):
+        with pytest.raises(argparse.ArgumentTypeError, match=f"at least 1, got '{bad}'"):
+            runtime.device_count_argument(bad)
