@@ -309,8 +309,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, force: b
         bad_step = int(totals["first_nonfinite_step"])
         if bad_step >= 0:
             manager.wait_until_finished()
+            last_good = manager.latest_step()
+            kept = f"the last good checkpoint is at step {last_good}" if last_good is not None \
+                else "no checkpoint had been saved yet"
             raise UserError(f"the training loss became non-finite at step {bad_step + 1} (epoch {epoch}); "
-                            f"stopped. The last good checkpoint is at step {manager.latest_step()}")
+                            f"stopped: {kept}")
 
     step = int(state.step)  # counted on the host from here: reading state.step would wait for the device
     first_step = step + 1

@@ -12,7 +12,8 @@ os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", tempfile.mkdtemp(prefix="jaxm
 
 REPO = Path(__file__).resolve().parent.parent
 FIXTURE_IDX = REPO / "tests" / "fixtures"
-SHARED_DATA = Path(os.environ.get("JAXMNIST_SHARED_DATA", REPO.parent / "shared" / "data"))
+# The IDX files where `make` and the README point jaxmnist ($JAXMNIST_DATA), else beside this checkout.
+SHARED_DATA = Path(os.environ.get("JAXMNIST_DATA") or REPO.parent / "shared" / "data")
 
 
 @pytest.fixture(scope="session")

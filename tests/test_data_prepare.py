@@ -157,10 +157,22 @@ def test_train_without_data_or_network_says_how_to_prepare(tmp_path, monkeypatch
         prepare.ensure_prepared("mnist", str(tmp_path))
 
 
-def test_data_source_env_prepares_automatically(tmp_path, monkeypatch):
+def test_data_source_env_that_is_no_directory_is_a_user_error(tmp_path, monkeypatch):
     monkeypatch.setenv(prepare.DATA_SOURCE_ENV, str(tmp_path / "nowhere"))
     with pytest.raises(UserError, match="not a directory"):
         prepare.ensure_prepared("mnist", str(tmp_path / "tfds"))
+
+
+@pytest.mark.full_data
+def test_data_source_env_prepares_automatically(tmp_path, monkeypatch):
+    # Only the official files are prepared without being asked: the fixture subset would be refused.
+    if not (SHARED_DATA / "mnist").is_dir():
+        pytest.skip(f"full data not found at {SHARED_DATA}")
+    monkeypatch.setenv(prepare.DATA_SOURCE_ENV, str(SHARED_DATA))
+    monkeypatch.setattr(prepare, "_network_reachable", lambda: pytest.fail("looked for the network"))
+    data_dir = prepare.ensure_prepared("mnist", str(tmp_path / "tfds"))
+    assert prepare.is_prepared("mnist", data_dir)
+    _assert_facts(data_dir, {"mnist": FULL_FACTS["mnist"]})
 
 
 def test_data_info_cli(fixture_data_dir, capsys):

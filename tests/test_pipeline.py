@@ -1,5 +1,10 @@
 """Batching: reproducible orders, exact evaluation coverage, device batches, notebook splits."""
 
+import io
+import os
+import subprocess
+import sys
+
 import jax
 import numpy as np
 import pytest
@@ -8,10 +13,14 @@ from jaxmnist.data import pipeline
 from jaxmnist.errors import UserError
 
 
-def test_same_seed_and_epoch_give_the_same_order():
-    first = pipeline.train_batches(60000, 64, seed=1, epoch=3, shuffle=True)
-    again = pipeline.train_batches(60000, 64, seed=1, epoch=3, shuffle=True)
-    np.testing.assert_array_equal(np.concatenate(first), np.concatenate(again))
+def test_an_epochs_order_is_the_same_in_a_fresh_process():
+    """Resume regenerates an epoch's order in another process: it must not depend on process state."""
+    script = ("import sys, numpy as np; from jaxmnist.data import pipeline; "
+              "np.save(sys.stdout.buffer, np.concatenate(pipeline.train_batches(60000, 64, 1, 3, True)))")
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, check=True, timeout=120,
+                            env={**os.environ, "PYTHONHASHSEED": "123"})
+    here = np.concatenate(pipeline.train_batches(60000, 64, seed=1, epoch=3, shuffle=True))
+    np.testing.assert_array_equal(np.load(io.BytesIO(result.stdout)), here)
 
 
 def test_epochs_and_seeds_give_different_orders():
@@ -20,6 +29,13 @@ def test_epochs_and_seeds_give_different_orders():
     other_seed = np.concatenate(pipeline.train_batches(60000, 64, seed=2, epoch=3, shuffle=True))
     assert (epoch3 != epoch4).mean() > 0.99 and (epoch3 != other_seed).mean() > 0.99
     assert sorted(epoch3) == list(range(60000))
+
+
+def test_every_seed_and_epoch_pair_has_its_own_order():
+    """(seed 1, epoch 4) and (seed 2, epoch 3) must differ: an order drawn from seed + epoch would repeat."""
+    orders = {(seed, epoch): tuple(pipeline.epoch_order(1000, seed, epoch, shuffle=True)[:20])
+              for seed in range(6) for epoch in range(1, 7)}
+    assert len(set(orders.values())) == len(orders) == 36
 
 
 def test_training_batches_keep_the_last_partial_batch_like_dataloader():
