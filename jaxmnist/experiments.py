@@ -33,9 +33,13 @@ import json
 import math
 import statistics
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from jaxmnist import config as config_lib
 from jaxmnist.errors import UserError
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 REDUCTIONS = ("final", "max", "epoch")
 # What a run computes, apart from its seed and length: a run differing here is not the notebook's run.
@@ -305,6 +309,7 @@ def compare_command(args) -> int:
 
 
 # --- pictures ---------------------------------------------------------------------------------
+# Each plot_* saves its picture and returns the closed Figure: its axes, lines and images stay readable.
 
 def _pyplot():
     import matplotlib
@@ -315,7 +320,7 @@ def _pyplot():
     return plt
 
 
-def plot_comparison(runs: list[dict], out) -> None:
+def plot_comparison(runs: list[dict], out) -> "Figure":
     """Per experiment: accuracy and loss per epoch of our runs (solid) over the notebook's (dashed)."""
     plt = _pyplot()
     by_experiment: dict[str, list[dict]] = {}
@@ -359,6 +364,7 @@ def plot_comparison(runs: list[dict], out) -> None:
     figure.tight_layout()
     figure.savefig(out, dpi=100)
     plt.close(figure)
+    return figure
 
 
 def _examples_seen(step_row: dict, train_size: int, batch_size: int) -> int:
@@ -377,7 +383,7 @@ def _full_train_size(run_config: dict) -> int:
     return stop - start
 
 
-def plot_curves(workdir, out) -> None:
+def plot_curves(workdir, out) -> "Figure":
     """Notebook 001's plot_graph: loss and accuracy against the number of training examples seen,
     with the points the notebook printed (its run used the full training split)."""
     plt = _pyplot()
@@ -421,9 +427,10 @@ def plot_curves(workdir, out) -> None:
     figure.tight_layout()
     figure.savefig(out, dpi=100)
     plt.close(figure)
+    return figure
 
 
-def plot_errors(workdir, out) -> None:
+def plot_errors(workdir, out) -> "Figure":
     """Notebook 001's error plot: error rate (%) per epoch of training and each evaluated split."""
     plt = _pyplot()
     run_config = _run_config(workdir)
@@ -442,9 +449,10 @@ def plot_errors(workdir, out) -> None:
     figure.tight_layout()
     figure.savefig(out, dpi=100)
     plt.close(figure)
+    return figure
 
 
-def plot_learning_rate(workdir, out) -> None:
+def plot_learning_rate(workdir, out) -> "Figure":
     """Notebook 003's learning-rate monitor: the schedule's rate at every update, and the logged rates."""
     import numpy as np
 
@@ -471,6 +479,7 @@ def plot_learning_rate(workdir, out) -> None:
     figure.tight_layout()
     figure.savefig(out, dpi=100)
     plt.close(figure)
+    return figure
 
 
 def _load_trained(workdir):
@@ -500,7 +509,7 @@ def _eval_images(config, data_dir, data_source, count: int, start: int = 0):
     return np.asarray(split.images[indices]), images, np.asarray(labels)
 
 
-def plot_predictions(workdir, out, count: int = 12, data_dir=None, data_source=None) -> None:
+def plot_predictions(workdir, out, count: int = 12, data_dir=None, data_source=None) -> "Figure":
     """Notebook 001's predict_batch + plot_data: test images titled with the predicted label."""
     import numpy as np
 
@@ -525,6 +534,7 @@ def plot_predictions(workdir, out, count: int = 12, data_dir=None, data_source=N
     figure.tight_layout()
     figure.savefig(out, dpi=100)
     plt.close(figure)
+    return figure
 
 
 def feature_maps(module, variables, image) -> list[tuple[str, object]]:
@@ -547,7 +557,8 @@ def feature_maps(module, variables, image) -> list[tuple[str, object]]:
             for path, outputs in traverse_util.flatten_dict(state["intermediates"]).items()]
 
 
-def plot_feature_maps(workdir, out, index: int = 0, channels: int = 20, data_dir=None, data_source=None) -> None:
+def plot_feature_maps(workdir, out, index: int = 0, channels: int = 20, data_dir=None,
+                      data_source=None) -> "Figure":
     """Notebook 004's pictures: the first `channels` maps of each stage for test image `index`."""
     import numpy as np
 
@@ -580,6 +591,7 @@ def plot_feature_maps(workdir, out, index: int = 0, channels: int = 20, data_dir
                     + (" (clipped to [0, 1] as the notebook)" if clip else " (conv outputs, before any activation)"))
     figure.savefig(out, dpi=90)
     plt.close(figure)
+    return figure
 
 
 PLOT_KINDS = ("curves", "errors", "predictions", "feature-maps", "lr")

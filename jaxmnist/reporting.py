@@ -3,11 +3,15 @@
 import json
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tensorboard.compat.proto.event_pb2 import Event, SessionLog
 from tensorboard.plugins.scalar.summary_v2 import scalar_pb
 from tensorboard.summary.writer.event_file_writer import EventFileWriter
 from tqdm import tqdm
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 
 class EpochTable:
@@ -96,8 +100,11 @@ def read_rows(workdir: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line] if path.exists() else []
 
 
-def plot_curves(workdir: Path, out: Path):
-    """Loss and accuracy per epoch for every evaluated split, and the learning rate per logged step."""
+def plot_curves(workdir: Path, out: Path) -> "Figure | None":
+    """Loss and accuracy per epoch for every evaluated split, and the learning rate per logged step.
+
+    Returns the saved, closed Figure (its axes stay readable), or None, writing nothing, before the first epoch.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -107,7 +114,7 @@ def plot_curves(workdir: Path, out: Path):
     epochs = [row for row in rows if row["kind"] == "epoch"]
     steps = [row for row in rows if row["kind"] == "step"]
     if not epochs:
-        return
+        return None
     splits = [name for name, value in epochs[0].items() if isinstance(value, dict)]
     figure, (loss_axis, accuracy_axis, lr_axis) = plt.subplots(1, 3, figsize=(15, 4))
     for name in splits:
@@ -126,3 +133,4 @@ def plot_curves(workdir: Path, out: Path):
     figure.tight_layout()
     figure.savefig(out, dpi=100)
     plt.close(figure)
+    return figure

@@ -1,17 +1,19 @@
-"""Experiment configs, their notebook references, `compare`'s arithmetic and the plot kinds."""
+"""Experiment configs, their notebook references, `compare`'s arithmetic, the plot kinds and a run's curves.png."""
 
 import argparse
 import ast
 import json
 import math
+import re
 import statistics
 
 import jax
+import numpy as np
 import pytest
 
 from jaxmnist import config as config_lib
-from jaxmnist import experiments, models, optim
-from jaxmnist.data import augment
+from jaxmnist import experiments, models, optim, reporting
+from jaxmnist.data import augment, pipeline
 from jaxmnist.errors import UserError
 
 REQUIRED_RUNS = {
@@ -44,7 +46,8 @@ def test_every_required_run_has_exactly_one_config():
 
 
 @pytest.mark.parametrize("name", sorted(REQUIRED_RUNS))
-def test_config_builds_model_optimizer_schedule_and_preprocessing(name):
+def test_smoke_config_builds_model_optimizer_schedule_and_preprocessing(name):
+    """Smoke test: every part of the recipe builds, and the reference has the documented fields."""
     config = config_lib.load_experiment(name)
     assert ENGINE_KEYS <= set(config.keys())
     models.create(config.model, **config.model_overrides)
@@ -63,11 +66,14 @@ def test_config_builds_model_optimizer_schedule_and_preprocessing(name):
 
 
 @pytest.mark.parametrize("name", sorted(REQUIRED_RUNS))
-def test_docstring_is_the_record_of_the_run(name):
+def test_smoke_docstring_gives_the_train_command_and_the_notebook_reference(name):
+    """Smoke test: the config file's docstring, the record of the run, names its command and its notebook."""
     config_path = config_lib.EXPERIMENTS_DIR / f"{name}.py"
     docstring = ast.get_docstring(ast.parse(config_path.read_text()))
     assert f"jaxmnist train {name} --workdir workdirs/{name}" in docstring
-    assert "Notebook 00" in docstring and "Reference" in docstring
+    assert "Reference" in docstring
+    # The notebook it names is the one its reference numbers come from, and no other.
+    assert set(re.findall(r"Notebook 00\d", docstring)) == {f"Notebook {experiments.notebook_of(_reference(name))}"}
 
 
 def _reference(name):
@@ -112,9 +118,15 @@ def test_notebook_quirks_are_in_the_configs():
 
 # --- compare on synthetic workdirs -------------------------------------------------------------
 
+def _split_metrics(accuracy):
+    """One split's metrics after an epoch; the loss falls as the accuracy rises, as in a run."""
+    return {"loss": (100.0 - accuracy) / 10, "accuracy": accuracy, "correct": round(accuracy * 100), "total": 10000}
+
+
 def _workdir(tmp_path, name, experiment, test_accuracies, seed=0, shortened=False, epochs=None, steps_per_epoch=10,
              **changes):
-    """A workdir as the engine writes it, with these test accuracies per epoch (and rates from the schedule)."""
+    """A workdir as the engine writes it, with these test (= valid) accuracies per epoch, train 1 pp below,
+    and the schedule's rates."""
     config = config_lib.load_experiment(experiment)
     schedule = optim.learning_rate_schedule(config.optimizer, config.schedule)
     run_config = json.loads(config.to_json_best_effort())
@@ -127,13 +139,13 @@ def _workdir(tmp_path, name, experiment, test_accuracies, seed=0, shortened=Fals
     (workdir / "config.json").write_text(json.dumps(run_config))
     rows = []
     for epoch, accuracy in enumerate(test_accuracies, start=1):
-        metrics = {"loss": 0.1, "accuracy": accuracy, "correct": round(accuracy * 100), "total": 10000}
+        train, test = _split_metrics(accuracy - 1.0), _split_metrics(accuracy)
         for step in range((epoch - 1) * steps_per_epoch + 5, epoch * steps_per_epoch, 5):
-            rows.append({"kind": "step", "step": step, "epoch": epoch, "train": metrics,
+            rows.append({"kind": "step", "step": step, "epoch": epoch, "train": train,
                          "learning_rate": float(schedule(step - 1))})
         last = epoch * steps_per_epoch
-        rows.append({"kind": "epoch", "step": last, "epoch": epoch, "train": metrics, "test": metrics,
-                     "valid": metrics, "learning_rate": float(schedule(last - 1))})
+        rows.append({"kind": "epoch", "step": last, "epoch": epoch, "train": train, "test": test,
+                     "valid": test, "learning_rate": float(schedule(last - 1))})
     (workdir / "metrics.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
     return workdir
 
@@ -197,14 +209,17 @@ def test_compare_without_reference_number(tmp_path):
     assert "about 98%" in experiments.format_table([row])
 
 
-def test_compare_command_json_and_plot(tmp_path, capsys):
+def test_compare_command_prints_json_and_plots_the_runs(tmp_path, capsys, monkeypatch):
     runs = [_workdir(tmp_path, f"run{seed}", "report/network_cnn", [94.0 + 0.1 * epoch for epoch in range(50)],
                      seed=seed) for seed in range(2)]
-    plot = tmp_path / "compare.png"
-    experiments.compare_command(argparse.Namespace(workdirs=runs, json=True, plot=str(plot)))
+    plotted = []
+    # The picture is checked by test_comparison_plot_draws_each_seed_over_the_notebook_curve_or_its_number.
+    monkeypatch.setattr(experiments, "plot_comparison", lambda runs, out: plotted.append((runs, out)))
+    experiments.compare_command(argparse.Namespace(workdirs=runs, json=True, plot="compare.png"))
     (row,) = json.loads(capsys.readouterr().out)
     assert row["n"] == 2 and row["difference_pp"] == pytest.approx(98.9 - 99.20)
-    assert plot.stat().st_size > 10_000
+    ((plotted_runs, out),) = plotted
+    assert [run["workdir"] for run in plotted_runs] == [str(run) for run in runs] and out == "compare.png"
 
 
 def test_compare_rejects_a_directory_without_run(tmp_path):
@@ -237,21 +252,216 @@ def test_list_command(capsys):
 
 
 # --- plots ------------------------------------------------------------------------------------
+# The plot functions return the Figure they saved; these tests read what a reader would see in it.
 
-@pytest.mark.parametrize("experiment, kind", [("fashion/cnn3", "curves"), ("report/network_cnn", "curves"),
-                                              ("lenet/lenet_deep_warm_restarts", "errors"),
-                                              ("lenet/lenet_deep_warm_restarts", "lr")])
-def test_metric_plots(tmp_path, experiment, kind):
-    run = _workdir(tmp_path, "run", experiment, [97.0, 98.0, 98.5], steps_per_epoch=192)
-    out = tmp_path / f"{kind}.png"
-    experiments.plot_command(argparse.Namespace(workdir=run, kind=kind, out=str(out)))
-    assert out.stat().st_size > 10_000
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def _legend(axis) -> list[str]:
+    return [text.get_text() for text in axis.get_legend().get_texts()]
+
+
+def _line(axis, label):
+    (line,) = [line for line in axis.get_lines() if line.get_label() == label]
+    return np.asarray(line.get_xdata(), float), np.asarray(line.get_ydata(), float)
+
+
+def _assert_line(axis, label, x, y):
+    line_x, line_y = _line(axis, label)
+    np.testing.assert_allclose(line_x, x, err_msg=label)
+    np.testing.assert_allclose(line_y, y, rtol=1e-6, err_msg=label)
+
+
+def _image(axis):
+    (image,) = axis.get_images()
+    return np.asarray(image.get_array())
+
+
+def _labels_and_scale(axis) -> tuple[str, str, str]:
+    return axis.get_xlabel(), axis.get_ylabel(), axis.get_yscale()
+
+
+ACCURACIES = [97.0, 98.0, 98.5]
+TRAIN_ACCURACIES = [accuracy - 1.0 for accuracy in ACCURACIES]
+
+
+def _losses(accuracies):
+    return [_split_metrics(accuracy)["loss"] for accuracy in accuracies]
+
+
+def test_curves_plot_shows_loss_and_accuracy_against_examples_seen_with_the_notebook_points(tmp_path):
+    # fashion/cnn3 trains with batches of 64: 157 steps cover an epoch of the workdir's 10,000 examples.
+    run = _workdir(tmp_path, "run", "fashion/cnn3", ACCURACIES, steps_per_epoch=157)
+    out = tmp_path / "curves.png"
+    figure = experiments.plot_curves(run, out)
+    assert out.read_bytes()[:8] == PNG_SIGNATURE
+    loss_axis, accuracy_axis = figure.axes
+    assert figure.get_suptitle() == "fashion/cnn3"
+    assert _labels_and_scale(loss_axis) == ("number of training examples seen", "loss", "log")
+    assert _labels_and_scale(accuracy_axis) == ("number of training examples seen", "accuracy (%)", "linear")
+    ours = ["train (running mean within the epoch)", "train (epoch)", "test"]
+    # The notebook printed the loss of every 20th batch (train_batch) and the test split before and after.
+    assert _legend(loss_axis) == ours + ["notebook test", "notebook train_batch"]
+    assert _legend(accuracy_axis) == ours + ["notebook test"]
+    epoch_x = [10_000, 20_000, 30_000]
+    _assert_line(accuracy_axis, "test", epoch_x, ACCURACIES)
+    _assert_line(accuracy_axis, "train (epoch)", epoch_x, TRAIN_ACCURACIES)
+    _assert_line(loss_axis, "test", epoch_x, _losses(ACCURACIES))
+    _assert_line(loss_axis, "train (epoch)", epoch_x, _losses(TRAIN_ACCURACIES))
+    # Step rows every 5 steps, 31 per epoch: steps 5 and 162 (5 into epoch 2) saw 5 x 64 examples of their epoch.
+    running_x, running_y = _line(accuracy_axis, "train (running mean within the epoch)")
+    assert len(running_x) == 3 * 31 and (running_x[0], running_x[31]) == (320, 10_000 + 320)
+    np.testing.assert_array_equal(running_y, np.repeat(TRAIN_ACCURACIES, 31))
+    reference = _reference("fashion/cnn3")["curves"]
+    _assert_line(accuracy_axis, "notebook test", reference["test"]["examples_seen"], reference["test"]["accuracy"])
+    _assert_line(loss_axis, "notebook train_batch", reference["train_batch"]["examples_seen"],
+                 reference["train_batch"]["loss"])
+
+
+def test_curves_plot_places_notebook_epochs_on_the_full_training_split_and_labels_a_short_run(tmp_path):
+    run = _workdir(tmp_path, "run", "report/network_cnn", ACCURACIES, shortened=True, epochs=3)
+    figure = experiments.plot_curves(run, tmp_path / "curves.png")
+    loss_axis, accuracy_axis = figure.axes
+    assert figure.get_suptitle() == "report/network_cnn [shortened run]"
+    assert _legend(accuracy_axis) == ["train (running mean within the epoch)", "train (epoch)", "test",
+                                      "notebook test", "notebook train"]
+    reference = _reference("report/network_cnn")["curves"]
+    # The notebook's epoch e ends after e x 60,000 examples, whatever the size of our run's split.
+    notebook_x = [60_000 * epoch for epoch in range(1, 51)]
+    _assert_line(accuracy_axis, "notebook test", notebook_x, reference["test"]["accuracy"])
+    _assert_line(loss_axis, "notebook train", notebook_x, reference["train"]["loss"])
+    _assert_line(accuracy_axis, "test", [10_000, 20_000, 30_000], ACCURACIES)
+
+
+def test_errors_plot_shows_the_error_rate_of_each_split_per_epoch(tmp_path):
+    run = _workdir(tmp_path, "run", "lenet/lenet_deep_warm_restarts", ACCURACIES, steps_per_epoch=192)
+    figure = experiments.plot_errors(run, tmp_path / "errors.png")
+    (axis,) = figure.axes
+    assert axis.get_title() == "lenet/lenet_deep_warm_restarts: error rate after each epoch"
+    assert _labels_and_scale(axis) == ("number of training examples seen", "error (%)", "linear")
+    assert _legend(axis) == ["train", "valid", "test"]  # the config's eval order
+    epoch_x = [10_000, 20_000, 30_000]
+    _assert_line(axis, "train", epoch_x, [4.0, 3.0, 2.5])
+    _assert_line(axis, "test", epoch_x, [3.0, 2.0, 1.5])
+    _assert_line(axis, "valid", epoch_x, [3.0, 2.0, 1.5])
+
+
+def test_learning_rate_plot_draws_the_schedule_through_the_logged_rates(tmp_path):
+    run = _workdir(tmp_path, "run", "lenet/lenet_deep_warm_restarts", ACCURACIES, steps_per_epoch=192)
+    figure = experiments.plot_learning_rate(run, tmp_path / "lr.png")
+    (axis,) = figure.axes
+    assert axis.get_title() == "lenet/lenet_deep_warm_restarts: learning rate per update"
+    assert _labels_and_scale(axis) == ("optimizer update", "learning rate", "linear")
+    assert _legend(axis) == ["schedule", "logged during training"]
+    updates, rates = _line(axis, "schedule")
+    np.testing.assert_array_equal(updates, np.arange(1, 3 * 192 + 1))
+    # Cosine warm restarts from 1e-3 with t_0=250, t_mult=2: cycles start at updates 1 and 251 and
+    # are half-way down (5e-4) 125 and 250 updates later.
+    np.testing.assert_allclose(rates[[0, 125, 250, 500]], [1e-3, 5e-4, 1e-3, 5e-4], rtol=1e-5)
+    logged_steps, logged_rates = _line(axis, "logged during training")
+    rows = experiments.step_rows(run) + experiments.epoch_rows(run)
+    np.testing.assert_array_equal(logged_steps, [row["step"] for row in rows])
+    np.testing.assert_array_equal(logged_rates, [row["learning_rate"] for row in rows])
+    # A row logged at update k reports that update's rate: the dots lie on the line.
+    np.testing.assert_allclose(rates[logged_steps.astype(int) - 1], logged_rates, rtol=1e-6)
+
+
+def test_comparison_plot_draws_each_seed_over_the_notebook_curve_or_its_number(tmp_path):
+    network_accuracies = [94.0 + 0.1 * epoch for epoch in range(50)]
+    workdirs = [_workdir(tmp_path, f"network_cnn{seed}", "report/network_cnn", network_accuracies, seed=seed)
+                for seed in range(2)]
+    workdirs.append(_workdir(tmp_path, "warm_restarts", "lenet/lenet_deep_warm_restarts", ACCURACIES,
+                             shortened=True, epochs=3))
+    out = tmp_path / "compare.png"
+    figure = experiments.plot_comparison([experiments.read_run(workdir) for workdir in workdirs], out)
+    assert out.read_bytes()[:8] == PNG_SIGNATURE
+    warm_accuracy, warm_loss, network_accuracy, network_loss = figure.axes  # one row per experiment, by name
+    assert [axis.get_title() for axis in figure.axes] == [
+        "lenet/lenet_deep_warm_restarts: accuracy (compared: test accuracy, max over epochs)",
+        "lenet/lenet_deep_warm_restarts: loss",
+        "report/network_cnn: accuracy (compared: test accuracy, after the last epoch)",
+        "report/network_cnn: loss"]
+    assert [_labels_and_scale(axis) for axis in figure.axes] == [("epoch", "accuracy (%)", "linear"),
+                                                            ("epoch", "loss", "log")] * 2
+    # Notebook 003 printed only its maximum: a horizontal line at that number.
+    assert _legend(warm_accuracy) == ["ours test, seed 0 [shortened (--epochs 3)]", "notebook max: 99.51"]
+    _assert_line(warm_accuracy, "notebook max: 99.51", [0, 1], [99.51, 99.51])
+    _assert_line(warm_loss, "ours test, seed 0 [shortened (--epochs 3)]", [1, 2, 3], _losses(ACCURACIES))
+    ours = [f"ours {split}, seed {seed}" for split in ("test", "train") for seed in (0, 1)]
+    assert _legend(network_accuracy) == [*ours[:2], "notebook test", *ours[2:], "notebook train"]
+    epochs = list(range(1, 51))
+    _assert_line(network_accuracy, "ours test, seed 1", epochs, network_accuracies)
+    _assert_line(network_accuracy, "ours train, seed 0", epochs, [accuracy - 1.0 for accuracy in network_accuracies])
+    reference = _reference("report/network_cnn")["curves"]
+    _assert_line(network_accuracy, "notebook test", reference["test"]["epoch"], reference["test"]["accuracy"])
+    _assert_line(network_loss, "notebook train", reference["train"]["epoch"], reference["train"]["loss"])
+
+
+def test_training_curves_plot_shows_each_split_per_epoch_and_the_logged_learning_rate(tmp_path):
+    """The curves.png `jaxmnist train` writes, from a metrics.jsonl written by reporting.MetricsLog."""
+    log = reporting.MetricsLog(tmp_path, resume_step=0)
+    for epoch, accuracy in enumerate(ACCURACIES, start=1):
+        log.write({"kind": "step", "step": 10 * epoch - 5, "epoch": epoch, "train": _split_metrics(accuracy - 2.0),
+                   "learning_rate": 0.1 / (10 * epoch - 5)})
+        log.write({"kind": "epoch", "step": 10 * epoch, "epoch": epoch, "train": _split_metrics(accuracy - 1.0),
+                   "test": _split_metrics(accuracy), "valid": _split_metrics(accuracy - 0.5),
+                   "learning_rate": 0.1 / (10 * epoch)})
+    out = tmp_path / "curves.png"
+    figure = reporting.plot_curves(tmp_path, out)
+    assert out.read_bytes()[:8] == PNG_SIGNATURE
+    loss_axis, accuracy_axis, lr_axis = figure.axes
+    assert [axis.get_title() for axis in figure.axes] == ["loss", "accuracy", "learning rate"]
+    assert [_labels_and_scale(axis) for axis in figure.axes] == [
+        ("epoch", "loss", "log"), ("epoch", "accuracy (%)", "linear"), ("step", "learning rate", "linear")]
+    for axis in (loss_axis, accuracy_axis):
+        assert _legend(axis) == ["train", "test", "valid"]  # the epoch row's order
+    epochs = [1, 2, 3]
+    _assert_line(accuracy_axis, "train", epochs, TRAIN_ACCURACIES)
+    _assert_line(accuracy_axis, "test", epochs, ACCURACIES)
+    _assert_line(accuracy_axis, "valid", epochs, [accuracy - 0.5 for accuracy in ACCURACIES])
+    _assert_line(loss_axis, "test", epochs, _losses(ACCURACIES))
+    # The rate of every logged step row; epoch rows' rates are drawn only for runs without step rows.
+    (lr_line,) = lr_axis.get_lines()
+    np.testing.assert_array_equal(lr_line.get_xdata(), [5, 15, 25])
+    np.testing.assert_allclose(lr_line.get_ydata(), [0.1 / 5, 0.1 / 15, 0.1 / 25], rtol=1e-12)
+
+
+def test_training_curves_plot_waits_for_the_first_epoch(tmp_path):
+    log = reporting.MetricsLog(tmp_path, resume_step=0)
+    log.write({"kind": "step", "step": 5, "epoch": 1, "train": _split_metrics(90.0), "learning_rate": 0.1})
+    assert reporting.plot_curves(tmp_path, tmp_path / "curves.png") is None
+    assert not (tmp_path / "curves.png").exists()
 
 
 def test_examples_seen_counts_the_short_last_batch():
     assert experiments._examples_seen({"epoch": 1, "step": 10}, 1000, 64) == 640
     assert experiments._examples_seen({"epoch": 1, "step": 16}, 1000, 64) == 1000
     assert experiments._examples_seen({"epoch": 2, "step": 17}, 1000, 64) == 1064
+
+
+@pytest.mark.parametrize("kind, function, call", [
+    ("curves", "plot_curves", lambda args: ((args.workdir, args.out), {})),
+    ("errors", "plot_errors", lambda args: ((args.workdir, args.out), {})),
+    ("lr", "plot_learning_rate", lambda args: ((args.workdir, args.out), {})),
+    ("predictions", "plot_predictions",
+     lambda args: ((args.workdir, args.out, args.n, args.data_dir, args.data_source), {})),
+    ("feature-maps", "plot_feature_maps",
+     lambda args: ((args.workdir, args.out, args.index), {"data_dir": args.data_dir,
+                                                           "data_source": args.data_source})),
+])
+def test_plot_command_runs_the_plot_of_its_kind(monkeypatch, capsys, kind, function, call):
+    calls = []
+    monkeypatch.setattr(experiments, function, lambda *args, **kwargs: calls.append((args, kwargs)))
+    args = argparse.Namespace(workdir="run", kind=kind, out="picture.png", n=8, index=3, data_dir="data",
+                              data_source="idx")
+    assert experiments.plot_command(args) == 0
+    assert calls == [call(args)]
+    assert capsys.readouterr().out == "wrote picture.png\n"
+
+
+def test_plot_command_rejects_an_unknown_kind():
+    with pytest.raises(UserError, match="unknown plot kind 'histogram'"):
+        experiments.plot_command(argparse.Namespace(workdir="run", kind="histogram", out="picture.png"))
 
 
 @pytest.fixture
@@ -267,15 +477,52 @@ def untrained(monkeypatch, fixture_data_dir):
     return fixture_data_dir
 
 
-@pytest.mark.parametrize("experiment, kind", [("fashion/cnn3", "predictions"),
-                                              ("report/network_cnn", "feature-maps"),
-                                              ("lenet/lenet", "feature-maps")])
-def test_model_plots(tmp_path, untrained, experiment, kind):
+def test_predictions_plot_titles_each_test_image_with_its_prediction(tmp_path, untrained):
+    run = _workdir(tmp_path, "run", "fashion/cnn3", [80.0])
+    figure = experiments.plot_predictions(run, tmp_path / "predictions.png", count=8, data_dir=str(untrained))
+    assert figure.get_suptitle() == "fashion/cnn3: first 8 test images"
+    assert len(figure.axes) == 12  # 2 rows of 6; the last 4 cells are blank
+    shown, blank = figure.axes[:8], figure.axes[8:]
+    assert [axis.axison for axis in blank] == [False] * 4 and all(not axis.get_images() for axis in blank)
+    config, module, variables = experiments._load_trained(run)
+    raw, images, labels = experiments._eval_images(config, str(untrained), None, 8)
+    test_split = pipeline.load("fashion_mnist", "test", str(untrained))
+    np.testing.assert_array_equal(labels, np.asarray(test_split.labels[:8]))
+    for index, axis in enumerate(shown):
+        np.testing.assert_array_equal(_image(axis), np.asarray(test_split.images[index, :, :, 0]))
+    predictions = np.asarray(module.apply(variables, images, train=False)).argmax(axis=1)
+    expected = [(f"Predicted: {predicted}", "black") if predicted == label else
+                (f"Predicted: {predicted} (true {label})", "red") for predicted, label in zip(predictions, labels)]
+    assert [(axis.get_title(), axis.title.get_color()) for axis in shown] == expected
+
+
+@pytest.mark.parametrize("experiment, stage_names, clipped", [
+    # network_cnn's visualize stages, clipped to [0, 1] as notebook 004's filter_convert.
+    ("report/network_cnn", ["relu(conv1) 24x24", "max_pool(relu(conv1)) 12x12", "relu(conv2) 8x8",
+                            "max_pool(relu(conv2)) 4x4"], True),
+    # Other models: every conv layer's raw output.
+    ("lenet/lenet", ["conv block1/0 28x28", "conv block2/0 14x14"], False),
+])
+def test_feature_maps_plot_shows_the_first_20_maps_of_each_stage(tmp_path, untrained, experiment, stage_names,
+                                                                  clipped):
     run = _workdir(tmp_path, "run", experiment, [80.0])
-    out = tmp_path / "picture.png"
-    experiments.plot_command(argparse.Namespace(workdir=run, kind=kind, out=str(out), n=12, index=0,
-                                                data_dir=str(untrained), data_source=None))
-    assert out.stat().st_size > 10_000
+    figure = experiments.plot_feature_maps(run, tmp_path / "maps.png", index=3, data_dir=str(untrained))
+    config, module, variables = experiments._load_trained(run)
+    raw, images, labels = experiments._eval_images(config, str(untrained), None, 1, start=3)
+    stages = experiments.feature_maps(module, variables, images[0])
+    input_axis, *map_axes = figure.axes
+    assert input_axis.get_title() == f"test[3]: {labels[0]}"
+    np.testing.assert_array_equal(_image(input_axis), raw[0, :, :, 0])
+    expected_maps = [np.clip(maps[:, :, channel], 0, 1) if clipped else maps[:, :, channel]
+                     for _, maps in stages for channel in range(min(20, maps.shape[-1]))]
+    assert len(map_axes) == len(expected_maps)
+    for axis, expected in zip(map_axes, expected_maps):
+        np.testing.assert_array_equal(_image(axis), expected)
+    assert [axis.get_title(loc="left") for axis in map_axes if axis.get_title(loc="left")] == stage_names
+    shown = np.concatenate([_image(axis).ravel() for axis in map_axes])
+    assert (shown.min() >= 0 and shown.max() <= 1) == clipped  # raw conv outputs go below 0 and above 1
+    assert figure.get_suptitle().endswith(
+        "(clipped to [0, 1] as the notebook)" if clipped else "(conv outputs, before any activation)")
 
 
 def test_feature_maps_of_network_cnn_follow_visualize():

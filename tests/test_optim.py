@@ -127,12 +127,22 @@ def test_warmup_cosine():
                                rtol=1e-6)
 
 
-def test_schedule_is_traceable_inside_jit():
-    schedule = learning_rate_schedule({"learning_rate": 1e-3}, {"name": "warm_restarts", "t_0": 250, "t_mult": 2})
-    jitted = jax.jit(schedule)
-    for step in (0, 249, 250, 1000, 30000):
-        assert jitted(jnp.int32(step)) == schedule(step)
-        assert jitted(jnp.int32(step)).dtype == jnp.float32
+@pytest.mark.parametrize("schedule_config, steps, expected", [
+    # Cycles of 250, 500, 1000, ... updates start at 0, 250, 750, ...: 1000 is 250 into the cycle of
+    # 1000 from 750, and 30000 is 14250 into the cycle of 16000 from 15750.
+    ({"name": "warm_restarts", "t_0": 250, "t_mult": 2}, [0, 249, 250, 1000, 30000],
+     [1e-3, 1e-3 * cosine_factor(249, 250), 1e-3, 1e-3 * cosine_factor(250, 1000),
+      1e-3 * cosine_factor(14250, 16000)]),
+    # The amplitude halves each 5000-update cycle; 13750 is half-way up the third.
+    ({"name": "cyclic", "base_lr": 1e-4, "max_lr": 1e-2, "step_size_up": 2500, "mode": "triangular2"},
+     [0, 2500, 5000, 12500, 13750], [1e-4, 1e-2, 1e-4, 1e-4 + 9.9e-3 / 4, 1e-4 + 9.9e-3 / 8]),
+])
+def test_schedule_of_a_traced_step_inside_jit_equals_the_closed_form(schedule_config, steps, expected):
+    # The train step calls the schedule with the optimizer's traced int32 count.
+    jitted = jax.jit(learning_rate_schedule({"learning_rate": 1e-3}, schedule_config))
+    values = [jitted(jnp.int32(step)) for step in steps]
+    assert {value.dtype for value in values} == {jnp.dtype(jnp.float32)}
+    np.testing.assert_allclose(np.asarray(values, np.float64), expected, rtol=1e-6)
 
 
 def test_config_dicts_are_accepted():
