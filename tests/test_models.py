@@ -166,6 +166,39 @@ def test_dropout_with_p_1_gives_zeros(layer):
     assert not np.isnan(y).any()
 
 
+# layer -> (Flax layer, its torch.nn twin, the units it drops: (B, H, W, C) -> (units, elements of a unit))
+DROPOUT_LAYERS = {
+    "dropout": (Dropout, lambda torch: torch.nn.Dropout, lambda y: y.reshape(-1, 1)),
+    "dropout2d": (Dropout2d, lambda torch: torch.nn.Dropout2d,
+                  lambda y: y.transpose(0, 3, 1, 2).reshape(y.shape[0] * y.shape[3], -1)),
+}
+
+
+@pytest.mark.torch
+@pytest.mark.parametrize("p", [0.25, 0.75])  # not 0.5, where the scales 1/(1-p) and 1/p coincide
+@pytest.mark.parametrize("kind", list(DROPOUT_LAYERS))
+def test_dropout_drop_fraction_and_survivor_scale_equal_torch(kind, p):
+    torch = pytest.importorskip("torch")
+    flax_layer, torch_layer, units_of = DROPOUT_LAYERS[kind]
+    # Positive inputs, so a zero output is a dropped element; 32,768 channels of 3x3 for Dropout2d.
+    x = np.random.default_rng(0).uniform(0.5, 1.5, (64, 3, 3, 512)).astype(np.float32)
+    ours = np.asarray(flax_layer(p).apply({}, x, train=True, rngs={"dropout": jax.random.key(0)}))
+    torch.manual_seed(0)
+    theirs = torch_layer(torch)(p).train()(torch.from_numpy(x.transpose(0, 3, 1, 2))).numpy().transpose(0, 2, 3, 1)
+
+    fractions = []
+    for y in (ours, theirs):
+        dropped = units_of(y == 0)
+        assert np.all(dropped.all(axis=1) | ~dropped.any(axis=1))  # a unit is dropped whole or kept whole
+        units = dropped.shape[0]
+        fractions.append(dropped[:, 0].mean())
+        assert abs(fractions[-1] - p) < 5 * math.sqrt(p * (1 - p) / units)
+        kept = y != 0
+        np.testing.assert_allclose(y[kept] / x[kept], 1 / (1 - p), rtol=1e-6)  # torch's scale, not 1/p
+    # Two independent samples of the same fraction: their difference has sqrt(2) times the standard error.
+    assert abs(fractions[0] - fractions[1]) < 5 * math.sqrt(2 * p * (1 - p) / units)
+
+
 def test_batch_norm_follows_pytorch():
     x = 3 + 2 * jax.random.normal(jax.random.key(0), (4, 5, 5, 3))
     layer = BatchNorm2d(3)
@@ -331,6 +364,96 @@ def test_weight_init_matches_torch_samples(kind, scheme):
         assert abs(ours.std() - std) < 5 * math.sqrt(2) * std_standard_error(distribution, std, n)
         if distribution == "uniform":  # both reach (almost) the same bound
             assert abs(np.abs(ours).max() / np.abs(theirs).max() - 1) < 20 / n
+
+
+# ---- initialisation of whole models against the notebooks' classes ------------------------------
+# Tensors of fewer than POOLED_BELOW values (down to the output layers' 10 biases) are pooled
+# over INIT_SEEDS inits on both sides, for >= 2,000 values each; larger ones come from one init.
+INIT_SEEDS = 200
+POOLED_BELOW = 2_000
+
+
+def named_leaves(variables) -> dict:
+    """{'params/conv1/bias': leaf, ...}, in the order of jax.tree_util.tree_flatten."""
+    return {"/".join(entry.key for entry in path): leaf
+            for path, leaf in jax.tree_util.tree_flatten_with_path(variables)[0]}
+
+
+def state_dict_keys(name) -> dict:
+    """Flax path -> state_dict key, read off torch_port.to_torch given variables filled with their path's index."""
+    from jaxmnist import torch_port
+
+    leaves, treedef = jax.tree_util.tree_flatten(models.abstract_variables(name))
+    numbered = jax.tree_util.tree_unflatten(treedef, [np.full(leaf.shape, index, np.float32)
+                                                      for index, leaf in enumerate(leaves)])
+    paths = list(named_leaves(numbered))
+    return {paths[int(tensor.flatten()[0])]: key for key, tensor in torch_port.to_torch(name, numbered).items()}
+
+
+def jaxmnist_init_samples(name) -> dict:
+    """{state_dict key: values} of INIT_SEEDS inits for the small tensors, of the first for the others."""
+    module = models.create(name)
+    small = [path for path, leaf in named_leaves(models.abstract_variables(name)).items()
+             if leaf.size < POOLED_BELOW]
+
+    init_leaves = jax.jit(lambda key: named_leaves(models.init_variables(module, key)))  # traced once for both uses
+
+    def init(keys):  # one program in which each tensor is drawn once: the large ones for the first key only
+        pooled = jax.lax.map(lambda key: {path: init_leaves(key)[path] for path in small}, keys)
+        return {**init_leaves(keys[0]), **pooled}
+
+    # rbg keys: XLA:CPU compiles their draws faster than threefry's (the compiles are most of this
+    # test's time), and the distributions come from jaxmnist's initialisers, not the bit generator.
+    samples = jax.jit(init)(jax.random.split(jax.random.key(0, impl="rbg"), INIT_SEEDS))
+    key_of = state_dict_keys(name)
+    return {key_of[path]: np.ravel(values) for path, values in samples.items()}
+
+
+def torch_init_samples(torch, constructor) -> dict:
+    """The same from the notebook class's own init (BatchNorm's num_batches_tracked left out, as torch_port does)."""
+    torch.manual_seed(0)
+    samples = {key: [tensor.numpy().ravel()] for key, tensor in constructor().state_dict().items()
+               if not key.endswith("num_batches_tracked")}
+    small = [key for key, parts in samples.items() if parts[0].size < POOLED_BELOW]
+    for seed in range(1, INIT_SEEDS):
+        torch.manual_seed(seed)
+        state_dict = constructor().state_dict()
+        for key in small:
+            samples[key].append(state_dict[key].numpy().ravel())
+    return {key: np.concatenate(parts) for key, parts in samples.items()}
+
+
+def kurtosis(values):
+    centered = values - values.mean()
+    return np.mean(centered ** 4) / np.mean(centered ** 2) ** 2
+
+
+@pytest.mark.torch
+@pytest.mark.parametrize("name", list(EXPECTED_PARAMS))
+def test_every_initial_tensor_is_distributed_as_by_the_notebook_class(name):
+    torch = pytest.importorskip("torch")
+    from jaxmnist.torch_reference import TORCH_MODELS
+
+    ours = jaxmnist_init_samples(name)
+    theirs = torch_init_samples(torch, TORCH_MODELS[name])
+    assert {key: values.size for key, values in ours.items()} == {key: values.size for key, values in theirs.items()}
+
+    # BatchNorm's weight and bias, running mean and variance start as constants.
+    constant = [key for key, values in theirs.items() if values.std() == 0]
+    for key in constant:
+        np.testing.assert_array_equal(ours[key], theirs[key], err_msg=key)
+    random = [key for key in theirs if key not in constant]
+    # Uniform draws have kurtosis 1.8, kaiming_normal_'s 3: 2.4 is over 5 standard errors from either at 2,000 values.
+    uniform = [key for key in random if kurtosis(theirs[key]) < 2.4]
+    for key in random:
+        distribution = "uniform" if key in uniform else "normal"
+        n, std = theirs[key].size, theirs[key].std()
+        # Two independent samples of one distribution: means and stds agree within sampling error.
+        assert abs(ours[key].mean() - theirs[key].mean()) < 5 * math.sqrt(2) * std / math.sqrt(n), key
+        assert abs(ours[key].std() - std) < 5 * math.sqrt(2) * std_standard_error(distribution, std, n), key
+    for key in uniform:  # both reach (almost) the same bound: n draws all stay 20 / n short of it with odds e^-20
+        n = theirs[key].size
+        assert abs(np.abs(ours[key]).max() / np.abs(theirs[key]).max() - 1) < 20 / n, key
 
 
 # ---- commands -----------------------------------------------------------------------------------
