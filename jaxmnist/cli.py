@@ -101,6 +101,10 @@ def _add_train_commands(subparsers):
     train.add_argument("--cpu-devices", type=runtime.device_count_argument, metavar="N",
                        help="on a CPU host, split each batch over N devices (default: one per core this process "
                             "may use; 1 with --distributed). GPU and TPU runs use their accelerators")
+    train.add_argument("--steps-per-dispatch", type=runtime.steps_per_dispatch_argument, metavar="K",
+                       help="train steps per compiled program: a whole number or 'epoch' (default: 1 on CPU, "
+                            "an epoch on GPU/TPU). Logging, checkpoints and SIGTERM take effect between "
+                            "programs, so log_every_steps and checkpoint_every_steps round up to whole programs")
     train.add_argument("--distributed", action="store_true",
                        help="multi-process run: call jax.distributed.initialize() (arguments below, "
                             "or detected from the cluster environment)")

@@ -70,6 +70,13 @@ def device_count_argument(text: str) -> int:
     return count
 
 
+def steps_per_dispatch_argument(text: str) -> int | str:
+    """argparse type of `--steps-per-dispatch`: a whole number of at least 1, or 'epoch'."""
+    if text == "epoch":
+        return text
+    return device_count_argument(text)
+
+
 def use_cpu_cores_as_devices(count: int | None = None):
     """Give JAX's CPU backend `count` devices (default: one per usable core).
 

@@ -7,6 +7,11 @@ shard of the global batch, gradients and metric sums are combined across
 devices, and BatchNorm takes its statistics over the whole global batch, so N
 devices compute the update one device would. One device is the same code path.
 
+The data live on the devices: each split is put once on every device, an epoch's
+order once per epoch, and a compiled `train_block` gathers, augments and trains
+on `steps_per_dispatch` batches in a row; the host only dispatches blocks and
+reads the metric sums when it logs.
+
 Keys for dropout and augmentation are derived from (seed, step) with
 `fold_in`, never kept as hidden state; with the batch order a function of
 (seed, epoch), a checkpoint of the TrainState plus the position in the data is
@@ -34,15 +39,15 @@ from tqdm import tqdm
 
 from jaxmnist import checkpoint, models, optim, reporting, runtime
 from jaxmnist import config as config_lib
-from jaxmnist.data import pipeline
+from jaxmnist.data import augment, pipeline
 from jaxmnist.errors import UserError
 
 LOSSES = ("nll", "cross_entropy", "cross_entropy_on_probabilities")
 DATA_AXIS = "batch"
 _MODULE_LOADED = time.perf_counter()
 # Config keys that do not change what a run computes (where data lives, the notebook's reference
-# numbers): they may differ when a run is resumed.
-NON_RECIPE_KEYS = ("data_dir", "data_source", "reference")
+# numbers, how many steps one program runs): they may differ when a run is resumed.
+NON_RECIPE_KEYS = ("data_dir", "data_source", "reference", "steps_per_dispatch")
 
 
 class TrainState(flax.struct.PyTreeNode):
@@ -148,26 +153,111 @@ def _summarise(totals: dict) -> dict:
             "correct": int(totals["correct"]), "total": count}
 
 
+def _device_batch(rows, split: pipeline.Split, preprocess, key):
+    """This device's share of a global batch, gathered and preprocessed where it is used.
+
+    `rows` are split indices, -1 for padding. Each example's augmentation key follows its
+    position in the global batch, so the batch is the same however devices and processes share it.
+    """
+    mask = rows >= 0
+    indices = jnp.where(mask, rows, 0)
+    positions = jax.lax.axis_index(DATA_AXIS) * rows.shape[0] + jnp.arange(rows.shape[0])
+    images = augment.apply_batch(preprocess, split.images[indices], key, positions)
+    return images, split.labels[indices], mask
+
+
+def train_block(state: TrainState, totals: dict, split, epoch_rows, epoch_first_step, roots, *, steps: int,
+                preprocess, **step_options):
+    """`steps` updates in one program; runs per device inside shard_map. Returns (state, totals, rate).
+
+    Step `s` takes row `s - epoch_first_step` of `epoch_rows` (this device's columns of the
+    epoch's batches). Rows past the epoch's last batch are all padding: a step on one leaves
+    the state and the sums as they were, so an epoch's last block runs the same program.
+    Keys come from (seed, step), whatever the block size.
+    """
+    augment_root, dropout_root = roots
+
+    def rows_of(carry):
+        return jax.lax.dynamic_index_in_dim(epoch_rows, carry[0].step - epoch_first_step, keepdims=False)
+
+    def update(carry, rows):
+        state, totals, _ = carry
+        step = state.step
+        images, labels, mask = _device_batch(rows, split, preprocess, jax.random.fold_in(augment_root, step))
+        new_state, sums = train_step(state, images, labels, mask, jax.random.fold_in(dropout_root, step),
+                                     **step_options)
+        return new_state, _accumulate(totals, sums, step), sums["learning_rate"]
+
+    def update_unless_padding(carry, _):
+        rows = rows_of(carry)
+        has_examples = jax.lax.psum(jnp.sum(rows >= 0), DATA_AXIS) > 0
+        return jax.lax.cond(has_examples, update, lambda carry, _: carry, carry, rows), None
+
+    carry = (state, totals, optim.current_learning_rate(state.opt_state).astype(jnp.float32))
+    if steps == 1:
+        # Not a one-step scan: XLA:CPU compiles a loop body to other kernels, and one step per
+        # program must keep the numbers of the runs in docs/runs to the bit.
+        return update(carry, rows_of(carry))
+    return jax.lax.scan(update_unless_padding, carry, length=steps)[0]
+
+
+def evaluate_split(state: TrainState, split, rows, key, *, preprocess, **eval_options) -> dict:
+    """Metric sums over a whole split in one program (`rows`: this device's columns of every batch)."""
+
+    def one_batch(totals, batch):
+        index, batch_rows = batch
+        batch_key = jax.random.fold_in(key, index)
+        images, labels, mask = _device_batch(batch_rows, split, preprocess, batch_key)
+        sums = eval_step(state, images, labels, mask, batch_key, **eval_options)
+        return jax.tree.map(jnp.add, totals, sums), None
+
+    zeros = {"loss_sum": jnp.float32(0), "correct": jnp.int32(0), "count": jnp.int32(0)}
+    totals, _ = jax.lax.scan(one_batch, zeros, (jnp.arange(rows.shape[0]), rows))
+    return totals
+
+
+def padded_rows(order: np.ndarray, batch_size: int, devices: int, extra_rows: int = 0) -> np.ndarray:
+    """Batches of `order` as rows of a (batches + extra_rows, width) matrix, -1 for padding.
+
+    As DataLoader(drop_last=False), the last batch may be smaller; it is padded to the full
+    size, rounded up to a multiple of the device count, so one compiled program serves every batch.
+    """
+    width = -(-batch_size // devices) * devices
+    count = -(-len(order) // batch_size)
+    rows = np.full((count + extra_rows, width), -1, np.int32)
+    for index in range(count):
+        batch = order[index * batch_size:(index + 1) * batch_size]
+        rows[index, :len(batch)] = batch
+    return rows
+
+
 class Engine:
-    """The compiled, sharded pieces of one run; holds no training state."""
+    """The compiled, sharded programs of one run, and where their inputs live; holds no training state."""
 
     def __init__(self, config: ml_collections.ConfigDict, devices=None):
         self.mesh = jax.sharding.Mesh(np.array(devices or jax.devices()), (DATA_AXIS,))
         self.replicated = NamedSharding(self.mesh, P())
-        self.batch_sharding = NamedSharding(self.mesh, P(DATA_AXIS))
+        self.rows_sharding = NamedSharding(self.mesh, P(None, DATA_AXIS))
+        self.loss = config.loss
         self.module = models.create(config.model, batch_norm_axis_name=DATA_AXIS,
                                     **config.get("model_overrides", {}))
         self.tx = optim.create_optimizer(config)
-        batch_specs = (P(DATA_AXIS), P(DATA_AXIS), P(DATA_AXIS))
-        self.train_step = jax.jit(jax.shard_map(
-            functools.partial(train_step, module=self.module, tx=self.tx, loss_name=config.loss),
-            mesh=self.mesh, in_specs=(P(), *batch_specs, P()), out_specs=(P(), P())), donate_argnums=0)
-        self.eval_steps = {train_mode: jax.jit(jax.shard_map(
-            functools.partial(eval_step, module=self.module, loss_name=config.loss, train_mode=train_mode),
-            mesh=self.mesh, in_specs=(P(), *batch_specs, P()), out_specs=P())) for train_mode in (False, True)}
-        self.accumulate = jax.jit(_accumulate)
         self.all_finite = jax.jit(lambda tree: jnp.all(jnp.array(
             [jnp.all(jnp.isfinite(leaf)) for leaf in jax.tree.leaves(tree)])))
+
+    def train_program(self, preprocess, steps: int):
+        """jit(train_block) of `steps` steps: (state, totals, split, epoch_rows, epoch_first_step, roots)."""
+        block = functools.partial(train_block, steps=steps, preprocess=preprocess, module=self.module, tx=self.tx,
+                                  loss_name=self.loss)
+        return jax.jit(jax.shard_map(block, mesh=self.mesh, in_specs=(P(), P(), P(), P(None, DATA_AXIS), P(), P()),
+                                     out_specs=(P(), P(), P())), donate_argnums=(0, 1))
+
+    def eval_program(self, preprocess, train_mode: bool = False):
+        """jit(evaluate_split): (state, split, rows, key) -> metric sums."""
+        evaluate = functools.partial(evaluate_split, preprocess=preprocess, module=self.module, loss_name=self.loss,
+                                     train_mode=train_mode)
+        return jax.jit(jax.shard_map(evaluate, mesh=self.mesh, in_specs=(P(), P(), P(None, DATA_AXIS), P()),
+                                     out_specs=P()))
 
     def init_state(self, seed: int) -> TrainState:
         variables = models.init_variables(self.module, jax.random.fold_in(jax.random.key(seed), 0))
@@ -180,35 +270,19 @@ class Engine:
         return jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=self.replicated),
                             jax.eval_shape(self.init_state, seed))
 
-    def global_batch(self, make_batch, split, indices: np.ndarray, key, size: int | None = None):
-        """Pad `indices` to `size` (default: their number) rounded up to a multiple of the device count,
-        build this process's rows, assemble the global batch; the mask marks the real examples.
+    def replicate(self, tree):
+        """Host values on every device of the mesh (each process supplies the same values)."""
+        return jax.tree.map(lambda value: jax.make_array_from_callback(
+            np.shape(value), self.replicated, lambda index: np.asarray(value)[index]), tree)
 
-        Padding an epoch's last, smaller batch to the full size lets it run the programs compiled
-        for the others: a second train step would take seconds to compile. Each example's
-        augmentation key depends on its position in the global batch, so the batch is the
-        same however it is divided among devices and processes.
-        """
-        devices = self.mesh.size
-        padded_size = -(-max(size or 0, len(indices)) // devices) * devices
-        mask = np.arange(padded_size) < len(indices)
-        positions = np.arange(padded_size)
-        padded = np.where(mask, np.resize(indices, padded_size), 0)
-        rows_per_process = padded_size // jax.process_count()
-        local = slice(jax.process_index() * rows_per_process, (jax.process_index() + 1) * rows_per_process)
-        images, labels = make_batch(split, padded[local], key, positions[local])
-        return tuple(jax.make_array_from_process_local_data(self.batch_sharding, np.asarray(array))
-                     for array in (images, labels, mask[local]))
+    def put_rows(self, rows: np.ndarray) -> jax.Array:
+        """A batch matrix with each device holding its columns: its share of every batch."""
+        return jax.make_array_from_callback(rows.shape, self.rows_sharding, lambda index: rows[index])
 
-
-def _evaluate(engine: Engine, state, split, make_batch, batch_size: int, train_mode: bool, key) -> dict:
-    totals = None
-    for batch_index, indices in enumerate(pipeline.eval_batches(len(split.labels), batch_size)):
-        batch_key = jax.random.fold_in(key, batch_index)
-        images, labels, mask = engine.global_batch(make_batch, split, indices, batch_key, batch_size)
-        sums = engine.eval_steps[train_mode](state, images, labels, mask, batch_key)
-        totals = sums if totals is None else jax.tree.map(jnp.add, totals, sums)
-    return _summarise(totals)
+    def epoch_rows(self, num_examples: int, batch_size: int, seed: int, epoch: int, shuffle: bool) -> jax.Array:
+        """One epoch's batches on the devices, uploaded once, with a row of padding after the last."""
+        order = pipeline.epoch_order(num_examples, seed, epoch, shuffle)
+        return self.put_rows(padded_rows(order, batch_size, self.mesh.size, extra_rows=1))
 
 
 def _seconds_since_process_start() -> float:
@@ -271,10 +345,17 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, force: b
     eval_splits = {name: pipeline.load(config.dataset, spec.split, config.get("data_dir"), config.get("data_source"))
                    for name, spec in config.eval.items()}
     train_stats = pipeline.pixel_stats(train_split)
-    make_train_batch = pipeline.batch_fn(config.train_pp, train_stats)
-    make_eval_batch = {name: pipeline.batch_fn(spec.pp, train_stats) for name, spec in config.eval.items()}
-
+    num_examples, batch_size = len(train_split.labels), config.batch_size
+    batches_per_epoch = -(-num_examples // batch_size)
+    steps_per_dispatch = resolve_steps_per_dispatch(config.get("steps_per_dispatch"), batches_per_epoch)
     engine = Engine(config)
+    run_block = engine.train_program(augment.parse(config.train_pp, train_stats), steps_per_dispatch)
+    evaluate = {name: engine.eval_program(augment.parse(spec.pp, train_stats), spec.get("train_mode", False))
+                for name, spec in config.eval.items()}
+    # The splits live on every device, uploaded once; each program gathers its batches there.
+    train_data = engine.replicate(train_split)
+    eval_data = {name: (engine.replicate(split), engine.put_rows(padded_rows(
+        np.arange(len(split.labels)), config.eval_batch_size, engine.mesh.size))) for name, split in eval_splits.items()}
     best_metric = f"{config.best_split}_accuracy" if config.get("best_split") else None
     manager = checkpoint.open_manager(workdir, config.get("keep_checkpoints", 2), best_metric)
     # A resumed run restores into the abstract state: initialising first would compile and run
@@ -297,6 +378,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, force: b
     dropout_root = jax.random.fold_in(jax.random.key(config.seed), 1)
     augment_root = jax.random.fold_in(jax.random.key(config.seed), 2)
     eval_root = jax.random.fold_in(jax.random.key(config.seed), 3)  # augmented or train-mode evaluation
+    roots = engine.replicate((jax.random.key_data(augment_root), jax.random.key_data(dropout_root)))
+    roots = tuple(jax.random.wrap_key_data(root) for root in roots)
     log_every = config.get("log_every_steps", 100)
     checkpoint_every = config.get("checkpoint_every_steps", 0)
 
@@ -315,44 +398,47 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, force: b
             raise UserError(f"the training loss became non-finite at step {bad_step + 1} (epoch {epoch}); "
                             f"stopped: {kept}")
 
+    def crossed(every: int, before: int, after: int) -> bool:
+        """Whether a block of steps (before, after] reached a multiple of `every`."""
+        return bool(every) and after // every > before // every
+
     step = int(state.step)  # counted on the host from here: reading state.step would wait for the device
     first_step = step + 1
     with _StopRequest() as stop:
         for epoch in range(progress["epoch"], config.epochs + 1):
             started = time.time()
-            batches = pipeline.train_batches(len(train_split.labels), config.batch_size, config.seed, epoch,
-                                             config.shuffle)
             first_batch = progress["batch"] if epoch == progress["epoch"] else 0
-            totals = jax.tree.map(lambda zero, saved: type(zero)(saved), _zero_totals(), progress["totals"]) \
-                if first_batch and progress["totals"] else _zero_totals()
-            bar = tqdm(range(first_batch, len(batches)), initial=first_batch, total=len(batches),
-                       desc=f"epoch {epoch}/{config.epochs}", unit="batch", leave=False, dynamic_ncols=True,
-                       disable=not is_writer)
-            for batch_index in bar:
-                images, labels, mask = engine.global_batch(
-                    make_train_batch, train_split, batches[batch_index], jax.random.fold_in(augment_root, step),
-                    config.batch_size)
-                state, sums = engine.train_step(state, images, labels, mask, jax.random.fold_in(dropout_root, step))
-                totals = engine.accumulate(totals, sums, step)
-                step += 1
-                if step == first_step:
-                    jax.block_until_ready(sums)
+            totals = engine.replicate(jax.tree.map(lambda zero, saved: type(zero)(saved), _zero_totals(),
+                                                   progress["totals"])
+                                      if first_batch and progress["totals"] else _zero_totals())
+            epoch_rows = engine.epoch_rows(num_examples, batch_size, config.seed, epoch, config.shuffle)
+            epoch_first_step = engine.replicate(np.int32(step - first_batch))
+            bar = tqdm(total=batches_per_epoch, initial=first_batch, desc=f"epoch {epoch}/{config.epochs}",
+                       unit="batch", leave=False, dynamic_ncols=True, disable=not is_writer)
+            batch_index = first_batch
+            while batch_index < batches_per_epoch:
+                state, totals, rate = run_block(state, totals, train_data, epoch_rows, epoch_first_step, roots)
+                done = min(steps_per_dispatch, batches_per_epoch - batch_index)
+                before, step, batch_index = step, step + done, batch_index + done
+                bar.update(done)
+                if before < first_step <= step:
+                    jax.block_until_ready(totals)
                     startup = _seconds_since_process_start()
                     if log:
                         log.write_first_step(step, epoch, startup)
                     if is_writer:
                         tqdm.write(f"first step done {startup:.1f} s after the process started")
-                if step % log_every == 0:
+                if crossed(log_every, before, step):
                     check_finite(totals, epoch)
                     live = _summarise(totals)
                     bar.set_postfix(loss=f"{live['loss']:.4f}", acc=f"{live['accuracy']:.2f}%")
                     if log:
                         log.write({"kind": "step", "step": step, "epoch": epoch, "train": live,
-                                   "learning_rate": float(sums["learning_rate"])})
-                periodic = checkpoint_every and step % checkpoint_every == 0 and batch_index + 1 < len(batches)
+                                   "learning_rate": float(rate)})
+                periodic = crossed(checkpoint_every, before, step) and batch_index < batches_per_epoch
                 if stop.signum is not None or periodic:
                     check_finite(totals, epoch)
-                    save({"epoch": epoch, "batch": batch_index + 1, "history": history,
+                    save({"epoch": epoch, "batch": batch_index, "history": history,
                           "totals": {key: float(value) for key, value in totals.items()}})
                 if stop.signum is not None:
                     manager.wait_until_finished()
@@ -365,10 +451,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, force: b
             # after the epoch's last batch has no step of its own here.
             row = {"kind": "epoch", "step": step, "epoch": epoch, "train": _summarise(totals),
                    "learning_rate": float(optim.current_learning_rate(state.opt_state))}
-            for name, split in eval_splits.items():
-                row[name] = _evaluate(engine, state, split, make_eval_batch[name], config.eval_batch_size,
-                                      config.eval[name].get("train_mode", False),
-                                      jax.random.fold_in(eval_root, step))
+            for name, (split, rows) in eval_data.items():
+                row[name] = _summarise(evaluate[name](state, split, rows, jax.random.fold_in(eval_root, step)))
             history.append(row)
             seconds = time.time() - started
             if is_writer:
@@ -381,6 +465,21 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, force: b
     if is_writer and history:
         reporting.plot_curves(workdir, workdir / "curves.png")
     return history
+
+
+def resolve_steps_per_dispatch(value, batches_per_epoch: int) -> int:
+    """Train steps per compiled program: a whole number, 'epoch', or None for the backend's default.
+
+    Defaults, from docs/steps_per_dispatch.md: 1 on CPU, where a step takes milliseconds and a
+    scan over steps made them slower; an epoch on GPU and TPU, where dispatch outweighs a step.
+    """
+    if value is None:
+        value = 1 if jax.default_backend() == "cpu" else "epoch"
+    if value == "epoch":
+        return batches_per_epoch
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise UserError(f"steps_per_dispatch must be a whole number of at least 1 or 'epoch', got {value!r}")
+    return min(value, batches_per_epoch)
 
 
 def load_trained(workdir: str) -> tuple[ml_collections.ConfigDict, Any, dict]:
@@ -411,6 +510,8 @@ def _resolve_config(args) -> ml_collections.ConfigDict:
         config.shortened = args.epochs is not None or args.limit_train is not None
         config.data_dir = args.data_dir
         config.data_source = args.data_source
+        if args.steps_per_dispatch is not None:
+            config.steps_per_dispatch = args.steps_per_dispatch
     return config
 
 

@@ -30,6 +30,7 @@ import torch
 
 from jaxmnist import config as config_lib
 from jaxmnist import models, runtime, train
+from jaxmnist.data import augment, pipeline
 from jaxmnist.torch_reference import TORCH_MODELS
 
 
@@ -53,7 +54,7 @@ jax.monitoring.register_event_listener(
     lambda event, **_: _CACHE_HITS.append(event) if event == "/jax/compilation_cache/cache_hits" else None)
 
 
-def jax_runner(config, batch_size: int):
+def jax_runner(config, batch_size: int, max_steps: int):
     """(run, compile seconds, compile seconds from the persistent cache, whether the first compile
     found the program in the cache already) of one model's train step.
 
@@ -63,29 +64,34 @@ def jax_runner(config, batch_size: int):
     engine = train.Engine(config)
     state = engine.init_state(config.seed)
     rng = np.random.default_rng(0)
-    # As the training loop does, a batch that does not divide among the devices is padded.
-    padded_size = -(-batch_size // engine.mesh.size) * engine.mesh.size
-    images = jax.device_put(rng.standard_normal((padded_size, 28, 28, 1), np.float32), engine.batch_sharding)
-    labels = jax.device_put(rng.integers(0, 10, padded_size).astype(np.int32), engine.batch_sharding)
-    mask = jax.device_put(np.arange(padded_size) < batch_size, engine.batch_sharding)
-    key = jax.random.key(0)
-    holder = {"state": state}
+    # The loop's program: the batch gathered and scaled on the device, then one update. As the
+    # loop does, a batch that does not divide among the devices is padded.
+    program = engine.train_program(augment.parse("to_tensor"), steps=1)
+    split = engine.replicate(pipeline.Split(rng.integers(0, 256, (batch_size, 28, 28, 1), dtype=np.uint8),
+                                            rng.integers(0, 10, batch_size).astype(np.int32)))
+    one_batch = train.padded_rows(np.arange(batch_size), batch_size, engine.mesh.size)
+    rows = engine.put_rows(np.repeat(one_batch, max_steps, axis=0))  # step s takes row s: the same batch
+    totals = engine.replicate({"loss_sum": np.float32(0), "correct": np.int32(0), "count": np.int32(0),
+                               "first_nonfinite_step": np.int32(-1)})
+    first_step = engine.replicate(np.int32(0))
+    roots = jax.device_put((jax.random.key(0), jax.random.key(1)), engine.replicated)
+    holder = {"state": state, "totals": totals}
     compile_seconds = []
     hits_before = len(_CACHE_HITS)
     for _ in range(2):  # compiled, then (in-memory caches cleared) loaded from the persistent cache
         jax.clear_caches()
         started = time.perf_counter()
-        engine.train_step.lower(state, images, labels, mask, key).compile()
+        program.lower(state, totals, split, rows, first_step, roots).compile()
         compile_seconds.append(time.perf_counter() - started)
         if len(compile_seconds) == 1:
             program_was_cached = len(_CACHE_HITS) > hits_before
 
     def run(steps: int):
-        state = holder["state"]
+        state, totals = holder["state"], holder["totals"]
         for _ in range(steps):
-            state, sums = engine.train_step(state, images, labels, mask, key)
-        jax.block_until_ready(sums)
-        holder["state"] = state
+            state, totals, _ = program(state, totals, split, rows, first_step, roots)
+        jax.block_until_ready(totals)
+        holder["state"], holder["totals"] = state, totals
 
     run(1)
     return run, *compile_seconds, program_was_cached
@@ -143,7 +149,8 @@ def main() -> None:
     for name in args.models:
         config = recipes[name]
         batch_size = config.batch_size
-        jax_run, compile_seconds, cached_compile_seconds, program_was_cached = jax_runner(config, batch_size)
+        jax_run, compile_seconds, cached_compile_seconds, program_was_cached = jax_runner(
+            config, batch_size, max_steps=1 + args.steps * args.repeats)
         torch_run = torch_runner(config, batch_size)
         jax_rates, torch_rates = [], []
         for _ in range(args.repeats):

@@ -2,7 +2,7 @@
 
 Usage:
     python scripts/benchmark_epoch.py [--recipes tiny/net_bn_dropout_aug lenet/lenet_deep_aug]
-        [--repeats 3] [--limit-batches N] [--only jax|torch] [--cpu-devices N] [--json]
+        [--repeats 3] [--limit-batches N] [--only jax|torch] [--cpu-devices N] [--steps-per-dispatch K] [--json]
         [--torch-python .venv-torchvision/bin/python] [--data-source DIR] [--data-dir DIR]
     python scripts/benchmark_epoch.py --repeats 2 --json > docs/benchmark_epoch.json        # the whole machine
     taskset -c 1 python scripts/benchmark_epoch.py --repeats 2 --json > docs/benchmark_epoch_one_core.json
@@ -109,13 +109,15 @@ class CompileClock:
         return seconds
 
 
-def jax_config(experiment: str, epochs: int, limit_batches: int | None, data_dir, data_source):
-    """The experiment's config as `jaxmnist train EXPERIMENT --epochs N [--limit-train]` builds it."""
+def jax_config(experiment: str, epochs: int, limit_batches: int | None, data_dir, data_source,
+               steps_per_dispatch=None):
+    """The experiment's config as `jaxmnist train EXPERIMENT --epochs N [--steps-per-dispatch K]` builds it."""
     from jaxmnist import train
     from jaxmnist.data import pipeline, prepare
 
     config = train._resolve_config(argparse.Namespace(
-        experiment=experiment, set=[], epochs=epochs, limit_train=None, data_dir=data_dir, data_source=data_source))
+        experiment=experiment, set=[], epochs=epochs, limit_train=None, data_dir=data_dir, data_source=data_source,
+        steps_per_dispatch=steps_per_dispatch))
     if limit_batches is not None:
         with config.unlocked():
             config.limit_train = limit_batches * config.batch_size
@@ -141,7 +143,8 @@ def run_recipe(experiment: str, args, idx_dir: Path | None, clock: CompileClock 
         from jaxmnist import checkpoint, train
 
         clock.take()  # start this recipe's count at zero
-        config = jax_config(experiment, epochs, args.limit_batches, args.data_dir, args.data_source)
+        config = jax_config(experiment, epochs, args.limit_batches, args.data_dir, args.data_source,
+                            args.steps_per_dispatch)
         real_save = checkpoint.save
         workdir = Path(tempfile.mkdtemp(prefix="benchmark_epoch_"))
 
@@ -282,6 +285,8 @@ def main() -> int:
     parser.add_argument("--data-dir", help="tfds data dir of the JAX side (default: tfds's)")
     parser.add_argument("--cpu-devices", type=runtime.device_count_argument, metavar="N",
                         help="JAX CPU devices to split each batch over (default: one per usable core)")
+    parser.add_argument("--steps-per-dispatch", type=runtime.steps_per_dispatch_argument, metavar="K",
+                        help="JAX train steps per compiled program (default: the backend's, as `jaxmnist train`)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     if args.repeats < 1:
@@ -307,7 +312,8 @@ def main() -> int:
     clock = CompileClock() if args.only != "torch" else None
     machine = environment(args)  # before the runs: the code and time they started with
     results = [run_recipe(experiment, args, idx_dir, clock) for experiment in args.recipes]
-    report = {"repeats": args.repeats, "limit_batches": args.limit_batches, "environment": machine,
+    report = {"repeats": args.repeats, "limit_batches": args.limit_batches,
+              "steps_per_dispatch": args.steps_per_dispatch, "environment": machine,
               "results": results}
     if args.json:
         print(json.dumps(report, indent=2))

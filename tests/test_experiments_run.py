@@ -1,14 +1,12 @@
 """Smoke test: every experiment config builds its whole recipe and trains 2 steps on the fixture data."""
 
-import functools
-
 import jax
 import numpy as np
 import pytest
 
 from jaxmnist import config as config_lib
 from jaxmnist import optim, train
-from jaxmnist.data import pipeline
+from jaxmnist.data import augment, pipeline
 
 # A smaller batch than the recipe's: compiling, most of the test's time, takes as long at any batch size,
 # and running the steps takes less.
@@ -33,24 +31,22 @@ def test_smoke_experiment_trains_two_steps_and_evaluates(name, fixture_data_dir)
     train_stats = pipeline.pixel_stats(train_split)
     engine = train.Engine(config)
     state = engine.init_state(config.seed)
-    # One jitted batch function per preprocessing spec: most eval splits share the training one,
-    # and at the training batch's shape they reuse its compiled program.
-    make_batch = functools.cache(lambda spec: pipeline.batch_fn(spec, train_stats))
-    examples = 0
-    for step in range(2):
-        indices = np.arange(step * BATCH_SIZE, (step + 1) * BATCH_SIZE)
-        images, labels, mask = engine.global_batch(make_batch(config.train_pp), train_split, indices,
-                                                   jax.random.key(step))
-        state, sums = engine.train_step(state, images, labels, mask, jax.random.key(10 + step))
-        examples += int(sums["count"])
-        assert np.isfinite(float(sums["loss_sum"])), f"step {step + 1}"
-    assert int(state.step) == 2 and examples == 2 * BATCH_SIZE
+    split = engine.replicate(train_split)
+    # Both updates in one program: the block of several steps that GPUs and TPUs run.
+    program = engine.train_program(augment.parse(config.train_pp, train_stats), steps=2)
+    rows = engine.put_rows(train.padded_rows(np.arange(2 * BATCH_SIZE), BATCH_SIZE, engine.mesh.size, extra_rows=1))
+    totals = engine.replicate({"loss_sum": np.float32(0), "correct": np.int32(0), "count": np.int32(0),
+                               "first_nonfinite_step": np.int32(-1)})
+    roots = jax.device_put((jax.random.key(0), jax.random.key(1)), engine.replicated)
+    state, totals, rate = program(state, totals, split, rows, engine.replicate(np.int32(0)), roots)
+    assert int(state.step) == 2 and int(totals["count"]) == 2 * BATCH_SIZE
+    assert np.isfinite(float(totals["loss_sum"])) and int(totals["first_nonfinite_step"]) == -1
     # The second update (step index 1) ran at the schedule's rate for it.
     schedule = optim.learning_rate_schedule(config.optimizer, config.schedule)
-    assert float(sums["learning_rate"]) == pytest.approx(float(schedule(1)), rel=1e-6)
+    assert float(rate) == pytest.approx(float(schedule(1)), rel=1e-6)
+    eval_rows = engine.put_rows(train.padded_rows(np.arange(BATCH_SIZE), BATCH_SIZE, engine.mesh.size))
     for eval_name, spec in config.eval.items():
-        images, labels, mask = engine.global_batch(make_batch(spec.pp), train_split, np.arange(BATCH_SIZE),
-                                                   jax.random.key(0))
-        metrics = engine.eval_steps[spec.get("train_mode", False)](state, images, labels, mask, jax.random.key(1))
+        evaluate = engine.eval_program(augment.parse(spec.pp, train_stats), spec.get("train_mode", False))
+        metrics = evaluate(state, split, eval_rows, jax.random.key(1))
         assert int(metrics["count"]) == BATCH_SIZE, eval_name
         assert 0 <= int(metrics["correct"]) <= BATCH_SIZE and np.isfinite(float(metrics["loss_sum"])), eval_name

@@ -1,8 +1,9 @@
-"""Device-resident input pipeline.
+"""Splits, orders and batches.
 
-MNIST-sized splits fit in accelerator memory, so a split is loaded once from
-tfds, kept on device as uint8, and every batch is gathered and preprocessed by
-one jitted function: the host only hands over a few hundred indices per step.
+MNIST-sized splits fit in accelerator memory: a split is loaded once from tfds
+into host memory, the train loop puts it once on every device, and each
+compiled step gathers and preprocesses its batch there from a few hundred
+indices (`jaxmnist.train`).
 
 Orders are pure functions of (seed, epoch), so any epoch's batches can be
 regenerated exactly (resume relies on it). Training batches follow PyTorch's
@@ -23,8 +24,8 @@ from jaxmnist.errors import UserError
 
 
 class Split(NamedTuple):
-    images: jax.Array  # (N, 28, 28, 1) uint8
-    labels: jax.Array  # (N,) int32
+    images: np.ndarray  # (N, 28, 28, 1) uint8
+    labels: np.ndarray  # (N,) int32
 
 
 _SLICE = re.compile(r"^(?P<name>\w+)(\[(?P<start>-?\d*)(?P<start_pct>%?):(?P<stop>-?\d*)(?P<stop_pct>%?)\])?$")
@@ -53,13 +54,13 @@ def _slice_bounds(split: str, size: int) -> tuple[str, int, int]:
 
 def load(dataset: str, split: str, data_dir: str | None = None, data_source: str | None = None,
          limit: int | None = None) -> Split:
-    """A (sliced) split in IDX file order, on device. `limit` keeps only its first N examples."""
+    """A (sliced) split in IDX file order, in host memory. `limit` keeps only its first N examples."""
     name = _SLICE.match(split.replace(" ", ""))
     images, labels = prepare.load_split(dataset, name["name"] if name else split, data_dir, data_source)
     _, start, stop = _slice_bounds(split, len(labels))
     if limit is not None:
         stop = min(stop, start + limit)
-    return Split(jnp.asarray(images[start:stop]), jnp.asarray(labels[start:stop]))
+    return Split(images[start:stop], labels[start:stop])
 
 
 def pixel_stats(split: Split) -> tuple[float, float]:
