@@ -201,19 +201,23 @@ def train_block(state: TrainState, totals: dict, split, epoch_rows, epoch_first_
     return jax.lax.scan(update_unless_padding, carry, length=steps)[0]
 
 
-def evaluate_split(state: TrainState, split, rows, key, *, preprocess, **eval_options) -> dict:
-    """Metric sums over a whole split in one program (`rows`: this device's columns of every batch)."""
+def evaluate_split(state: TrainState, split, batch_indices, rows, key, *, preprocess, **eval_options) -> dict:
+    """Metric sums of a block of evaluation batches in one program; runs per device inside shard_map.
+
+    `rows` are this device's columns of the block's batches, `batch_indices` their places in
+    the split's batches: batch i's key is fold_in(key, i), whatever the block size.
+    """
 
     def one_batch(totals, batch):
         index, batch_rows = batch
         batch_key = jax.random.fold_in(key, index)
         images, labels, mask = _device_batch(batch_rows, split, preprocess, batch_key)
-        sums = eval_step(state, images, labels, mask, batch_key, **eval_options)
-        return jax.tree.map(jnp.add, totals, sums), None
+        return jax.tree.map(jnp.add, totals, eval_step(state, images, labels, mask, batch_key, **eval_options)), None
 
     zeros = {"loss_sum": jnp.float32(0), "correct": jnp.int32(0), "count": jnp.int32(0)}
-    totals, _ = jax.lax.scan(one_batch, zeros, (jnp.arange(rows.shape[0]), rows))
-    return totals
+    if rows.shape[0] == 1:  # as train_block: no one-step loop on XLA:CPU
+        return one_batch(zeros, (batch_indices[0], rows[0]))[0]
+    return jax.lax.scan(one_batch, zeros, (batch_indices, rows))[0]
 
 
 def padded_rows(order: np.ndarray, batch_size: int, devices: int, extra_rows: int = 0) -> np.ndarray:
@@ -253,11 +257,23 @@ class Engine:
                                      out_specs=(P(), P(), P())), donate_argnums=(0, 1))
 
     def eval_program(self, preprocess, train_mode: bool = False):
-        """jit(evaluate_split): (state, split, rows, key) -> metric sums."""
+        """jit(evaluate_split): (state, split, batch_indices, rows, key) -> metric sums of the block."""
         evaluate = functools.partial(evaluate_split, preprocess=preprocess, module=self.module, loss_name=self.loss,
                                      train_mode=train_mode)
-        return jax.jit(jax.shard_map(evaluate, mesh=self.mesh, in_specs=(P(), P(), P(None, DATA_AXIS), P()),
+        return jax.jit(jax.shard_map(evaluate, mesh=self.mesh, in_specs=(P(), P(), P(), P(None, DATA_AXIS), P()),
                                      out_specs=P()))
+
+    def eval_blocks(self, num_examples: int, batch_size: int, batches_per_dispatch: int) -> list[tuple]:
+        """A split's evaluation batches on the devices, uploaded once: (batch indices, rows) per block.
+
+        The last block is filled up with batches of padding, which count nothing.
+        """
+        rows = padded_rows(np.arange(num_examples), batch_size, self.mesh.size)
+        per_block = min(batches_per_dispatch, len(rows))
+        blocks = -(-len(rows) // per_block)
+        rows = np.concatenate([rows, np.full((blocks * per_block - len(rows), rows.shape[1]), -1, np.int32)])
+        return [(self.replicate(np.arange(start, start + per_block, dtype=np.int32)),
+                 self.put_rows(rows[start:start + per_block])) for start in range(0, len(rows), per_block)]
 
     def init_state(self, seed: int) -> TrainState:
         variables = models.init_variables(self.module, jax.random.fold_in(jax.random.key(seed), 0))
@@ -354,8 +370,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, force: b
                 for name, spec in config.eval.items()}
     # The splits live on every device, uploaded once; each program gathers its batches there.
     train_data = engine.replicate(train_split)
-    eval_data = {name: (engine.replicate(split), engine.put_rows(padded_rows(
-        np.arange(len(split.labels)), config.eval_batch_size, engine.mesh.size))) for name, split in eval_splits.items()}
+    eval_data = {name: (engine.replicate(split), engine.eval_blocks(len(split.labels), config.eval_batch_size,
+                                                                    steps_per_dispatch))
+                 for name, split in eval_splits.items()}
     best_metric = f"{config.best_split}_accuracy" if config.get("best_split") else None
     manager = checkpoint.open_manager(workdir, config.get("keep_checkpoints", 2), best_metric)
     # A resumed run restores into the abstract state: initialising first would compile and run
@@ -402,6 +419,14 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, force: b
         """Whether a block of steps (before, after] reached a multiple of `every`."""
         return bool(every) and after // every > before // every
 
+    def in_turn(outputs):
+        """Waits for a program on a multi-device CPU host: XLA:CPU's devices share one thread pool,
+        and with several programs queued one device's all-reduce waited 40 s for the other and
+        aborted the process (2 CPU devices, tiny/net_bn_dropout_aug)."""
+        if jax.default_backend() == "cpu" and engine.mesh.size > 1:
+            jax.block_until_ready(outputs)
+        return outputs
+
     step = int(state.step)  # counted on the host from here: reading state.step would wait for the device
     first_step = step + 1
     with _StopRequest() as stop:
@@ -417,7 +442,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, force: b
                        unit="batch", leave=False, dynamic_ncols=True, disable=not is_writer)
             batch_index = first_batch
             while batch_index < batches_per_epoch:
-                state, totals, rate = run_block(state, totals, train_data, epoch_rows, epoch_first_step, roots)
+                state, totals, rate = in_turn(run_block(state, totals, train_data, epoch_rows, epoch_first_step,
+                                                        roots))
                 done = min(steps_per_dispatch, batches_per_epoch - batch_index)
                 before, step, batch_index = step, step + done, batch_index + done
                 bar.update(done)
@@ -451,8 +477,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, force: b
             # after the epoch's last batch has no step of its own here.
             row = {"kind": "epoch", "step": step, "epoch": epoch, "train": _summarise(totals),
                    "learning_rate": float(optim.current_learning_rate(state.opt_state))}
-            for name, (split, rows) in eval_data.items():
-                row[name] = _summarise(evaluate[name](state, split, rows, jax.random.fold_in(eval_root, step)))
+            for name, (split, blocks) in eval_data.items():
+                key = jax.random.fold_in(eval_root, step)
+                sums = [in_turn(evaluate[name](state, split, batch_indices, rows, key)) for batch_indices, rows in blocks]
+                row[name] = _summarise(functools.reduce(lambda a, b: jax.tree.map(jnp.add, a, b), sums))
             history.append(row)
             seconds = time.time() - started
             if is_writer:
