@@ -194,11 +194,20 @@ def train_block(state: TrainState, totals: dict, split, epoch_rows, epoch_first_
         return jax.lax.cond(has_examples, update, lambda carry, _: carry, carry, rows), None
 
     carry = (state, totals, optim.current_learning_rate(state.opt_state).astype(jnp.float32))
-    if steps == 1:
-        # Not a one-step scan: XLA:CPU compiles a loop body to other kernels, and one step per
-        # program must keep the numbers of the runs in docs/runs to the bit.
-        return update(carry, rows_of(carry))
     return jax.lax.scan(update_unless_padding, carry, length=steps)[0]
+
+
+def step_batch(step, split, epoch_rows, epoch_first_step, augment_root, *, preprocess):
+    """The batch of one step, as train_block builds it, on its own: per device inside shard_map."""
+    rows = jax.lax.dynamic_index_in_dim(epoch_rows, step - epoch_first_step, keepdims=False)
+    return _device_batch(rows, split, preprocess, jax.random.fold_in(augment_root, step))
+
+
+def step_on_batch(state, totals, images, labels, mask, dropout_root, **step_options):
+    """One update on a batch from `step_batch`: per device inside shard_map. Returns (state, totals, rate)."""
+    step = state.step
+    new_state, sums = train_step(state, images, labels, mask, jax.random.fold_in(dropout_root, step), **step_options)
+    return new_state, _accumulate(totals, sums, step), sums["learning_rate"]
 
 
 def evaluate_split(state: TrainState, split, batch_indices, rows, key, *, preprocess, **eval_options) -> dict:
@@ -250,7 +259,24 @@ class Engine:
             [jnp.all(jnp.isfinite(leaf)) for leaf in jax.tree.leaves(tree)])))
 
     def train_program(self, preprocess, steps: int):
-        """jit(train_block) of `steps` steps: (state, totals, split, epoch_rows, epoch_first_step, roots)."""
+        """(state, totals, split, epoch_rows, epoch_first_step, roots) -> (state, totals, rate) after `steps` steps.
+
+        One step is two programs, the batch and the update: inside one program, or in a one-step
+        scan, XLA:CPU fuses the augmentation differently (random_resized_crop's bilinear
+        weights), and a run of single steps keeps the numbers of the runs in docs/runs to the bit.
+        """
+        if steps == 1:
+            make = jax.jit(jax.shard_map(functools.partial(step_batch, preprocess=preprocess), mesh=self.mesh,
+                                         in_specs=(P(), P(), P(None, DATA_AXIS), P(), P()), out_specs=P(DATA_AXIS)))
+            update = jax.jit(jax.shard_map(functools.partial(step_on_batch, module=self.module, tx=self.tx,
+                                                             loss_name=self.loss), mesh=self.mesh,
+                                           in_specs=(P(), P(), P(DATA_AXIS), P(DATA_AXIS), P(DATA_AXIS), P()),
+                                           out_specs=(P(), P(), P())), donate_argnums=(0, 1))
+
+            def run(state, totals, split, epoch_rows, epoch_first_step, roots):
+                batch = make(state.step, split, epoch_rows, epoch_first_step, roots[0])
+                return update(state, totals, *batch, roots[1])
+            return run
         block = functools.partial(train_block, steps=steps, preprocess=preprocess, module=self.module, tx=self.tx,
                                   loss_name=self.loss)
         return jax.jit(jax.shard_map(block, mesh=self.mesh, in_specs=(P(), P(), P(), P(None, DATA_AXIS), P(), P()),

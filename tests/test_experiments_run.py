@@ -44,9 +44,9 @@ def test_smoke_experiment_trains_two_steps_and_evaluates(name, fixture_data_dir)
     # The second update (step index 1) ran at the schedule's rate for it.
     schedule = optim.learning_rate_schedule(config.optimizer, config.schedule)
     assert float(rate) == pytest.approx(float(schedule(1)), rel=1e-6)
-    eval_rows = engine.put_rows(train.padded_rows(np.arange(BATCH_SIZE), BATCH_SIZE, engine.mesh.size))
+    ((batch_indices, eval_rows),) = engine.eval_blocks(BATCH_SIZE, BATCH_SIZE, batches_per_dispatch=1)
     for eval_name, spec in config.eval.items():
         evaluate = engine.eval_program(augment.parse(spec.pp, train_stats), spec.get("train_mode", False))
-        metrics = evaluate(state, split, eval_rows, jax.random.key(1))
+        metrics = evaluate(state, split, batch_indices, eval_rows, jax.random.key(1))
         assert int(metrics["count"]) == BATCH_SIZE, eval_name
         assert 0 <= int(metrics["correct"]) <= BATCH_SIZE and np.isfinite(float(metrics["loss_sum"])), eval_name

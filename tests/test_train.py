@@ -310,6 +310,25 @@ def test_padded_rows_keep_the_last_smaller_batch_and_fit_the_devices():
                                          [18, 19, -1, -1, -1, -1], [-1] * 6])
 
 
+def test_evaluation_in_blocks_counts_every_example_once(fixture_data_dir):
+    """One batch per program (CPU) and the whole split in one (GPU/TPU) give the same sums."""
+    config = _config(fixture_data_dir)
+    engine = train.Engine(config, devices=jax.devices()[:1])
+    split = engine.replicate(pipeline.load("mnist", "test", str(fixture_data_dir)))  # 500 = 3 x 128 + 116
+    evaluate = engine.eval_program(augment.parse(config.eval.test.pp))
+    state = engine.init_state(config.seed)
+    results = {}
+    for per_dispatch in (1, 3, 100):
+        blocks = engine.eval_blocks(500, 128, per_dispatch)
+        sums = [evaluate(state, split, batch_indices, rows, jax.random.key(0)) for batch_indices, rows in blocks]
+        results[per_dispatch] = (len(blocks), {key: float(sum(part[key] for part in sums)) for key in sums[0]})
+    assert [results[per_dispatch][0] for per_dispatch in (1, 3, 100)] == [4, 2, 1]
+    for per_dispatch in (3, 100):
+        assert results[per_dispatch][1]["count"] == results[1][1]["count"] == 500
+        assert results[per_dispatch][1]["correct"] == results[1][1]["correct"]
+        assert results[per_dispatch][1]["loss_sum"] == pytest.approx(results[1][1]["loss_sum"], rel=1e-6)
+
+
 def test_the_last_smaller_batch_runs_the_compiled_train_step(fixture_data_dir):
     config = _config(fixture_data_dir)
     engine, program = _one_step_program(config)
@@ -337,7 +356,8 @@ def test_padding_rows_enter_no_sum_and_no_gradient(fixture_data_dir):
     real_losses = train.per_example_loss(outputs, labels, config.loss)
     padded = engine.put_rows(np.array([[0, 1, 2, 3, 4, -1, -1, -1]], np.int32))
 
-    sums = engine.eval_program(augment.parse("to_tensor"))(state, split, padded, jax.random.key(0))
+    ((batch_indices, eval_rows),) = engine.eval_blocks(5, batch_size=8, batches_per_dispatch=1)
+    sums = engine.eval_program(augment.parse("to_tensor"))(state, split, batch_indices, eval_rows, jax.random.key(0))
     assert (int(sums["count"]), int(sums["correct"])) == (5, 5)
     np.testing.assert_allclose(float(sums["loss_sum"]), float(real_losses.sum()), rtol=1e-5)
 
