@@ -142,7 +142,8 @@ def _accumulate(totals: dict, sums: dict, step) -> dict:
             "count": totals["count"] + sums["count"], "first_nonfinite_step": first_bad}
 
 
-def _zero_totals() -> dict:
+def zero_totals() -> dict:
+    """An epoch's metric sums before its first step: the carry train_block and step_on_batch add to."""
     return {"loss_sum": np.float32(0), "correct": np.int32(0), "count": np.int32(0),
             "first_nonfinite_step": np.int32(-1)}
 
@@ -266,12 +267,7 @@ class Engine:
         weights), and a run of single steps keeps the numbers of the runs in docs/runs to the bit.
         """
         if steps == 1:
-            make = jax.jit(jax.shard_map(functools.partial(step_batch, preprocess=preprocess), mesh=self.mesh,
-                                         in_specs=(P(), P(), P(None, DATA_AXIS), P(), P()), out_specs=P(DATA_AXIS)))
-            update = jax.jit(jax.shard_map(functools.partial(step_on_batch, module=self.module, tx=self.tx,
-                                                             loss_name=self.loss), mesh=self.mesh,
-                                           in_specs=(P(), P(), P(DATA_AXIS), P(DATA_AXIS), P(DATA_AXIS), P()),
-                                           out_specs=(P(), P(), P())), donate_argnums=(0, 1))
+            make, update = self.batch_program(preprocess), self.update_program()
 
             def run(state, totals, split, epoch_rows, epoch_first_step, roots):
                 batch = make(state.step, split, epoch_rows, epoch_first_step, roots[0])
@@ -281,6 +277,18 @@ class Engine:
                                   loss_name=self.loss)
         return jax.jit(jax.shard_map(block, mesh=self.mesh, in_specs=(P(), P(), P(), P(None, DATA_AXIS), P(), P()),
                                      out_specs=(P(), P(), P())), donate_argnums=(0, 1))
+
+    def batch_program(self, preprocess):
+        """jit(step_batch): (step, split, epoch_rows, epoch_first_step, augment_root) -> (images, labels, mask)."""
+        return jax.jit(jax.shard_map(functools.partial(step_batch, preprocess=preprocess), mesh=self.mesh,
+                                     in_specs=(P(), P(), P(None, DATA_AXIS), P(), P()), out_specs=P(DATA_AXIS)))
+
+    def update_program(self):
+        """jit(step_on_batch): (state, totals, images, labels, mask, dropout_root) -> (state, totals, rate)."""
+        return jax.jit(jax.shard_map(
+            functools.partial(step_on_batch, module=self.module, tx=self.tx, loss_name=self.loss), mesh=self.mesh,
+            in_specs=(P(), P(), P(DATA_AXIS), P(DATA_AXIS), P(DATA_AXIS), P()), out_specs=(P(), P(), P())),
+            donate_argnums=(0, 1))
 
     def eval_program(self, preprocess, train_mode: bool = False):
         """jit(evaluate_split): (state, split, batch_indices, rows, key) -> metric sums of the block."""
@@ -459,9 +467,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, force: b
         for epoch in range(progress["epoch"], config.epochs + 1):
             started = time.time()
             first_batch = progress["batch"] if epoch == progress["epoch"] else 0
-            totals = engine.replicate(jax.tree.map(lambda zero, saved: type(zero)(saved), _zero_totals(),
+            totals = engine.replicate(jax.tree.map(lambda zero, saved: type(zero)(saved), zero_totals(),
                                                    progress["totals"])
-                                      if first_batch and progress["totals"] else _zero_totals())
+                                      if first_batch and progress["totals"] else zero_totals())
             epoch_rows = engine.epoch_rows(num_examples, batch_size, config.seed, epoch, config.shuffle)
             epoch_first_step = engine.replicate(np.int32(step - first_batch))
             bar = tqdm(total=batches_per_epoch, initial=first_batch, desc=f"epoch {epoch}/{config.epochs}",

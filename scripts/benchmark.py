@@ -54,7 +54,7 @@ jax.monitoring.register_event_listener(
     lambda event, **_: _CACHE_HITS.append(event) if event == "/jax/compilation_cache/cache_hits" else None)
 
 
-def jax_runner(config, batch_size: int, max_steps: int):
+def jax_runner(config, batch_size: int):
     """(run, compile seconds, compile seconds from the persistent cache, whether the first compile
     found the program in the cache already) of one model's train step.
 
@@ -64,24 +64,22 @@ def jax_runner(config, batch_size: int, max_steps: int):
     engine = train.Engine(config)
     state = engine.init_state(config.seed)
     rng = np.random.default_rng(0)
-    # The loop's program: the batch gathered and scaled on the device, then one update. As the
-    # loop does, a batch that does not divide among the devices is padded.
-    program = engine.train_program(augment.parse("to_tensor"), steps=1)
+    # The loop's update program, on a batch its batch program gathered and scaled on the device. As
+    # the loop does, a batch that does not divide among the devices is padded.
+    update = engine.update_program()
     split = engine.replicate(pipeline.Split(rng.integers(0, 256, (batch_size, 28, 28, 1), dtype=np.uint8),
                                             rng.integers(0, 10, batch_size).astype(np.int32)))
-    one_batch = train.padded_rows(np.arange(batch_size), batch_size, engine.mesh.size)
-    rows = engine.put_rows(np.repeat(one_batch, max_steps, axis=0))  # step s takes row s: the same batch
-    totals = engine.replicate({"loss_sum": np.float32(0), "correct": np.int32(0), "count": np.int32(0),
-                               "first_nonfinite_step": np.int32(-1)})
-    first_step = engine.replicate(np.int32(0))
+    rows = engine.put_rows(train.padded_rows(np.arange(batch_size), batch_size, engine.mesh.size))
     roots = jax.device_put((jax.random.key(0), jax.random.key(1)), engine.replicated)
+    batch = engine.batch_program(augment.parse("to_tensor"))(state.step, split, rows, state.step, roots[0])
+    totals = engine.replicate(train.zero_totals())
     holder = {"state": state, "totals": totals}
     compile_seconds = []
     hits_before = len(_CACHE_HITS)
     for _ in range(2):  # compiled, then (in-memory caches cleared) loaded from the persistent cache
         jax.clear_caches()
         started = time.perf_counter()
-        program.lower(state, totals, split, rows, first_step, roots).compile()
+        update.lower(state, totals, *batch, roots[1]).compile()
         compile_seconds.append(time.perf_counter() - started)
         if len(compile_seconds) == 1:
             program_was_cached = len(_CACHE_HITS) > hits_before
@@ -89,7 +87,7 @@ def jax_runner(config, batch_size: int, max_steps: int):
     def run(steps: int):
         state, totals = holder["state"], holder["totals"]
         for _ in range(steps):
-            state, totals, _ = program(state, totals, split, rows, first_step, roots)
+            state, totals, _ = update(state, totals, *batch, roots[1])
         jax.block_until_ready(totals)
         holder["state"], holder["totals"] = state, totals
 
@@ -149,8 +147,7 @@ def main() -> None:
     for name in args.models:
         config = recipes[name]
         batch_size = config.batch_size
-        jax_run, compile_seconds, cached_compile_seconds, program_was_cached = jax_runner(
-            config, batch_size, max_steps=1 + args.steps * args.repeats)
+        jax_run, compile_seconds, cached_compile_seconds, program_was_cached = jax_runner(config, batch_size)
         torch_run = torch_runner(config, batch_size)
         jax_rates, torch_rates = [], []
         for _ in range(args.repeats):

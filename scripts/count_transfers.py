@@ -5,7 +5,7 @@ Usage:
 
 Trains the engine tests' recipe (tests/configs/tiny_lenet_bn.py: LeNetBN, augmented, batch 16
 here) for one epoch of 20 and one of 60 steps, each in a fresh process with
-JAX_TRANSFER_GUARD_HOST_TO_DEVICE=log_explicit, which logs every transfer from the host, explicit
+JAX_TRANSFER_GUARD=log_explicit, which logs every transfer, explicit
 or not. Startup, the evaluation and the uploads of an epoch are the same in both runs, so
 (transfers of the 60-step run - those of the 20-step run) / 40 is what each further step costs.
 DIR is a tfds data dir with mnist prepared (e.g. from the test fixture:
@@ -35,7 +35,7 @@ def transfers(steps: int, args) -> int:
     if args.steps_per_dispatch:
         command += ["--steps-per-dispatch", args.steps_per_dispatch]
     result = subprocess.run(command, capture_output=True, text=True, timeout=600, cwd=REPO,
-                            env={**os.environ, "JAX_TRANSFER_GUARD_HOST_TO_DEVICE": "log_explicit"})
+                            env={**os.environ, "JAX_TRANSFER_GUARD": "log_explicit", "TF_CPP_MIN_LOG_LEVEL": "0"})
     if result.returncode != 0:
         sys.exit(f"error: the {steps}-step run failed: {result.stderr.strip().splitlines()[-1]}")
     return sum("host-to-device transfer" in line for line in result.stderr.splitlines())

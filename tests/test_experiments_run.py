@@ -35,8 +35,7 @@ def test_smoke_experiment_trains_two_steps_and_evaluates(name, fixture_data_dir)
     # Both updates in one program: the block of several steps that GPUs and TPUs run.
     program = engine.train_program(augment.parse(config.train_pp, train_stats), steps=2)
     rows = engine.put_rows(train.padded_rows(np.arange(2 * BATCH_SIZE), BATCH_SIZE, engine.mesh.size, extra_rows=1))
-    totals = engine.replicate({"loss_sum": np.float32(0), "correct": np.int32(0), "count": np.int32(0),
-                               "first_nonfinite_step": np.int32(-1)})
+    totals = engine.replicate(train.zero_totals())
     roots = jax.device_put((jax.random.key(0), jax.random.key(1)), engine.replicated)
     state, totals, rate = program(state, totals, split, rows, engine.replicate(np.int32(0)), roots)
     assert int(state.step) == 2 and int(totals["count"]) == 2 * BATCH_SIZE

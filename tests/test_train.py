@@ -151,12 +151,12 @@ def test_clean_stop_with_sigterm_then_resume_is_bit_identical(uninterrupted, fix
     # first one compiled, and must still continue bit-identically.
     cache_env = {"JAX_COMPILATION_CACHE_DIR": "", "XDG_CACHE_HOME": str(tmp_path / "cache")}
     _stop_with_sigterm_after_step_6(_cli(tmp_path, fixture_data_dir, env=cache_env), tmp_path)
-    assert any(path.name.startswith("jit_train_block") for path in (tmp_path / "cache" / "jaxmnist" / "xla").iterdir())
+    assert any(path.name.startswith("jit_step_on_batch") for path in (tmp_path / "cache" / "jaxmnist" / "xla").iterdir())
     resumed = _cli(tmp_path, fixture_data_dir, env={**cache_env, "JAX_LOG_COMPILES": "1"})
     out, err = resumed.communicate(timeout=300)
     assert resumed.returncode == 0, err
     assert "resuming from step" in err + out
-    assert "Persistent compilation cache hit for 'jit_train_block'" in err
+    assert "Persistent compilation cache hit for 'jit_step_on_batch'" in err
     _assert_bit_identical(uninterrupted[0], tmp_path)
     for tag in ("train/loss", "test/accuracy", "learning_rate"):
         assert _tensorboard_scalars(tmp_path, tag) == _tensorboard_scalars(uninterrupted[0], tag)
@@ -300,8 +300,7 @@ def _roots(engine, seed=0):
 
 
 def _zero_totals(engine):
-    return engine.replicate({"loss_sum": np.float32(0), "correct": np.int32(0), "count": np.int32(0),
-                             "first_nonfinite_step": np.int32(-1)})
+    return engine.replicate(train.zero_totals())
 
 
 def test_padded_rows_keep_the_last_smaller_batch_and_fit_the_devices():
@@ -335,9 +334,13 @@ def test_the_last_smaller_batch_runs_the_compiled_train_step(fixture_data_dir):
     split = engine.replicate(pipeline.load("mnist", "train[:400]", str(fixture_data_dir)))
     rows = engine.put_rows(train.padded_rows(np.arange(400), 48, devices=1))  # 8 x 48, then 16
     state, first_step = engine.init_state(config.seed), engine.replicate(np.int32(0))
-    for _ in range(9):
+    state, sums, _ = program(state, _zero_totals(engine), split, rows, first_step, _roots(engine))
+    compiles = []
+    jax.monitoring.register_event_duration_secs_listener(
+        lambda event, seconds, **_: compiles.append(event) if event.endswith("backend_compile_duration") else None)
+    for _ in range(8):  # 7 more full batches, then the last one of 16
         state, sums, _ = program(state, _zero_totals(engine), split, rows, first_step, _roots(engine))
-    assert int(state.step) == 9 and int(sums["count"]) == 16 and program._cache_size() == 1
+    assert int(state.step) == 9 and int(sums["count"]) == 16 and compiles == []
 
 
 def test_padding_rows_enter_no_sum_and_no_gradient(fixture_data_dir):
@@ -387,7 +390,7 @@ engines = {count: train.Engine(config, devices=jax.devices()[:count]) for count 
 programs = {count: engine.train_program(augment.parse(config.train_pp), steps=1) for count, engine in engines.items()}
 data = {count: engine.replicate(split) for count, engine in engines.items()}
 roots = (jax.random.key(2), jax.random.key(1))
-zeros = {"loss_sum": np.float32(0), "correct": np.int32(0), "count": np.int32(0), "first_nonfinite_step": np.int32(-1)}
+zeros = train.zero_totals()
 state = jax.tree.map(np.asarray, engines[1].init_state(config.seed))
 differences = {count: {"state": 0.0, "loss_sum": 0.0, "counts_equal": True} for count in counts[1:]}
 for epoch in (1, 2):  # 18 steps, each epoch ending with a batch of 16 real examples padded to 48
