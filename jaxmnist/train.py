@@ -167,39 +167,8 @@ def _device_batch(rows, split: pipeline.Split, preprocess, key):
     return images, split.labels[indices], mask
 
 
-def train_block(state: TrainState, totals: dict, split, epoch_rows, epoch_first_step, roots, *, steps: int,
-                preprocess, **step_options):
-    """`steps` updates in one program; runs per device inside shard_map. Returns (state, totals, rate).
-
-    Step `s` takes row `s - epoch_first_step` of `epoch_rows` (this device's columns of the
-    epoch's batches). Rows past the epoch's last batch are all padding: a step on one leaves
-    the state and the sums as they were, so an epoch's last block runs the same program.
-    Keys come from (seed, step), whatever the block size.
-    """
-    augment_root, dropout_root = roots
-
-    def rows_of(carry):
-        return jax.lax.dynamic_index_in_dim(epoch_rows, carry[0].step - epoch_first_step, keepdims=False)
-
-    def update(carry, rows):
-        state, totals, _ = carry
-        step = state.step
-        images, labels, mask = _device_batch(rows, split, preprocess, jax.random.fold_in(augment_root, step))
-        new_state, sums = train_step(state, images, labels, mask, jax.random.fold_in(dropout_root, step),
-                                     **step_options)
-        return new_state, _accumulate(totals, sums, step), sums["learning_rate"]
-
-    def update_unless_padding(carry, _):
-        rows = rows_of(carry)
-        has_examples = jax.lax.psum(jnp.sum(rows >= 0), DATA_AXIS) > 0
-        return jax.lax.cond(has_examples, update, lambda carry, _: carry, carry, rows), None
-
-    carry = (state, totals, optim.current_learning_rate(state.opt_state).astype(jnp.float32))
-    return jax.lax.scan(update_unless_padding, carry, length=steps)[0]
-
-
 def step_batch(step, split, epoch_rows, epoch_first_step, augment_root, *, preprocess):
-    """The batch of one step, as train_block builds it, on its own: per device inside shard_map."""
+    """This device's batch of `step`: row `step - epoch_first_step` of its columns of the epoch's batches."""
     rows = jax.lax.dynamic_index_in_dim(epoch_rows, step - epoch_first_step, keepdims=False)
     return _device_batch(rows, split, preprocess, jax.random.fold_in(augment_root, step))
 
@@ -209,6 +178,30 @@ def step_on_batch(state, totals, images, labels, mask, dropout_root, **step_opti
     step = state.step
     new_state, sums = train_step(state, images, labels, mask, jax.random.fold_in(dropout_root, step), **step_options)
     return new_state, _accumulate(totals, sums, step), sums["learning_rate"]
+
+
+def train_block(state: TrainState, totals: dict, split, epoch_rows, epoch_first_step, roots, *, steps: int,
+                preprocess, **step_options):
+    """`steps` updates in one program; runs per device inside shard_map. Returns (state, totals, rate).
+
+    Rows past the epoch's last batch are all padding: a step on one leaves the state and the
+    sums as they were, so an epoch's last block runs the same program. Keys come from
+    (seed, step), whatever the block size.
+    """
+    augment_root, dropout_root = roots
+
+    def update(carry):
+        state, totals, _ = carry
+        batch = step_batch(state.step, split, epoch_rows, epoch_first_step, augment_root, preprocess=preprocess)
+        return step_on_batch(state, totals, *batch, dropout_root, **step_options)
+
+    def update_unless_padding(carry, _):
+        rows = jax.lax.dynamic_index_in_dim(epoch_rows, carry[0].step - epoch_first_step, keepdims=False)
+        has_examples = jax.lax.psum(jnp.sum(rows >= 0), DATA_AXIS) > 0
+        return jax.lax.cond(has_examples, update, lambda carry: carry, carry), None
+
+    carry = (state, totals, optim.current_learning_rate(state.opt_state).astype(jnp.float32))
+    return jax.lax.scan(update_unless_padding, carry, length=steps)[0]
 
 
 def evaluate_split(state: TrainState, split, batch_indices, rows, key, *, preprocess, **eval_options) -> dict:
