@@ -7,7 +7,7 @@
   buffer; above 32 MB glibc maps fresh pages for it each time, and each page faults on first
   touch: 10,000-14,000 faults per step for LeNetDeep (42 MB) and Net at batch 128 (57 MB). Without
   them their steps took 82-89 ms instead of 117 and 65-85 ms instead of 103 on one core of this
-  project's machine (noisy single runs; issue 7 note).
+  project's machine (noisy single runs).
 """
 
 import argparse
@@ -83,7 +83,7 @@ def use_cpu_cores_as_devices(count: int | None = None):
     XLA:CPU runs a program's operations one after another and splits few of them over the
     cores: on this project's 2-core machine a one-device fashion/cnn3 train step took 501 ms
     with both cores free against 650-700 ms on one, and torch used both for 314 ms. As two
-    devices, each core runs the step on half the batch: 415 ms (issue 7 note, session 5).
+    devices, each core runs the step on half the batch: 415 ms (measured at commit 94237b2).
     Only the CPU backend changes: GPU and TPU runs use their accelerators as before.
     Without `count`, a device count already given in XLA_FLAGS is kept. Must run before JAX
     initialises its backends.

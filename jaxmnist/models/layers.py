@@ -107,12 +107,12 @@ def _xla_conv2d(x, kernel, padding: int, stride: int = 1):
 # A stride-1 convolution whose kernel gradient is one matrix product where XLA:CPU's own
 # is slow. XLA computes the kernel gradient as a convolution whose window is the whole
 # output map, which runs at a few GFLOP/s for large maps: e.g. 1.0 s against 0.08 s for
-# the forward pass of CNN3's 28x28 32->64 layer at batch 64 (issue 7 note). Here it is
+# the forward pass of CNN3's 28x28 32->64 layer at batch 64 (measured on this project's 2-core machine). Here it is
 # kw-shifted copies of the input times kh-shifted copies of the output gradient, one GEMM.
 def _kernel_grad_by_gemm_is_faster(x, grad) -> bool:
     """Where the GEMM beat XLA's kernel gradient, measured for every layer of the notebooks.
 
-    One core, ms per kernel gradient, XLA vs GEMM (issue 7 note, session 4): maps of 24x24
+    One core, ms per kernel gradient, XLA vs GEMM (measured for commit a900839): maps of 24x24
     and more 1.5-8x faster (Net's 24x24 8->16: 16.2 vs 10.4 ms; CNN3's 28x28 32->64: 741 vs
     112 ms); 14x14 maps with 32 or more input channels 1.1-1.8x (simple_net's 64->64 at batch
     250: 135 vs 77 ms; CNN3's 64->128: 134 vs 103 ms). Elsewhere XLA's is mostly as fast or up
@@ -171,7 +171,7 @@ def _input_grad_by_gemm_is_faster(padding: int, grad) -> bool:
     12.2 ms against 6.3 ms by GEMM for def_net's 12x12 20->50 5x5 layer at batch 64, one
     core; 2.9 vs 0.6 ms for Net's 12x12 8->12; 19.1 vs 15.7 for network_cnn's 12x12 32->64.
     On larger maps or padded layers XLA's is as fast or faster (Net's 26x26 8->16: 7.0 vs
-    9.7 ms; LeNet's padded 14x14 16->32: 9.3 vs 16.4 ms). Issue 7 note, session 4.
+    9.7 ms; LeNet's padded 14x14 16->32: 9.3 vs 16.4 ms; measured for commit b0fd1d0).
     """
     return padding == 0 and grad.shape[1] * grad.shape[2] < 20 * 20
 
@@ -300,7 +300,7 @@ def _global_sum(value, axis_name):
 # Training-mode BatchNorm with its gradient written out: two reductions and one elementwise
 # pass. XLA's gradient of the forward pass took several more passes over the activations:
 # LeNet's two BatchNorm layers cost 12 ms per step at batch 100 (LeNet 38 vs LeNet+BN 50 ms;
-# torch: 55 vs 57 ms; issue 7 note, session 4).
+# torch: 55 vs 57 ms; measured for commit 711e636).
 @functools.partial(jax.custom_vjp, nondiff_argnums=(5, 6))
 def _batch_norm_training(x, scale, bias, weights, count, eps: float, axis_name):
     """(y, batch mean, biased batch variance) over the examples with weight 1.
@@ -374,7 +374,7 @@ def bernoulli(key, probability: float, shape) -> jax.Array:
 
     jax.random.bernoulli draws every element through threefry, which XLA:CPU runs slowly:
     65 ms for the 2.3M draws of one Net train step at batch 128 on one core, about half the
-    step, and 2.7 s of its compile (issue 7 note). Here threefry draws only two 32-bit seeds
+    step, and 2.7 s of its compile (measured for commit b57c8d4). Here threefry draws only two 32-bit seeds
     and each element hashes its index with them (0.6 ms for the same draws). As in
     jax.random.uniform, 24 random bits make a float32 in [0, 1).
     """
