@@ -41,6 +41,7 @@ from jaxmnist import checkpoint, models, optim, reporting, runtime
 from jaxmnist import config as config_lib
 from jaxmnist.data import augment, pipeline
 from jaxmnist.errors import UserError
+from jaxmnist.models import cpu_kernels
 
 LOSSES = ("nll", "cross_entropy", "cross_entropy_on_probabilities")
 DATA_AXIS = "batch"
@@ -48,6 +49,15 @@ _MODULE_LOADED = time.perf_counter()
 # Config keys that do not change what a run computes (where data lives, the notebook's reference
 # numbers, how many steps one program runs): they may differ when a run is resumed.
 NON_RECIPE_KEYS = ("data_dir", "data_source", "reference", "steps_per_dispatch")
+# Recipe keys that configs saved before they existed lack; such a run computed with this value.
+ADDED_KEY_DEFAULTS = {"matmul_precision": "highest"}
+# `matmul_precision` -> the precision of every dot and convolution on GPU and TPU. XLA:CPU
+# computes float32 products in float32 whatever is asked.
+PRECISIONS = {
+    "highest": "highest",  # float32, as the notebooks ran
+    "tensorfloat32": "tensorfloat32",  # NVIDIA's TF32: float32 range, a 10-bit mantissa
+    "bfloat16": "bfloat16",  # one bfloat16 pass: fastest, an 8-bit mantissa
+}
 
 
 class TrainState(flax.struct.PyTreeNode):
@@ -241,8 +251,14 @@ def padded_rows(order: np.ndarray, batch_size: int, devices: int, extra_rows: in
 class Engine:
     """The compiled, sharded programs of one run, and where their inputs live; holds no training state."""
 
-    def __init__(self, config: ml_collections.ConfigDict, devices=None):
+    def __init__(self, config: ml_collections.ConfigDict, devices=None, kernels: str | None = None):
+        """`kernels`: 'cpu' (jaxmnist.models.cpu_kernels) or 'xla'; by default 'cpu' on CPU devices only."""
         self.mesh = jax.sharding.Mesh(np.array(devices or jax.devices()), (DATA_AXIS,))
+        self.kernels = kernels or ("cpu" if self.mesh.devices.flat[0].platform == "cpu" else "xla")
+        precision = config.get("matmul_precision", ADDED_KEY_DEFAULTS["matmul_precision"])
+        if precision not in PRECISIONS:
+            raise UserError(f"matmul_precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+        self.precision = PRECISIONS[precision]
         self.replicated = NamedSharding(self.mesh, P())
         self.rows_sharding = NamedSharding(self.mesh, P(None, DATA_AXIS))
         self.loss = config.loss
@@ -251,6 +267,14 @@ class Engine:
         self.tx = optim.create_optimizer(config)
         self.all_finite = jax.jit(lambda tree: jnp.all(jnp.array(
             [jnp.all(jnp.isfinite(leaf)) for leaf in jax.tree.leaves(tree)])))
+
+    def _traced_for_backend(self, program):
+        """`program`, traced with this run's layer kernels and matmul precision."""
+        @functools.wraps(program)
+        def traced(*args):
+            with cpu_kernels.enabled(self.kernels == "cpu"), jax.default_matmul_precision(self.precision):
+                return program(*args)
+        return traced
 
     def train_program(self, preprocess, steps: int):
         """(state, totals, split, epoch_rows, epoch_first_step, roots) -> (state, totals, rate) after `steps` steps.
@@ -268,18 +292,20 @@ class Engine:
             return run
         block = functools.partial(train_block, steps=steps, preprocess=preprocess, module=self.module, tx=self.tx,
                                   loss_name=self.loss)
-        return jax.jit(jax.shard_map(block, mesh=self.mesh, in_specs=(P(), P(), P(), P(None, DATA_AXIS), P(), P()),
+        return jax.jit(jax.shard_map(self._traced_for_backend(block), mesh=self.mesh,
+                                     in_specs=(P(), P(), P(), P(None, DATA_AXIS), P(), P()),
                                      out_specs=(P(), P(), P())), donate_argnums=(0, 1))
 
     def batch_program(self, preprocess):
         """jit(step_batch): (step, split, epoch_rows, epoch_first_step, augment_root) -> (images, labels, mask)."""
-        return jax.jit(jax.shard_map(functools.partial(step_batch, preprocess=preprocess), mesh=self.mesh,
+        return jax.jit(jax.shard_map(self._traced_for_backend(functools.partial(step_batch, preprocess=preprocess)),
+                                     mesh=self.mesh,
                                      in_specs=(P(), P(), P(None, DATA_AXIS), P(), P()), out_specs=P(DATA_AXIS)))
 
     def update_program(self):
         """jit(step_on_batch): (state, totals, images, labels, mask, dropout_root) -> (state, totals, rate)."""
-        return jax.jit(jax.shard_map(
-            functools.partial(step_on_batch, module=self.module, tx=self.tx, loss_name=self.loss), mesh=self.mesh,
+        return jax.jit(jax.shard_map(self._traced_for_backend(
+            functools.partial(step_on_batch, module=self.module, tx=self.tx, loss_name=self.loss)), mesh=self.mesh,
             in_specs=(P(), P(), P(DATA_AXIS), P(DATA_AXIS), P(DATA_AXIS), P()), out_specs=(P(), P(), P())),
             donate_argnums=(0, 1))
 
@@ -287,7 +313,8 @@ class Engine:
         """jit(evaluate_split): (state, split, batch_indices, rows, key) -> metric sums of the block."""
         evaluate = functools.partial(evaluate_split, preprocess=preprocess, module=self.module, loss_name=self.loss,
                                      train_mode=train_mode)
-        return jax.jit(jax.shard_map(evaluate, mesh=self.mesh, in_specs=(P(), P(), P(), P(None, DATA_AXIS), P()),
+        return jax.jit(jax.shard_map(self._traced_for_backend(evaluate), mesh=self.mesh,
+                                     in_specs=(P(), P(), P(), P(None, DATA_AXIS), P()),
                                      out_specs=P()))
 
     def eval_blocks(self, num_examples: int, batch_size: int, batches_per_dispatch: int) -> list[tuple]:
@@ -344,6 +371,7 @@ def _check_config(workdir: Path, config: ml_collections.ConfigDict, force: bool)
     current = json.loads(config.to_json_best_effort())
     if saved_path.exists() and not force:
         saved = json.loads(saved_path.read_text())
+        saved = {**ADDED_KEY_DEFAULTS, **saved}
         differing = sorted(key for key in set(saved) | set(current)
                            if key not in NON_RECIPE_KEYS and saved.get(key) != current.get(key))
         if differing:

@@ -13,6 +13,7 @@ import pytest
 from jaxmnist import models, torch_port
 from jaxmnist.cli import main
 from jaxmnist.errors import UserError
+from jaxmnist.models import cpu_kernels
 from jaxmnist.models.layers import max_pool2d
 
 torch = pytest.importorskip("torch")
@@ -52,6 +53,13 @@ def inputs(batch=4, seed=1):
     return x, x.numpy().transpose(0, 2, 3, 1)
 
 
+@pytest.fixture(params=["xla", "cpu"])
+def layer_kernels(request):
+    """Each comparison runs on both layer paths: XLA's own kernels (GPU, TPU) and cpu_kernels (CPU)."""
+    with cpu_kernels.enabled(request.param == "cpu"):
+        yield request.param
+
+
 def test_every_registry_model_has_its_notebook_class_here():
     assert sorted(TORCH_MODELS) == sorted(models.names())
     for name, constructor in TORCH_MODELS.items():
@@ -60,7 +68,7 @@ def test_every_registry_model_has_its_notebook_class_here():
 
 
 @pytest.mark.parametrize("name", list(TORCH_MODELS))
-def test_eval_outputs_equal_torch(name):
+def test_eval_outputs_equal_torch(name, layer_kernels):
     torch_model = make_torch_model(name).eval()
     x_torch, x = inputs()
     with torch.no_grad():
@@ -84,7 +92,7 @@ def without_dropout(name):
 
 
 @pytest.mark.parametrize("name", BATCH_NORM_MODELS)
-def test_train_mode_outputs_and_running_statistics_equal_torch(name):
+def test_train_mode_outputs_and_running_statistics_equal_torch(name, layer_kernels):
     torch_model, module = without_dropout(name)
     torch_model.train()
     x_torch, x = inputs(batch=6)
@@ -103,7 +111,7 @@ def test_train_mode_outputs_and_running_statistics_equal_torch(name):
 
 
 @pytest.mark.parametrize("name", list(TORCH_MODELS))
-def test_parameter_gradients_equal_torch(name):
+def test_parameter_gradients_equal_torch(name, layer_kernels):
     """Backward passes agree: jaxmnist defines some gradients itself (max pooling) for speed."""
     torch_model = make_torch_model(name).eval()
     x_torch, x = inputs(batch=8)
@@ -127,7 +135,7 @@ def test_parameter_gradients_equal_torch(name):
 
 
 @pytest.mark.parametrize("name", list(TORCH_MODELS))
-def test_train_mode_gradients_and_running_statistics_of_a_masked_batch_equal_torch(name):
+def test_train_mode_gradients_and_running_statistics_of_a_masked_batch_equal_torch(name, layer_kernels):
     """Training-mode backward (BatchNorm's is hand-written) over a batch with padding rows the mask leaves out."""
     torch_model, module = without_dropout(name)
     variables = torch_port.from_torch(name, torch_model.state_dict())  # before torch updates its statistics
@@ -277,7 +285,7 @@ def test_import_torch_errors_are_one_line(tmp_path, capsys):
 # Tiling windows (with a row and a column left over) and overlapping ones, on inputs rounded so
 # that windows hold ties: torch sends the gradient to the first maximum of each window.
 @pytest.mark.parametrize("size, kernel_size, stride", [(7, 2, 2), (8, 2, 2), (9, 3, 3), (7, 3, 1), (8, 3, 2)])
-def test_max_pool_gradient_equals_torch(size, kernel_size, stride):
+def test_max_pool_gradient_equals_torch(size, kernel_size, stride, layer_kernels):
     rng = np.random.default_rng(size * 10 + kernel_size)
     x = np.round(rng.standard_normal((2, size, size, 3)), 1).astype(np.float32)
     out_size = (size - kernel_size) // stride + 1

@@ -12,13 +12,14 @@ Tensors are NHWC; kernels are HWIO (conv) and (in, out) (Linear).
 """
 
 from collections.abc import Sequence
-import functools
 import math
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 from jax import lax
+
+from jaxmnist.models import cpu_kernels
 
 
 def _fans(shape):
@@ -89,149 +90,19 @@ class Conv2d(nn.Module):
             raise ValueError(f"{self.path}: expected {self.in_channels} input channels, got shape {x.shape}")
         k = self.kernel_size
         kernel = self.param("kernel", _weight_init(self.weight_init), (k, k, self.in_channels, self.out_channels))
-        if self.stride == 1:
-            y = _conv2d(x, _varying_like(kernel, x), self.padding)
-        else:
-            y = _xla_conv2d(x, kernel, self.padding, self.stride)
+        y = conv2d(x, kernel, self.padding, self.stride)
         if self.bias:
             y = y + self.param("bias", _torch_default_bias_init(self.in_channels * k * k), (self.out_channels,))
         return y
 
 
-def _xla_conv2d(x, kernel, padding: int, stride: int = 1):
+def conv2d(x, kernel, padding: int = 0, stride: int = 1):
+    """F.conv2d on NHWC inputs and HWIO kernels."""
+    if cpu_kernels.active():
+        return cpu_kernels.conv2d(x, kernel, padding, stride)
     return lax.conv_general_dilated(
         x, kernel, window_strides=(stride, stride), padding=((padding, padding), (padding, padding)),
         dimension_numbers=("NHWC", "HWIO", "NHWC"))
-
-
-# A stride-1 convolution whose kernel gradient is one matrix product where XLA:CPU's own
-# is slow. XLA computes the kernel gradient as a convolution whose window is the whole
-# output map, which runs at a few GFLOP/s for large maps: e.g. 1.0 s against 0.08 s for
-# the forward pass of CNN3's 28x28 32->64 layer at batch 64 (measured on this project's 2-core machine). Here it is
-# kw-shifted copies of the input times kh-shifted copies of the output gradient, one GEMM.
-def _kernel_grad_by_gemm_is_faster(x, grad) -> bool:
-    """Where the GEMM beat XLA's kernel gradient, measured for every layer of the notebooks.
-
-    One core, ms per kernel gradient, XLA vs GEMM (measured for commit a900839): maps of 24x24
-    and more 1.5-8x faster (Net's 24x24 8->16: 16.2 vs 10.4 ms; CNN3's 28x28 32->64: 741 vs
-    112 ms); 14x14 maps with 32 or more input channels 1.1-1.8x (simple_net's 64->64 at batch
-    250: 135 vs 77 ms; CNN3's 64->128: 134 vs 103 ms). Elsewhere XLA's is mostly as fast or up
-    to 1.4x faster (LeNet's 14x14 16->32: 12.7 vs 15.9 ms; LeNetDeep's 7x7 32->64: 4.7 vs
-    5.2 ms); three small layers where the GEMM was 0.4-1.9 ms faster (output maps: cnn's 10x10 16->32, Net's
-    10x10 8->12 and 8x8 12->12) are left out to keep the rule simple.
-    """
-    out_pixels = grad.shape[1] * grad.shape[2]
-    return out_pixels >= 20 * 20 or (out_pixels >= 14 * 14 and x.shape[-1] >= 32)
-
-
-def _varying_like(kernel, x):
-    """Under shard_map, mark the replicated kernel as varying across the devices x is split over.
-
-    A custom_vjp's backward must return a cotangent of the type of its input. The kernel
-    gradient of a device's shard is per device; with the kernel cast to varying here, JAX
-    transposes the cast into the psum that adds the devices' gradients up.
-    """
-    axes = tuple(jax.typeof(x).manual_axis_type.varying - jax.typeof(kernel).manual_axis_type.varying)
-    return lax.pcast(kernel, axes, to="varying") if axes else kernel
-
-
-def _conv2d_forward(x, kernel, padding):
-    if x.shape[-1] == 1:
-        patches = _patches(x, kernel.shape[0], padding)
-        return _single_channel_conv2d(patches, kernel), (patches, kernel)
-    return _xla_conv2d(x, kernel, padding), (x, kernel)
-
-
-@functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
-def _conv2d(x, kernel, padding: int):
-    return _conv2d_forward(x, kernel, padding)[0]
-
-
-def _conv2d_backward(padding, residuals, grad):
-    saved, kernel = residuals
-    if kernel.shape[2] == 1:
-        return _single_channel_conv2d_backward(padding, saved, kernel, grad)
-    x = saved
-    if _input_grad_by_gemm_is_faster(padding, grad):
-        grad_x = _input_grad_by_gemm(grad, kernel, padding)
-    else:
-        grad_x = jax.vjp(lambda x: _xla_conv2d(x, kernel, padding), x)[1](grad)[0]
-    if _kernel_grad_by_gemm_is_faster(x, grad):
-        grad_kernel = _kernel_grad_by_gemm(x, grad, kernel.shape[0], padding)
-    else:
-        grad_kernel = jax.vjp(lambda kernel: _xla_conv2d(x, kernel, padding), kernel)[1](grad)[0]
-    return grad_x, grad_kernel
-
-
-def _input_grad_by_gemm_is_faster(padding: int, grad) -> bool:
-    """Unpadded convolutions with small maps: XLA's input gradient is slow there.
-
-    XLA computes it as a convolution of the gradient padded by k - 1 on each side, which is
-    mostly zeros on a small map and which its fast convolution library does not take:
-    12.2 ms against 6.3 ms by GEMM for def_net's 12x12 20->50 5x5 layer at batch 64, one
-    core; 2.9 vs 0.6 ms for Net's 12x12 8->12; 19.1 vs 15.7 for network_cnn's 12x12 32->64.
-    On larger maps or padded layers XLA's is as fast or faster (Net's 26x26 8->16: 7.0 vs
-    9.7 ms; LeNet's padded 14x14 16->32: 9.3 vs 16.4 ms; measured for commit b0fd1d0).
-    """
-    return padding == 0 and grad.shape[1] * grad.shape[2] < 20 * 20
-
-
-def _input_grad_by_gemm(grad, kernel, padding: int):
-    """Each output position's shares of its k*k input positions (one GEMM), added back where they came from."""
-    kernel_size, _, channels, features = kernel.shape
-    batch, out_height, out_width, _ = grad.shape
-    shares = (grad.reshape(-1, features) @ kernel.reshape(-1, features).T).reshape(
-        batch, out_height, out_width, kernel_size, kernel_size, channels)
-    padded_height, padded_width = out_height + kernel_size - 1, out_width + kernel_size - 1
-    grad_padded = sum(
-        jnp.pad(shares[:, :, :, i, j], ((0, 0), (i, padded_height - out_height - i),
-                                        (j, padded_width - out_width - j), (0, 0)))
-        for i in range(kernel_size) for j in range(kernel_size))
-    return grad_padded[:, padding:padded_height - padding, padding:padded_width - padding]
-
-
-def _kernel_grad_by_gemm(x, grad, kernel_size: int, padding: int):
-    """d loss / d kernel[i, j, c, o] = sum over b, h, w of x_padded[b, h + i, w + j, c] * grad[b, h, w, o]."""
-    channels, features = x.shape[-1], grad.shape[-1]
-    out_height, out_width = grad.shape[1], grad.shape[2]
-    x = jnp.pad(x, ((0, 0), (padding, padding), (padding, padding), (0, 0)))
-    padded_height = x.shape[1]
-    # Column shifts go on the input, row shifts on the gradient (zero rows above and below).
-    x_shifted = jnp.concatenate([x[:, :, j:j + out_width, :] for j in range(kernel_size)], axis=-1)
-    grad_shifted = jnp.concatenate(
-        [jnp.pad(grad, ((0, 0), (i, padded_height - out_height - i), (0, 0), (0, 0))) for i in range(kernel_size)],
-        axis=-1)
-    product = x_shifted.reshape(-1, kernel_size * channels).T @ grad_shifted.reshape(-1, kernel_size * features)
-    # product[j * C + c, i * O + o] -> kernel[i, j, c, o]
-    return product.reshape(kernel_size, channels, kernel_size, features).transpose(2, 0, 1, 3)
-
-
-# The notebooks' first layers see one input channel; XLA:CPU's convolution, its input and its
-# kernel gradient run at 2-3 GFLOP/s there (LeNetDeep's 28x28 1->16 5x5 layer: 15 + 11 + 9 ms
-# per step at batch 100). As k*k shifted copies of the image (the patches) times the kernel,
-# they are matrix products; the patches are kept for the kernel gradient.
-def _patches(x, kernel_size: int, padding: int):
-    """(k*k, B, H', W'): patches[i*k + j, b, h, w] = x_padded[b, h + i, w + j, 0].
-
-    The tap axis goes first: stacked along the last axis, XLA:CPU wrote them at 0.5 GB/s.
-    """
-    x = jnp.pad(x[..., 0], ((0, 0), (padding, padding), (padding, padding)))
-    out_height, out_width = x.shape[1] - kernel_size + 1, x.shape[2] - kernel_size + 1
-    return jnp.stack([x[:, i:i + out_height, j:j + out_width]
-                      for i in range(kernel_size) for j in range(kernel_size)])
-
-
-def _single_channel_conv2d(patches, kernel):
-    return jnp.einsum("tbhw,to->bhwo", patches, kernel.reshape(-1, kernel.shape[-1]))
-
-
-def _single_channel_conv2d_backward(padding, patches, kernel, grad):
-    taps, features = patches.shape[0], kernel.shape[-1]
-    grad_kernel = (patches.reshape(taps, -1) @ grad.reshape(-1, features)).reshape(kernel.shape)
-    return _input_grad_by_gemm(grad, kernel, padding), grad_kernel
-
-
-_conv2d.defvjp(_conv2d_forward, _conv2d_backward)
 
 
 class Linear(nn.Module):
@@ -281,8 +152,7 @@ class BatchNorm(nn.Module):
             weights = jnp.ones(x.shape[:-1] + (1,), x.dtype) if mask is None else jnp.broadcast_to(
                 mask.reshape((-1,) + (1,) * (x.ndim - 1)), x.shape[:-1] + (1,)).astype(x.dtype)
             count = _global_sum(weights, self.axis_name)[0]
-            y, mean, var = _batch_norm_training(x, _varying_like(scale, x), _varying_like(bias, x), weights, count,
-                                                self.eps, self.axis_name)
+            y, mean, var = batch_norm_training(x, scale, bias, weights, count, self.eps, self.axis_name)
             if not self.is_initializing():
                 m = self.momentum
                 running_mean.value = (1 - m) * running_mean.value + m * mean
@@ -297,50 +167,19 @@ def _global_sum(value, axis_name):
     return total if axis_name is None else lax.psum(total, axis_name)
 
 
-# Training-mode BatchNorm with its gradient written out: two reductions and one elementwise
-# pass. XLA's gradient of the forward pass took several more passes over the activations:
-# LeNet's two BatchNorm layers cost 12 ms per step at batch 100 (LeNet 38 vs LeNet+BN 50 ms;
-# torch: 55 vs 57 ms; measured for commit 711e636).
-@functools.partial(jax.custom_vjp, nondiff_argnums=(5, 6))
-def _batch_norm_training(x, scale, bias, weights, count, eps: float, axis_name):
+def batch_norm_training(x, scale, bias, weights, count, eps: float, axis_name):
     """(y, batch mean, biased batch variance) over the examples with weight 1.
 
     Two passes (mean, then mean squared deviation) rather than E[x^2] - E[x]^2: as accurate
     as torch's. Sums and counts (not means) cross devices, so shards may hold different
     numbers of valid examples.
     """
-    return _batch_norm_training_forward(x, scale, bias, weights, count, eps, axis_name)[0]
-
-
-def _batch_norm_training_forward(x, scale, bias, weights, count, eps, axis_name):
+    if cpu_kernels.active():
+        return cpu_kernels.batch_norm_training(x, scale, bias, weights, count, eps, axis_name)
     mean = _global_sum(x * weights, axis_name) / count
     centered = x - mean
     var = _global_sum(jnp.square(centered) * weights, axis_name) / count
-    inv_std = lax.rsqrt(var + eps)
-    normalized = centered * inv_std
-    return (normalized * scale + bias, mean, var), (normalized, inv_std, scale, weights, count)
-
-
-def _batch_norm_training_backward(eps, axis_name, residuals, cotangents):
-    """Every output depends on the batch statistics, which depend on the weighted examples:
-
-    dx = scale * inv_std * (dy - w / n * (sum(dy) + x_hat * sum(dy * x_hat))),
-    plus the (normally zero) cotangents of the returned mean and variance. The scale's and
-    bias's gradients are this device's sums; JAX adds them up across devices.
-    """
-    normalized, inv_std, scale, weights, count = residuals
-    grad_y, grad_mean, grad_var = cotangents
-    grad_bias = _global_sum(grad_y, None)
-    grad_scale = _global_sum(grad_y * normalized, None)
-    total_grad_bias, total_grad_scale = ((grad_bias, grad_scale) if axis_name is None
-                                         else lax.psum((grad_bias, grad_scale), axis_name))
-    share = weights / count
-    grad_x = (scale * inv_std * (grad_y - share * (total_grad_bias + normalized * total_grad_scale))
-              + share * (grad_mean + 2 * grad_var * normalized / inv_std))
-    return grad_x, grad_scale, grad_bias, jnp.zeros_like(weights), jnp.zeros_like(count)
-
-
-_batch_norm_training.defvjp(_batch_norm_training_forward, _batch_norm_training_backward)
+    return centered * lax.rsqrt(var + eps) * scale + bias, mean, var
 
 
 class BatchNorm2d(BatchNorm):
@@ -349,17 +188,6 @@ class BatchNorm2d(BatchNorm):
 
 class BatchNorm1d(BatchNorm):
     """Input (B, C)."""
-
-
-def _computed_once(x):
-    """x, through an identity reduction (a minimum with the largest value of its type).
-
-    XLA does not fuse a reduction into its consumers, so it computes x once and stores it
-    instead of recomputing it inside every consumer that reads it. (optimization_barrier
-    would say so directly, but XLA:CPU removes it before fusion.)
-    """
-    largest = jnp.inf if jnp.issubdtype(x.dtype, jnp.floating) else jnp.iinfo(x.dtype).max
-    return jnp.min(jnp.stack([x, jnp.full_like(x, largest)]), axis=0)
 
 
 def _mix32(x):
@@ -380,9 +208,11 @@ def bernoulli(key, probability: float, shape) -> jax.Array:
     """
     seeds = jax.random.bits(key, (2,), jnp.uint32)
     index = lax.iota(jnp.uint32, math.prod(shape))
-    # Fused into its consumer, the hash was recomputed for every element a mask broadcasts to
-    # (Dropout2d's (B, 1, 1, C) mask: 784 times per draw in LeNetDeep's first block).
-    bits = _computed_once(_mix32(_mix32(index ^ seeds[0]) + seeds[1]))
+    # Fused into its consumer on XLA:CPU, the hash was recomputed for every element a mask
+    # broadcasts to (Dropout2d's (B, 1, 1, C) mask: 784 times per draw in LeNetDeep's first block).
+    bits = _mix32(_mix32(index ^ seeds[0]) + seeds[1])
+    if cpu_kernels.active():
+        bits = cpu_kernels.computed_once(bits)
     uniform = (bits >> 8).astype(jnp.float32) * (1 / (1 << 24))
     return (uniform < probability).reshape(shape)
 
@@ -435,65 +265,14 @@ class AvgPool2d(nn.Module):
 
 
 def max_pool2d(x, kernel_size: int, stride: int | None = None):
-    """F.max_pool2d without padding (floor of odd sizes, as torch's default ceil_mode=False)."""
-    return _max_pool2d(x, kernel_size, stride or kernel_size)
+    """F.max_pool2d without padding (floor of odd sizes, as torch's default ceil_mode=False).
 
-
-# Max pooling as an elementwise maximum of the window's k*k strided slices, with its own
-# gradient. JAX's built-in gradient of reduce_window max (flax's nn.max_pool) lowers on
-# XLA:CPU to a variadic argmax reduce_window over materialised iotas plus a scatter:
-# 60 of LeNet's 120 ms per train step. The gradient goes, like torch's, to the first
-# maximal element of each window in row-major order, so ties are routed identically.
-def _window_slices(x, kernel_size: int, stride: int):
-    batch, height, width, channels = x.shape
-    out_height, out_width = (height - kernel_size) // stride + 1, (width - kernel_size) // stride + 1
-    for i in range(kernel_size):
-        for j in range(kernel_size):
-            limit = (batch, i + stride * (out_height - 1) + 1, j + stride * (out_width - 1) + 1, channels)
-            yield i, j, lax.slice(x, (0, i, j, 0), limit, (1, stride, stride, 1))
-
-
-@functools.partial(jax.custom_vjp, nondiff_argnums=(1, 2))
-def _max_pool2d(x, kernel_size: int, stride: int):
-    return functools.reduce(jnp.maximum, (window for _, _, window in _window_slices(x, kernel_size, stride)))
-
-
-def _max_pool2d_forward(x, kernel_size, stride):
-    """Keeps the position (i * k + j) of each window's first maximum for the backward pass.
-
-    Computed once here: recomputed inside the backward pass, XLA fused the window
-    comparisons, and the BatchNorm and ReLU that made x, into every input element's
-    gradient (CNN3's 3x3 stride-1 pooling: 89 of 820 ms per step; 3 ms this way).
+    The gradient goes, like torch's, to the first maximal element of each window.
     """
-    pooled = _computed_once(_max_pool2d(x, kernel_size, stride))
-    first_max = jnp.full(pooled.shape, kernel_size * kernel_size, jnp.int8)
-    for i, j, window in reversed(list(_window_slices(x, kernel_size, stride))):
-        first_max = jnp.where(window == pooled, jnp.int8(i * kernel_size + j), first_max)
-    return pooled, (_computed_once(first_max), x.shape)
-
-
-def _max_pool2d_backward(kernel_size, stride, residuals, grad):
-    first_max, (_, height, width, _) = residuals
-    _, out_height, out_width, _ = grad.shape
-    k = kernel_size
-
-    # Put each window's value at its top-left input position (interior padding undoes the
-    # stride), with k - 1 more rows and columns before: the value that window element
-    # (i, j) of the windows sends to each input position is then one slice.
-    def spread(values, fill):
-        return lax.pad(values, fill, (
-            (0, 0, 0), (k - 1, height - stride * (out_height - 1) - 1, stride - 1),
-            (k - 1, width - stride * (out_width - 1) - 1, stride - 1), (0, 0, 0)))
-
-    def from_element(values, i, j):
-        return values[:, k - 1 - i:k - 1 - i + height, k - 1 - j:k - 1 - j + width]
-
-    first_max, grad = spread(first_max, jnp.int8(k * k)), spread(grad, jnp.zeros((), grad.dtype))
-    return (sum(jnp.where(from_element(first_max, i, j) == i * k + j, from_element(grad, i, j), 0)
-                for i in range(k) for j in range(k)),)
-
-
-_max_pool2d.defvjp(_max_pool2d_forward, _max_pool2d_backward)
+    stride = stride or kernel_size
+    if cpu_kernels.active():
+        return cpu_kernels.max_pool2d(x, kernel_size, stride)
+    return lax.reduce_window(x, -jnp.inf, lax.max, (1, kernel_size, kernel_size, 1), (1, stride, stride, 1), "VALID")
 
 
 def flatten(x):
