@@ -368,10 +368,9 @@ def _seconds_since_process_start() -> float:
 def _check_config(workdir: Path, config: ml_collections.ConfigDict, force: bool):
     """Refuse to continue a workdir with another config: its checkpoints belong to that one."""
     saved_path = workdir / "config.json"
-    current = json.loads(config.to_json_best_effort())
+    current = {**ADDED_KEY_DEFAULTS, **json.loads(config.to_json_best_effort())}
     if saved_path.exists() and not force:
-        saved = json.loads(saved_path.read_text())
-        saved = {**ADDED_KEY_DEFAULTS, **saved}
+        saved = {**ADDED_KEY_DEFAULTS, **json.loads(saved_path.read_text())}
         differing = sorted(key for key in set(saved) | set(current)
                            if key not in NON_RECIPE_KEYS and saved.get(key) != current.get(key))
         if differing:
