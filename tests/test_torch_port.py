@@ -5,6 +5,7 @@ The PyTorch classes are the notebooks' own, in jaxmnist/torch_reference.py.
 """
 
 import argparse
+import functools
 
 import jax
 import numpy as np
@@ -141,39 +142,44 @@ def test_train_mode_gradients_and_running_statistics_of_a_masked_batch_equal_tor
     variables = torch_port.from_torch(name, torch_model.state_dict())  # before torch updates its statistics
     x_torch, _ = inputs(batch=6)
     weights = torch.randn(6, 10, generator=torch.Generator().manual_seed(2))
-    # The reference runs in float64: in float32, torch routes cnn3's pooling gradient differently where two
-    # window values differ by about one ulp, and its own rounding would add to jaxmnist's in the tolerance.
+    # Both sides run in float64: in float32, cnn3's overlapping max-pool windows hold values about one ulp
+    # apart, and rounding that differs by CPU (or kernel path) sends their gradient to another position.
     torch_model.double().train()
     (torch_model(x_torch.double()) * weights.double()).sum().backward()
 
     # Rows 2 and 7 are padding with values of their own: they must change neither gradients nor statistics.
     real = np.array([True, True, False, True, True, True, True, False])
-    x = np.empty((8, 28, 28, 1), np.float32)
-    x[real], x[~real] = x_torch.numpy().transpose(0, 2, 3, 1), inputs(batch=2, seed=3)[1]
-    padded_weights = np.zeros((8, 10), np.float32)
-    padded_weights[real] = weights.numpy()
+    x = np.empty((8, 28, 28, 1), np.float64)
+    x[real], x[~real] = x_torch.double().numpy().transpose(0, 2, 3, 1), inputs(batch=2, seed=3)[1]
+    padded_weights = np.zeros((8, 10), np.float64)
+    padded_weights[real] = weights.double().numpy()
 
-    def weighted_sum(params):
-        outputs, updates = module.apply({**variables, "params": params}, x, train=True, mask=real,
+    def weighted_sum(params, batch_stats):
+        outputs, updates = module.apply({"params": params, "batch_stats": batch_stats}, x, train=True, mask=real,
                                         rngs={"dropout": jax.random.key(0)}, mutable=["batch_stats"])
         return (outputs * padded_weights).sum(), updates
 
-    grads, updates = jax.jit(jax.grad(weighted_sum, has_aux=True))(variables["params"])
+    with jax.enable_x64(True):
+        as_float64 = functools.partial(jax.tree.map, lambda leaf: np.asarray(leaf, np.float64))
+        grads, updates = jax.jit(jax.grad(weighted_sum, has_aux=True))(
+            as_float64(variables["params"]), as_float64(variables.get("batch_stats", {})))
+        assert all(leaf.dtype == np.float64 for leaf in jax.tree.leaves(grads))
     got = torch_port.to_torch(name, {"params": grads, **updates})
     expected = {key: parameter.grad.numpy() for key, parameter in torch_model.named_parameters()}
-    # A bias in front of a training-mode BatchNorm has gradient 0 exactly, which float32 leaves as rounding
-    # of its layer's gradient: the tolerance scales with the largest gradient of the parameter's layer.
+    # A bias in front of a training-mode BatchNorm has gradient 0 exactly, which leaves only rounding of its
+    # layer's gradient: the tolerance scales with the largest gradient of the parameter's layer (the largest
+    # difference measured here: 3e-8 of it).
     layer_scale = {}
     for key, grad in expected.items():
         layer = key.rpartition(".")[0]
         layer_scale[layer] = max(layer_scale.get(layer, 1.0), float(np.abs(grad).max()))
     for key, grad in expected.items():
-        atol = 2e-5 * layer_scale[key.rpartition(".")[0]]
+        atol = 1e-6 * layer_scale[key.rpartition(".")[0]]
         np.testing.assert_allclose(got[key].numpy(), grad, rtol=0, atol=atol, err_msg=key)
 
     statistics = [key for key in torch_model.state_dict() if key.endswith(("running_mean", "running_var"))]
     assert bool(statistics) == models.info(name)["batch_norm"]
-    for key in statistics:  # float32 against float64: a few ulps
+    for key in statistics:
         np.testing.assert_allclose(got[key].numpy(), torch_model.state_dict()[key].numpy(), rtol=1e-6, atol=1e-7,
                                    err_msg=key)
 
