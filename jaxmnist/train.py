@@ -270,10 +270,11 @@ class Engine:
 
     def _traced_for_backend(self, program):
         """`program`, traced with this run's layer kernels and matmul precision."""
-        @functools.wraps(program)
         def traced(*args):
             with cpu_kernels.enabled(self.kernels == "cpu"), jax.default_matmul_precision(self.precision):
                 return program(*args)
+        # The step's own name, not the wrapper's, names its compiled program (in the cache, in profiles).
+        traced.__name__ = getattr(program, "func", program).__name__
         return traced
 
     def train_program(self, preprocess, steps: int):
