@@ -14,7 +14,7 @@ from jaxmnist import cli
 from jaxmnist.data import idx, prepare
 from jaxmnist.errors import UserError
 
-from conftest import FIXTURE_IDX, SHARED_DATA
+from conftest import FIXTURE_IDX, REPO, SHARED_DATA
 
 FIXTURE_FACTS = {
     # dataset: {split: (examples, label counts 0..9, pixel mean, pixel std)}, from the fixture's own files.
@@ -203,3 +203,66 @@ def test_full_data_corrupt_byte_is_caught_by_checksum(tmp_path, capsys):
     err = capsys.readouterr().err
     assert code == 2 and "t10k-labels-idx1-ubyte" in err and "sha256" in err
     assert not (tmp_path / "tfds").exists() or list((tmp_path / "tfds").iterdir()) == []
+
+
+def test_without_tensorflow_the_idx_files_give_the_arrays_tfds_gives(fixture_data_dir, tmp_path, monkeypatch):
+    monkeypatch.setattr(prepare, "tfds_installed", lambda: False)
+    for dataset in prepare.DATASETS:
+        path = prepare.prepare(dataset, FIXTURE_IDX, tmp_path, verify_official=False)
+        assert path == tmp_path / dataset / "3.0.1"
+        assert sorted(file.name for file in path.iterdir()) == ["jaxmnist-decoded-test.npz",
+                                                                "jaxmnist-decoded-train.npz"]
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["fashion_mnist", "mnist"]  # no staging left
+    prepare.load_split.cache_clear()
+    for dataset in prepare.DATASETS:
+        for split in prepare.SPLITS:
+            arrays = prepare.load_split(dataset, split, str(tmp_path))
+            from_tfds = prepare.load_split(dataset, split, str(fixture_data_dir))
+            for array, expected in zip(arrays, from_tfds):
+                assert array.dtype == expected.dtype and array.shape == expected.shape
+                np.testing.assert_array_equal(array, expected)
+    _assert_facts(tmp_path, FIXTURE_FACTS)
+
+
+def test_without_tensorflow_missing_data_says_how_to_prepare_from_idx_files(tmp_path, monkeypatch):
+    monkeypatch.setattr(prepare, "tfds_installed", lambda: False)
+    monkeypatch.delenv(prepare.DATA_SOURCE_ENV, raising=False)
+    monkeypatch.setattr(prepare, "_network_reachable", lambda: pytest.fail("looked for the network"))
+    prepare.load_split.cache_clear()
+    with pytest.raises(UserError, match=r"without tensorflow-datasets installed.*JAXMNIST_DATA=DIR"):
+        prepare.load_split("mnist", "train", str(tmp_path))
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.full_data
+def test_without_tensorflow_data_source_env_prepares_the_arrays(tmp_path, monkeypatch):
+    if not (SHARED_DATA / "mnist").is_dir():
+        pytest.skip(f"full data not found at {SHARED_DATA}")
+    monkeypatch.setattr(prepare, "tfds_installed", lambda: False)
+    monkeypatch.setenv(prepare.DATA_SOURCE_ENV, str(SHARED_DATA))
+    prepare.load_split.cache_clear()
+    images, labels = prepare.load_split("mnist", "test", str(tmp_path))
+    assert images.shape == (10000, 28, 28, 1) and np.bincount(labels).tolist() == FULL_FACTS["mnist"]["test"][1]
+    # Damaged arrays are rebuilt from the IDX files, not trusted.
+    (tmp_path / "mnist" / "3.0.1" / "jaxmnist-decoded-test.npz").write_bytes(b"junk")
+    prepare.load_split.cache_clear()
+    np.testing.assert_array_equal(prepare.load_split("mnist", "test", str(tmp_path))[1], labels)
+
+
+def test_training_plotting_and_compare_never_import_tensorflow_once_data_is_prepared(fixture_data_dir, tmp_path):
+    for split in prepare.SPLITS:  # the decoded arrays a first load leaves beside the records
+        prepare.load_split("mnist", split, str(fixture_data_dir))
+    workdir = tmp_path / "run"
+    script = f"""
+import sys
+from jaxmnist.cli import main
+config = {str(REPO / 'tests' / 'configs' / 'tiny_lenet_bn.py')!r}
+codes = [main(["train", config, "--workdir", {str(workdir)!r}, "--data-dir", {str(fixture_data_dir)!r},
+               "--epochs", "1", "--limit-train", "96", "--cpu-devices", "1"]),
+         main(["plot", {str(workdir)!r}, "--kind", "predictions", "--out", {str(tmp_path / 'p.png')!r}]),
+         main(["compare", {str(REPO / 'docs' / 'runs' / 'tiny')!r}])]
+imported = sorted(name for name in sys.modules if name.split(".")[0] in ("tensorflow", "tensorflow_datasets"))
+print("codes", codes, "imported", imported[:5])
+"""
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=600, cwd=REPO)
+    assert result.stdout.strip().splitlines()[-1] == "codes [0, 0, 0] imported []", result.stderr[-2000:]

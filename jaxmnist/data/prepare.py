@@ -6,10 +6,17 @@ validated IDX content. It builds into a temporary directory inside the data dir
 and renames the result into place, so an interruption or a bad file never
 leaves a half-prepared dataset. Nothing in the installed tensorflow_datasets
 package is touched (its registered .gz checksums are never consulted).
+
+Training reads a split's decoded arrays (an .npz beside the tfds records), so
+TensorFlow is imported only to build a dataset or decode it once. Where
+TensorFlow or tensorflow-datasets is not installed (a typical GPU machine),
+preparation writes those arrays straight from the validated IDX files into the
+directory tfds would use, and nothing else changes.
 """
 
 import contextlib
 import functools
+import importlib.util
 import json
 import os
 import shutil
@@ -27,6 +34,13 @@ from jaxmnist.errors import UserError
 DATASETS = ("mnist", "fashion_mnist")
 SPLITS = ("train", "test")
 DATA_SOURCE_ENV = "JAXMNIST_DATA"
+# The version of tfds's mnist and fashion_mnist builders: where arrays prepared without tfds go.
+TFDS_VERSION = "3.0.1"
+
+
+def tfds_installed() -> bool:
+    """Whether TensorFlow and tensorflow-datasets can be imported (checked without importing them)."""
+    return all(importlib.util.find_spec(name) is not None for name in ("tensorflow", "tensorflow_datasets"))
 
 
 def resolve_data_dir(data_dir: str | None = None) -> Path:
@@ -53,7 +67,10 @@ def _builder(dataset: str, data_dir: Path):
 
 
 def is_prepared(dataset: str, data_dir: Path) -> bool:
-    return _builder(dataset, data_dir).is_prepared()
+    """Both splits' decoded arrays are there, or (with tfds installed) tfds's records."""
+    if all(_decoded_copy_path(dataset, split, data_dir) for split in SPLITS):
+        return True
+    return tfds_installed() and _builder(dataset, data_dir).is_prepared()
 
 
 def _source_folder(source: Path, dataset: str) -> Path:
@@ -67,7 +84,12 @@ def _source_folder(source: Path, dataset: str) -> Path:
 
 def prepare(dataset: str, source: Path, data_dir: Path, verify_official: bool = True,
             force: bool = False) -> Path:
-    """Build the tfds dataset from IDX files in `source`; returns its prepared directory."""
+    """Build the tfds dataset from IDX files in `source`; returns its prepared directory.
+
+    Without tfds installed, the directory holds the decoded arrays only (what training reads).
+    """
+    if not tfds_installed():
+        return _prepare_arrays(dataset, source, data_dir, verify_official, force)
     tfds = _quiet_tensorflow()
     final_builder = _builder(dataset, data_dir)
     if final_builder.is_prepared() and not force:
@@ -118,6 +140,28 @@ def prepare(dataset: str, source: Path, data_dir: Path, verify_official: bool = 
     return target
 
 
+def _prepare_arrays(dataset: str, source: Path, data_dir: Path, verify_official: bool, force: bool) -> Path:
+    """The decoded arrays of both splits, straight from the validated IDX files, under tfds's directory name."""
+    if dataset not in DATASETS:
+        raise UserError(f"unknown dataset '{dataset}' (known: {', '.join(DATASETS)})")
+    target = data_dir / dataset / TFDS_VERSION
+    if is_prepared(dataset, data_dir) and not force:
+        return _decoded_copy_path(dataset, "train", data_dir).parent
+    folder = _source_folder(Path(source), dataset)
+    splits = {split: idx.read_split(folder, dataset, split, verify_official) for split in SPLITS}
+    data_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=data_dir, prefix=f".{dataset}-preparing-") as tmp:
+        built = Path(tmp) / "arrays"
+        built.mkdir()
+        for split, content in splits.items():
+            _write_decoded_copy(built, split, content.images[..., None], content.labels.astype(np.int32))
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if target.exists():
+            target.rename(Path(tmp) / "replaced")
+        built.rename(target)
+    return target
+
+
 def _network_reachable(host: str = "storage.googleapis.com", port: int = 443, timeout: float = 3.0) -> bool:
     with contextlib.suppress(OSError):
         with socket.create_connection((host, port), timeout=timeout):
@@ -125,19 +169,26 @@ def _network_reachable(host: str = "storage.googleapis.com", port: int = 443, ti
     return False
 
 
-def ensure_prepared(dataset: str, data_dir: str | None = None, data_source: str | None = None) -> Path:
-    """Make `dataset` loadable with an ordinary tfds load, preparing it if needed.
+def ensure_prepared(dataset: str, data_dir: str | None = None, data_source: str | None = None,
+                    force: bool = False) -> Path:
+    """Make `dataset` loadable, preparing it if needed (or with `force`, again).
 
     Order: already prepared; else from IDX files in `data_source` or $JAXMNIST_DATA;
     else tfds's own download; else one clear error saying how to prepare offline.
     """
     directory = resolve_data_dir(data_dir)
-    if is_prepared(dataset, directory):
+    if is_prepared(dataset, directory) and not force:
         return directory
     source = data_source or os.environ.get(DATA_SOURCE_ENV)
     if source:
-        prepare(dataset, Path(source), directory)
+        prepare(dataset, Path(source), directory, force=force)
         return directory
+    if not tfds_installed():
+        raise UserError(
+            f"dataset '{dataset}' is not prepared (or damaged) in {directory}, and without tensorflow-datasets installed "
+            f"it can only be prepared from the original IDX files: set {DATA_SOURCE_ENV}=DIR or pass "
+            f"--data-source DIR (DIR holding {dataset}/train-images-idx3-ubyte.gz etc., e.g. ../shared/data), "
+            f"or run `jaxmnist data prepare --source DIR`.")
     if not _network_reachable():
         raise UserError(
             f"dataset '{dataset}' is not prepared in {directory} and there is no network to download it. "
@@ -175,15 +226,18 @@ def load_split(dataset: str, split: str, data_dir: str | None = None,
     `_decoded_copy`); later reads, in any process, load that copy. The arrays are shared:
     treat them as read-only.
     """
+    if split not in SPLITS:
+        raise UserError(f"{dataset} has no split '{split}' (has: {', '.join(SPLITS)})")
     copy = _decoded_copy(dataset, split, resolve_data_dir(data_dir))
+    if copy is None and not tfds_installed():  # the arrays are all there is: (re)build them from the IDX files
+        ensure_prepared(dataset, data_dir, data_source, force=True)
+        copy = _decoded_copy(dataset, split, resolve_data_dir(data_dir))
     if copy is not None:
         images, labels = copy
     else:
         tfds = _quiet_tensorflow()
         directory = ensure_prepared(dataset, data_dir, data_source)
         builder = _builder(dataset, directory)
-        if split not in builder.info.splits:
-            raise UserError(f"{dataset} has no split '{split}' (has: {', '.join(builder.info.splits)})")
         data = tfds.as_numpy(builder.as_dataset(
             split=split, batch_size=-1, shuffle_files=False,
             read_config=tfds.ReadConfig(interleave_cycle_length=1)))
@@ -201,36 +255,46 @@ def load_split(dataset: str, split: str, data_dir: str | None = None,
 _DECODED_COPY = "jaxmnist-decoded-{split}.npz"
 
 
-def _decoded_copy(dataset: str, split: str, data_dir: Path):
+def _decoded_copy_path(dataset: str, split: str, data_dir: Path) -> Path | None:
     if dataset not in DATASETS:
         return None
     paths = list((data_dir / dataset).glob(f"*/{_DECODED_COPY.format(split=split)}"))
-    if len(paths) != 1:  # none yet, or several tfds versions prepared: read the records
+    return paths[0] if len(paths) == 1 else None  # none yet, or several tfds versions prepared
+
+
+def _decoded_copy(dataset: str, split: str, data_dir: Path):
+    path = _decoded_copy_path(dataset, split, data_dir)
+    if path is None:
         return None
     try:
-        with np.load(paths[0]) as saved:
+        with np.load(path) as saved:
             return saved["images"], saved["labels"]
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):  # damaged: decode again, rewrite it
         return None
 
 
-def _keep_decoded_copy(version_dir: Path, split: str, images: np.ndarray, labels: np.ndarray):
+def _write_decoded_copy(version_dir: Path, split: str, images: np.ndarray, labels: np.ndarray):
     path = version_dir / _DECODED_COPY.format(split=split)
+    with tempfile.NamedTemporaryFile(dir=version_dir, prefix=f".{path.name}.", delete=False) as file:
+        np.savez(file, images=images, labels=labels)
+    os.chmod(file.name, 0o644)  # readable like the records beside it (a temporary file is private)
+    os.replace(file.name, path)  # whole or absent, also with concurrent runs
+
+
+def _keep_decoded_copy(version_dir: Path, split: str, images: np.ndarray, labels: np.ndarray):
     with contextlib.suppress(OSError):  # a read-only data dir just keeps decoding every time
-        with tempfile.NamedTemporaryFile(dir=version_dir, prefix=f".{path.name}.", delete=False) as file:
-            np.savez(file, images=images, labels=labels)
-        os.chmod(file.name, 0o644)  # readable like the records beside it (a temporary file is private)
-        os.replace(file.name, path)  # whole or absent, also with concurrent runs
+        _write_decoded_copy(version_dir, split, images, labels)
 
 
 def dataset_info(dataset: str, data_dir: str | None = None) -> dict:
     """Where `dataset` is prepared, its splits, label counts and pixel mean/std (pixels in [0, 1])."""
     directory = resolve_data_dir(data_dir)
-    builder = _builder(dataset, directory)
-    if not builder.is_prepared():
+    if dataset not in DATASETS:
+        raise UserError(f"unknown dataset '{dataset}' (known: {', '.join(DATASETS)})")
+    if not is_prepared(dataset, directory):
         return {"dataset": dataset, "prepared": False, "data_dir": str(directory)}
     splits = {}
-    for split in builder.info.splits:
+    for split in SPLITS:
         images, labels = load_split(dataset, split, str(directory))
         pixels = images.astype(np.float64) / 255.0
         splits[split] = {
@@ -239,8 +303,10 @@ def dataset_info(dataset: str, data_dir: str | None = None) -> dict:
             "pixel_mean": round(float(pixels.mean()), 4),
             "pixel_std": round(float(pixels.std()), 4),
         }
-    return {"dataset": dataset, "prepared": True, "path": builder.data_dir,
-            "version": str(builder.info.version), "splits": splits}
+    decoded = _decoded_copy_path(dataset, "train", directory)  # none where the data dir is read-only
+    version_dir = decoded.parent if decoded else Path(_builder(dataset, directory).data_dir)
+    return {"dataset": dataset, "prepared": True, "path": str(version_dir),
+            "version": version_dir.name, "splits": splits}
 
 
 def _selected(dataset: str) -> tuple[str, ...]:
