@@ -1,6 +1,7 @@
 """Train-step throughput of every model, jaxmnist vs the notebook's PyTorch class, side by side.
 
-Usage: python scripts/benchmark.py [--models def_net lenet ...] [--steps 10] [--repeats 3] [--cpu-devices N] [--json]
+Usage: python scripts/benchmark.py [--models def_net lenet ...] [--steps 10] [--repeats 3] [--cpu-devices N]
+        [--torch-device cpu|cuda] [--json]
     python scripts/benchmark.py --json > docs/benchmark_train_step.json              # the whole machine
     taskset -c 1 python scripts/benchmark.py --json > docs/benchmark_train_step_one_core.json
 
@@ -16,11 +17,17 @@ run pays). Needs torch (`pip install .[torch]`).
 Each side uses the cores this process may run on, as it would in a training run: torch its
 intra-op threads, jaxmnist one device per core (as `jaxmnist train`; `--cpu-devices` sets
 another count), each batch split over them. `taskset -c 1` gives both sides one core.
+
+`--torch-device cuda` runs the PyTorch side on the GPU (JAX uses its default backend, the
+GPU where there is one), waiting for the device at the end of every timed round. PyTorch's
+TF32 follows the recipe's `matmul_precision`: off at 'highest' (the default), so both sides
+multiply in full float32.
 """
 
 import argparse
 import json
 import statistics
+import sys
 import tempfile
 import time
 
@@ -95,9 +102,9 @@ def jax_runner(config, batch_size: int):
     return run, *compile_seconds, program_was_cached
 
 
-def torch_runner(config, batch_size: int):
+def torch_runner(config, batch_size: int, device: torch.device):
     torch.manual_seed(0)
-    model = TORCH_MODELS[config.model]()
+    model = TORCH_MODELS[config.model]().to(device)
     model.train()
     optimizer_config = dict(config.optimizer)
     if optimizer_config["name"] == "sgd":
@@ -107,8 +114,8 @@ def torch_runner(config, batch_size: int):
     else:
         optimizer = torch.optim.Adam(model.parameters(), lr=optimizer_config["learning_rate"])
     loss_fn = torch.nn.functional.nll_loss if config.loss == "nll" else torch.nn.functional.cross_entropy
-    images = torch.randn(batch_size, 1, 28, 28)
-    labels = torch.randint(0, 10, (batch_size,))
+    images = torch.randn(batch_size, 1, 28, 28, device=device)
+    labels = torch.randint(0, 10, (batch_size,), device=device)
 
     def run(steps: int):
         for _ in range(steps):
@@ -116,6 +123,9 @@ def torch_runner(config, batch_size: int):
             loss = loss_fn(model(images), labels)
             loss.backward()
             optimizer.step()
+        # CUDA kernels run asynchronously: a round ends when the device has finished its steps.
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
 
     run(1)
     return run
@@ -127,6 +137,26 @@ def timed(run, steps: int, batch_size: int) -> float:
     return steps * batch_size / (time.perf_counter() - started)
 
 
+def fail(message: str):
+    print(f"error: {message}", file=sys.stderr)
+    sys.exit(2)
+
+
+def torch_device(name: str) -> torch.device:
+    """The PyTorch side's device; 'cuda' only where this torch build sees a GPU."""
+    if name == "cuda" and not torch.cuda.is_available():
+        fail(f"--torch-device cuda: torch {torch.__version__} sees no CUDA device")
+    return torch.device(name)
+
+
+def use_tf32(precision: str) -> bool:
+    """Whether PyTorch may multiply in TF32 to match JAX's `matmul_precision` (full float32 at 'highest')."""
+    allowed = precision != "highest"
+    torch.backends.cuda.matmul.allow_tf32 = allowed
+    torch.backends.cudnn.allow_tf32 = allowed
+    return allowed
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models", nargs="*", default=models.names())
@@ -134,8 +164,11 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--cpu-devices", type=runtime.device_count_argument, metavar="N",
                         help="JAX CPU devices to split each batch over (default: one per usable core)")
+    parser.add_argument("--torch-device", choices=["cpu", "cuda"], default="cpu",
+                        help="where the PyTorch side runs (default: cpu)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
+    device = torch_device(args.torch_device)
     runtime.use_cpu_cores_as_devices(args.cpu_devices)
     # The process settings of `jaxmnist train` (they apply to the PyTorch side too: one process),
     # with a compilation cache of this run's own.
@@ -148,7 +181,8 @@ def main() -> None:
         config = recipes[name]
         batch_size = config.batch_size
         jax_run, compile_seconds, cached_compile_seconds, program_was_cached = jax_runner(config, batch_size)
-        torch_run = torch_runner(config, batch_size)
+        tf32 = use_tf32(config.get("matmul_precision", train.ADDED_KEY_DEFAULTS["matmul_precision"]))
+        torch_run = torch_runner(config, batch_size, device)
         jax_rates, torch_rates = [], []
         for _ in range(args.repeats):
             jax_rates.append(timed(jax_run, args.steps, batch_size))
@@ -159,7 +193,7 @@ def main() -> None:
                   "torch_range": [min(torch_rates), max(torch_rates)],
                   "ratio": statistics.median(jax_rates) / statistics.median(torch_rates),
                   "compile_seconds": compile_seconds, "cached_compile_seconds": cached_compile_seconds,
-                  "program_was_cached": program_was_cached}
+                  "program_was_cached": program_was_cached, "torch_tf32": tf32}
         results.append(result)
         if not args.json:
             print(f"{name:14s} batch {batch_size:4d}  jax {result['jax_images_per_s']:8.0f} "
@@ -171,11 +205,12 @@ def main() -> None:
     geometric_mean = float(np.exp(np.mean(np.log(ratios))))
     if args.json:
         print(json.dumps({"jax": jax.__version__, "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
+                          "torch_device": str(device), "jax_backend": jax.default_backend(),
                           "jax_devices": jax.device_count(), "usable_cores": runtime.usable_cores(),
                           "results": results, "geometric_mean_ratio": geometric_mean}, indent=2))
     else:
-        print(f"jax {jax.__version__} ({jax.device_count()} devices), torch {torch.__version__} "
-              f"({torch.get_num_threads()} threads), {runtime.usable_cores()} usable cores; "
+        print(f"jax {jax.__version__} ({jax.device_count()} {jax.default_backend()} devices), torch {torch.__version__} "
+              f"({device}, {torch.get_num_threads()} threads), {runtime.usable_cores()} usable cores; "
               f"geometric mean ratio {geometric_mean:.2f}")
 
 

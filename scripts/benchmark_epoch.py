@@ -3,7 +3,7 @@
 Usage:
     python scripts/benchmark_epoch.py [--recipes tiny/net_bn_dropout_aug lenet/lenet_deep_aug]
         [--repeats 3] [--limit-batches N] [--only jax|torch] [--cpu-devices N] [--steps-per-dispatch K] [--json]
-        [--torch-python .venv-torchvision/bin/python] [--data-source DIR] [--data-dir DIR]
+        [--torch-python .venv-torchvision/bin/python] [--torch-device cpu|cuda] [--data-source DIR] [--data-dir DIR]
     python scripts/benchmark_epoch.py --repeats 2 --json > docs/benchmark_epoch.json        # the whole machine
     taskset -c 1 python scripts/benchmark_epoch.py --repeats 2 --json > docs/benchmark_epoch_one_core.json
 
@@ -30,6 +30,9 @@ no torchvision), made with
     .venv-torchvision/bin/pip install torch==2.14.1 torchvision==0.29.1 numpy pillow
 (plain PyPI gives torch's CUDA build, which runs on CPU; add --index-url
 https://download.pytorch.org/whl/cpu for the smaller CPU build where that index is reachable).
+`--torch-device cuda` runs the notebook's model on the GPU, as the notebooks do where CUDA is
+available (their DataLoaders and PIL transforms stay on the CPU); the worker waits for the device
+before and after each timed epoch.
 
 `--limit-batches N` stops every loader of both sides after N batches, for quick checks;
 such figures are marked as shortened and are not epoch times.
@@ -65,15 +68,28 @@ def fail(message: str):
     sys.exit(2)
 
 
+def check_torch_cuda(python: Path):
+    """Stop with one `error:` line unless the torch of `python` sees a GPU (before any worker starts)."""
+    probe = subprocess.run([str(python), "-c", "import torch; print(torch.__version__, torch.cuda.is_available())"],
+                           capture_output=True, text=True)
+    if probe.returncode != 0:
+        last_line = (probe.stderr.strip().splitlines() or ["no message"])[-1]
+        fail(f"--torch-device cuda: {python} cannot import torch ({last_line})")
+    version, available = probe.stdout.split()
+    if available != "True":
+        fail(f"--torch-device cuda: torch {version} of {python} sees no CUDA device")
+
+
 class TorchWorker:
     """The PyTorch recipe in its own process and venv: one epoch per request."""
 
-    def __init__(self, python: Path, experiment: str, idx_dir: Path, limit_batches: int | None):
+    def __init__(self, python: Path, experiment: str, idx_dir: Path, limit_batches: int | None,
+                 device: str = "cpu"):
         # stderr is inherited: the worker's warnings and tracebacks show as they happen.
         self.process = subprocess.Popen([str(python), str(WORKER)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                         text=True)
         self.info = self._request(json.dumps({"experiment": experiment, "idx_dir": str(idx_dir),
-                                              "limit_batches": limit_batches}))
+                                              "limit_batches": limit_batches, "device": device}))
 
     def _request(self, line: str) -> dict:
         self.process.stdin.write(line + "\n")
@@ -133,7 +149,8 @@ def jax_config(experiment: str, epochs: int, limit_batches: int | None, data_dir
 def run_recipe(experiment: str, args, idx_dir: Path | None, clock: CompileClock | None) -> dict:
     """Alternate jax and torch epochs of one recipe; per-epoch records of each side."""
     epochs = args.repeats + 1
-    worker = TorchWorker(args.torch_python, experiment, idx_dir, args.limit_batches) if args.only != "jax" else None
+    worker = (TorchWorker(args.torch_python, experiment, idx_dir, args.limit_batches, args.torch_device)
+              if args.only != "jax" else None)
     jax_epochs, torch_epochs = [], []
     if args.only == "torch":
         torch_epochs = [worker.epoch() for _ in range(epochs)]
@@ -183,7 +200,8 @@ def run_recipe(experiment: str, args, idx_dir: Path | None, clock: CompileClock 
             "ratio_torch_over_jax": torch_side["median_seconds"] / jax_side["median_seconds"]
             if jax_side and torch_side else None,
             "torch_recipe": worker.info["description"] if worker else None,
-            "torch_environment": {key: worker.info[key] for key in ("torch", "torchvision", "pillow", "torch_threads")}
+            "torch_environment": {key: worker.info.get(key) for key in ("torch", "torchvision", "pillow", "torch_threads",
+                                                                        "device", "device_name")}
             if worker else None}
 
 
@@ -261,8 +279,9 @@ def print_table(report: dict):
     versions = [f"jaxmnist {env['jaxmnist_code']}, jax {env['jax']} ({env['jax_devices']} {env['jax_backend']} "
                 f"devices)"] if "jax" in env else []
     if torch_env:
+        device = f"{torch_env['device']}, " if torch_env.get("device", "cpu") != "cpu" else ""
         versions.append(f"torch {torch_env['torch']}, torchvision {torch_env['torchvision']}, "
-                        f"pillow {torch_env['pillow']} ({torch_env['torch_threads']} threads)")
+                        f"pillow {torch_env['pillow']} ({device}{torch_env['torch_threads']} threads)")
     print(f"{'; '.join(versions)}; CPUs {env['cpus']} of {env['machine_cores']}"
           f"{' (pinned to one core)' if env['pinned_to_one_core'] else ''}; {env['cpu_model']}")
     print(f"median (min-max) of {report['repeats']} epochs per side after one warm-up epoch; compile s: JAX's "
@@ -280,6 +299,8 @@ def main() -> int:
     parser.add_argument("--only", choices=["jax", "torch"], help="run one side only")
     parser.add_argument("--torch-python", type=Path,
                         help=f"python of a venv with torch and torchvision (default: {DEFAULT_TORCH_PYTHON})")
+    parser.add_argument("--torch-device", choices=["cpu", "cuda"], default="cpu",
+                        help="where the PyTorch side's model runs (default: cpu)")
     parser.add_argument("--data-source", type=Path,
                         help="folder with mnist/ IDX files (default: $JAXMNIST_DATA, else ../shared/data)")
     parser.add_argument("--data-dir", help="tfds data dir of the JAX side (default: tfds's)")
@@ -302,6 +323,8 @@ def main() -> int:
         if not args.torch_python.is_file():
             fail(f"no PyTorch python at {args.torch_python}: make the torchvision venv (see --help) or pass "
                  "--torch-python, or use --only jax")
+        if args.torch_device == "cuda":
+            check_torch_cuda(args.torch_python)
         idx_dir = args.data_source / "mnist" if args.data_source else None
         if idx_dir is None or not idx_dir.is_dir():
             fail(f"the PyTorch side needs the MNIST IDX files in DATA_SOURCE/mnist/ (not found: {idx_dir}); "

@@ -10,10 +10,12 @@ the malloc settings (jaxmnist/runtime.py) are loaded by path. benchmark_epoch.py
 
 Protocol, one JSON object per line: the first stdin line names the recipe (`experiment`,
 the jaxmnist experiment it mirrors), the folder of MNIST's four IDX files (gzipped or
-not) and an optional `limit_batches` (every loader stops after that many batches). The
-worker builds datasets, loaders, model and optimizer as the notebook does and answers
-{"ready": true, ...}. Each further stdin line "epoch" runs one epoch (training plus
-the notebook's evaluation after it) and answers {"seconds": ..., "cpu_share": ..., ...}:
+not), an optional `limit_batches` (every loader stops after that many batches) and an
+optional `device` ("cpu", the default, or "cuda": where the notebook puts its model and
+batches). The worker builds datasets, loaders, model and optimizer as the notebook does
+and answers {"ready": true, ...}, or one `error:` line on stderr and exit code 2 when the
+device is not there. Each further stdin line "epoch" runs one epoch (training plus the
+notebook's evaluation after it) and answers {"seconds": ..., "cpu_share": ..., ...}:
 cpu_share is CPU time over wall time, about 1 on a core of its own (taskset -c 1), less
 when another process shared it. End of input ends it.
 """
@@ -81,7 +83,7 @@ def limited(loader, limit_batches):
     return loader if limit_batches is None else itertools.islice(loader, limit_batches)
 
 
-def notebook_002(root: Path, limit_batches):
+def notebook_002(root: Path, limit_batches, device: torch.device):
     """Notebook 002, cells 35-42: Net with BatchNorm, Dropout 0.01 and RandomRotation, the run of cell 42."""
     train_transforms = transforms.Compose([
         transforms.RandomRotation((-7.0, 7.0), fill=(1,)),
@@ -94,7 +96,6 @@ def notebook_002(root: Path, limit_batches):
     ])
     train = datasets.MNIST(root, train=True, download=False, transform=train_transforms)
     test = datasets.MNIST(root, train=False, download=False, transform=test_transforms)
-    device = torch.device("cpu")
     torch.manual_seed(1)
     # Cell 37 picks these `if device`, and a torch.device is always true: the notebook uses
     # 4 workers and pinned memory on CPU too, for the test loader as well (shuffled).
@@ -166,12 +167,11 @@ class ChunkSampler(sampler.Sampler):
         return self.num_samples
 
 
-def notebook_003(root: Path, limit_batches):
+def notebook_003(root: Path, limit_batches, device: torch.device):
     """Notebook 003, section 'Data Augmentation', third `mnist_aug`: LeNetDeep, 100-epoch run."""
     random.seed(1234)
     np.random.seed(1234)
     torch.manual_seed(1234)
-    device = torch.device("cpu")
     mnist_aug = transforms.Compose([
         transforms.RandomResizedCrop(28, scale=(0.8, 1.2)),
         transforms.RandomRotation(30),
@@ -243,24 +243,48 @@ def notebook_003(root: Path, limit_batches):
 RECIPES = {"tiny/net_bn_dropout_aug": notebook_002, "lenet/lenet_deep_aug": notebook_003}
 
 
+def requested_device(name: str) -> torch.device:
+    """The notebooks' device: the GPU when asked for and there, else one `error:` line and exit code 2."""
+    if name not in ("cpu", "cuda"):
+        print(f"error: unknown device {name!r} (have: cpu, cuda)", file=sys.stderr)
+        sys.exit(2)
+    if name == "cuda" and not torch.cuda.is_available():
+        print(f"error: device cuda: torch {torch.__version__} sees no CUDA device", file=sys.stderr)
+        sys.exit(2)
+    return torch.device(name)
+
+
+def synchronize(device: torch.device):
+    """Wait for the device's queued kernels, so a timer around an epoch holds all of its work."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
 def main() -> int:
     # The malloc settings of the JAX side (jaxmnist.runtime), so neither side pays page faults the
     # other does not.
     load_from_package("runtime").keep_freed_host_memory()
     request = json.loads(sys.stdin.readline())
+    device = requested_device(request.get("device", "cpu"))
     if request["experiment"] not in RECIPES:
         raise SystemExit(f"error: no PyTorch recipe for '{request['experiment']}' (have: {', '.join(RECIPES)})")
     with tempfile.TemporaryDirectory(prefix="benchmark_epoch_mnist_") as temporary:
         root = mnist_root(Path(request["idx_dir"]), Path(temporary))
-        epoch, description = RECIPES[request["experiment"]](root, request.get("limit_batches"))
+        epoch, description = RECIPES[request["experiment"]](root, request.get("limit_batches"), device)
         print(json.dumps({"ready": True, "torch": torch.__version__, "torchvision": torchvision.__version__,
                           "pillow": PIL.__version__, "torch_threads": torch.get_num_threads(),
+                          "device": str(device),
+                          "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else None,
+                          "tf32": {"matmul": torch.backends.cuda.matmul.allow_tf32,
+                                   "cudnn": torch.backends.cudnn.allow_tf32},
                           "description": description}), flush=True)
         for line in sys.stdin:
             if line.strip() != "epoch":
                 raise SystemExit(f"error: expected 'epoch', got {line.strip()!r}")
+            synchronize(device)
             started, cpu_started = time.perf_counter(), cpu_seconds()
             metrics = epoch()
+            synchronize(device)
             seconds = time.perf_counter() - started
             print(json.dumps({"seconds": seconds, "cpu_share": (cpu_seconds() - cpu_started) / seconds, **metrics}),
                   flush=True)
