@@ -4,22 +4,113 @@ A checkpoint holds the TrainState pytree and, as JSON, the position in the data
 (epoch, batches done in it), the running metric sums of the current epoch, the
 per-epoch history and the best validation result. Orders and keys are functions
 of (seed, epoch, step), so this is all a bit-exact continuation needs.
+
+The progress JSON also holds a digest of the state's bytes, checked on restore: a checkpoint
+damaged after it was saved (flipped bytes that still decode) is set aside like an unreadable one.
 """
 
+import contextlib
+import gc
+import hashlib
 import logging
+import sys
+import threading
 import warnings
 from pathlib import Path
 
+import jax
+import numpy as np
 import orbax.checkpoint as ocp
 from orbax.checkpoint import checkpoint_managers
 
+from jaxmnist.errors import RunWarning
+
 # orbax logs every save and restore at INFO level through absl.
 logging.getLogger("absl").setLevel(logging.WARNING)
+DIGEST_KEY = "state_digest"
+
+
+def saved_steps(workdir: Path) -> list[int]:
+    """Steps of the finalised checkpoints in DIR/checkpoints, without opening a manager."""
+    directory = Path(workdir) / "checkpoints"
+    if not directory.is_dir():
+        return []
+    return sorted(int(path.name) for path in directory.iterdir() if path.name.isdigit() and path.is_dir())
+
+
+def state_digest(state) -> str:
+    """SHA-256 of every leaf's dtype, shape and bytes, from this process's copy of the replicated state."""
+    digest = hashlib.sha256()
+    for leaf in jax.tree.leaves(state):
+        array = np.asarray(leaf.addressable_shards[0].data if isinstance(leaf, jax.Array) else leaf)
+        digest.update(f"{array.dtype}{array.shape}".encode())
+        digest.update(np.ascontiguousarray(array).tobytes())
+    return digest.hexdigest()
+
+
+def _raised_in_orbax(source, traceback) -> bool:
+    """Whether an exception came from orbax: its coroutine `source`, or a frame of its `traceback`."""
+    code = getattr(source, "cr_code", None)
+    if code is not None and "orbax" in code.co_filename:
+        return True
+    while traceback is not None:
+        if "orbax" in traceback.tb_frame.f_code.co_filename:
+            return True
+        traceback = traceback.tb_next
+    return False
+
+
+class _DropOrbaxErrorLogs(logging.Filter):
+    """orbax logs a failed save's traceback from each of its threads before the main thread
+    raises the error: the raised error is the one report."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "orbax" not in record.pathname or record.levelno >= logging.CRITICAL
+
+
+def keep_orbax_errors_out_of_the_terminal():
+    """Report a failed save or restore once, by the exception the main thread raises (or the
+    fallback's warning), without orbax's own reports of it: its error logs, its threads'
+    tracebacks, and the "Exception ignored in ..." / "Event loop is closed" tracebacks of its
+    unfinished reads and writes when they are collected. Other such reports are shown as before."""
+    if getattr(sys.unraisablehook, "drops_orbax_errors", False):
+        return
+    logging.getLogger("absl").addFilter(_DropOrbaxErrorLogs())
+    previous_unraisable, previous_thread_hook = sys.unraisablehook, threading.excepthook
+
+    def unraisable_hook(unraisable):
+        if not _raised_in_orbax(unraisable.object, unraisable.exc_traceback) \
+                and "Event loop is closed" not in str(unraisable.exc_value):
+            previous_unraisable(unraisable)
+
+    def thread_hook(arguments):
+        if not _raised_in_orbax(None, arguments.exc_traceback):
+            previous_thread_hook(arguments)
+
+    unraisable_hook.drops_orbax_errors = True
+    sys.unraisablehook, threading.excepthook = unraisable_hook, thread_hook
+
+
+@contextlib.contextmanager
+def _orbax_quiet():
+    """Keep orbax's own error logging out of the terminal while a failure is expected and reported."""
+    logger = logging.getLogger("absl")
+    level = logger.level
+    logger.setLevel(logging.CRITICAL + 1)
+    try:
+        yield
+    except Exception:
+        keep_orbax_errors_out_of_the_terminal()
+        gc.collect()  # the failed read's coroutines, while orbax's logging is still quiet
+        raise
+    finally:
+        logger.setLevel(level)
 
 
 def open_manager(workdir: Path, keep_last: int = 2, best_metric: str | None = None,
                  read_only: bool = False) -> ocp.CheckpointManager:
     """Manager under DIR/checkpoints keeping the last `keep_last` saves plus the best by `best_metric`."""
+    keep_orbax_errors_out_of_the_terminal()
     policies = [checkpoint_managers.LatestN(n=keep_last)]
     if best_metric:
         policies.append(checkpoint_managers.BestN(get_metric_fn=lambda metrics: metrics[best_metric], n=1,
@@ -27,6 +118,8 @@ def open_manager(workdir: Path, keep_last: int = 2, best_metric: str | None = No
     options = ocp.CheckpointManagerOptions(
         preservation_policy=checkpoint_managers.AnyPreservationPolicy(policies),
         enable_async_checkpointing=True,  # training goes on while the previous save is written
+        # Removes what a save cut short (SIGKILL, a second SIGTERM, a full disk) left behind.
+        cleanup_tmp_directories=not read_only,
         create=not read_only, read_only=read_only)
     return ocp.CheckpointManager(Path(workdir).resolve() / "checkpoints", options=options)
 
@@ -41,31 +134,43 @@ def save(manager: ocp.CheckpointManager, step: int, state, progress: dict, metri
     if step in manager.all_steps():
         manager.wait_until_finished()
         manager.delete(step)
+    progress = {**progress, DIGEST_KEY: state_digest(state)}
     manager.save(step, args=ocp.args.Composite(state=ocp.args.StandardSave(state),
                                                progress=ocp.args.JsonSave(progress)),
                  metrics=metrics, force=True)
 
 
 def restore_latest(manager: ocp.CheckpointManager, abstract_state, set_aside_unreadable: bool = True):
-    """(state, progress) of the newest readable checkpoint, or None if there is none.
+    """(state, progress) of the newest readable, intact checkpoint, or None if there is none.
 
     orbax finalises a save by renaming its directory, so an interrupted save is never
-    listed. A finalised one that cannot be read (damaged since) is skipped with a warning
-    and (with `set_aside_unreadable`) renamed `<step>.unreadable`, so the resumed run can
-    save that step again.
+    listed. A finalised one that cannot be read, or whose state no longer matches the digest
+    saved with it (damaged since), is skipped with one warning and (with `set_aside_unreadable`)
+    renamed `<step>.unreadable` or `<step>.damaged`, so the resumed run can save that step again.
     """
     for step in sorted(manager.all_steps(), reverse=True):
         try:
-            restored = manager.restore(step, args=ocp.args.Composite(
-                state=ocp.args.StandardRestore(abstract_state), progress=ocp.args.JsonRestore()))
+            with _orbax_quiet():
+                restored = manager.restore(step, args=ocp.args.Composite(
+                    state=ocp.args.StandardRestore(abstract_state), progress=ocp.args.JsonRestore()))
         except Exception as error:  # noqa: BLE001 - any unreadable checkpoint falls back to the previous one
-            reason = str(error).strip().splitlines()[0][:200] if str(error).strip() else ""
-            warnings.warn(f"checkpoint at step {step} is unreadable ({type(error).__name__}: {reason}); "
-                          "using the previous one")
-            if set_aside_unreadable:
-                path = Path(manager.directory) / str(step)
-                path.rename(path.with_name(f"{step}.unreadable"))
-                manager.reload()
+            # The first line, without the dump of tensorstore's spec that some of orbax's errors append.
+            reason = (str(error).strip().splitlines() or [""])[0].split(" See full TensorStore details")[0][:200]
+            _set_aside(manager, step, "unreadable", f"is unreadable ({type(error).__name__}: {reason})",
+                       set_aside_unreadable)
+            continue
+        saved_digest = restored.progress.get(DIGEST_KEY)
+        if saved_digest is not None and saved_digest != state_digest(restored.state):
+            _set_aside(manager, step, "damaged", "does not match the digest saved with it (damaged since)",
+                       set_aside_unreadable)
             continue
         return restored.state, restored.progress
     return None
+
+
+def _set_aside(manager: ocp.CheckpointManager, step: int, suffix: str, problem: str, rename: bool):
+    warnings.warn(f"checkpoint at step {step} {problem}; using the previous one", RunWarning, stacklevel=3)
+    if rename:
+        path = Path(manager.directory) / str(step)
+        path.rename(path.with_name(f"{step}.{suffix}"))
+        manager.reload()

@@ -8,9 +8,11 @@ fast (JAX and TensorFlow take seconds to import).
 import argparse
 import importlib
 import sys
+import warnings
 
 from jaxmnist import runtime  # no JAX import: `--help` stays fast
-from jaxmnist.errors import UserError
+from jaxmnist.errors import RunWarning, UserError
+from jaxmnist.workdir import filesystem_error
 
 
 def _handler(spec: str):
@@ -152,13 +154,33 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _show_run_warnings_as_one_line():
+    """A RunWarning is news for the user, not for a developer: `warning: ...`, without file and line."""
+    show = warnings.showwarning
+
+    def show_warning(message, category, filename, lineno, file=None, line=None):
+        if issubclass(category, RunWarning):
+            print(f"warning: {message}", file=file or sys.stderr, flush=True)
+        else:
+            show(message, category, filename, lineno, file, line)
+
+    warnings.showwarning = show_warning
+
+
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
+    _show_run_warnings_as_one_line()
     try:
         result = args.run(args)
     except UserError as error:
         print(f"error: {error}", file=sys.stderr)
         return error.exit_code
+    except Exception as error:  # a full disk or a read-only folder is the user's to fix; anything else is a bug
+        user_error = filesystem_error(error, "a file")
+        if user_error is None:
+            raise
+        print(f"error: {user_error}", file=sys.stderr)
+        return user_error.exit_code
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

@@ -40,13 +40,35 @@ def load_experiment(name_or_path: str) -> ml_collections.ConfigDict:
     path = _config_path(name_or_path)
     spec = importlib.util.spec_from_file_location(f"jaxmnist_experiment_{path.stem}", path)
     module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    if not hasattr(module, "get_config"):
+    try:
+        spec.loader.exec_module(module)
+    except SyntaxError as error:
+        raise UserError(f"{path}, line {error.lineno}: {error.msg}: fix the config file") from None
+    except OSError as error:
+        raise UserError(f"cannot read {path}: {error.strerror}") from None
+    except Exception as error:  # noqa: BLE001 - the config file's own code failed: its author's to fix
+        raise UserError(f"{path} failed when loaded{_where(error, path)}: {type(error).__name__}: {error}") from None
+    if not callable(getattr(module, "get_config", None)):
         raise UserError(f"{path} has no get_config() function")
-    config = module.get_config()
+    try:
+        config = module.get_config()
+    except Exception as error:  # noqa: BLE001 - as above
+        raise UserError(f"get_config() of {path} failed{_where(error, path)}: {type(error).__name__}: {error}") \
+            from None
+    if not isinstance(config, ml_collections.ConfigDict):
+        raise UserError(f"get_config() of {path} returned {type(config).__name__}, not an ml_collections.ConfigDict")
     config.experiment = str(path.relative_to(EXPERIMENTS_DIR).with_suffix("")) \
         if path.resolve().is_relative_to(EXPERIMENTS_DIR) else str(path)
     return config
+
+
+def _where(error: BaseException, path: Path) -> str:
+    """' (line N)' of the innermost frame of `error` inside the config file at `path`, or ''."""
+    import traceback
+
+    lines = [frame.lineno for frame in traceback.extract_tb(error.__traceback__)
+             if Path(frame.filename).resolve() == path.resolve()]
+    return f" (line {lines[-1]})" if lines else ""
 
 
 def apply_overrides(config: ml_collections.ConfigDict, assignments: list[str]) -> ml_collections.ConfigDict:
@@ -64,13 +86,82 @@ def apply_overrides(config: ml_collections.ConfigDict, assignments: list[str]) -
         node = config
         *parents, leaf = key.split(".")
         for part in parents:
-            if part not in node:
+            if not isinstance(node, ml_collections.ConfigDict) or part not in node:
                 raise UserError(f"--set {assignment}: the config has no key '{key}'")
             node = node[part]
-        if leaf not in node:
+        if not isinstance(node, ml_collections.ConfigDict) or leaf not in node:
             raise UserError(f"--set {assignment}: the config has no key '{key}'")
         try:
             node[leaf] = value
         except TypeError as error:
             raise UserError(f"--set {assignment}: {error}") from None
     return config
+
+
+# Keys every training config sets; the others have defaults in jaxmnist.train.
+REQUIRED_KEYS = ("dataset", "train_split", "train_pp", "shuffle", "eval", "model", "loss", "optimizer",
+                 "batch_size", "eval_batch_size", "epochs", "seed")
+# How a user sets a key from the command line, for the fix an error message suggests.
+_SET_BY_FLAG = {"epochs": "--epochs N", "limit_train": "--limit-train N", "steps_per_dispatch": "--steps-per-dispatch K"}
+
+
+def _whole_number(value, minimum: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= minimum
+
+
+def validate(config: ml_collections.ConfigDict):
+    """Raise one UserError naming the first bad value of a training config and how to set it.
+
+    Runs before a run writes anything, so a bad value never reaches a workdir's config.json.
+    """
+    from jaxmnist import models, optim, train
+    from jaxmnist.data import augment, prepare
+
+    source = config.get("experiment") or "the config"
+    missing = [key for key in REQUIRED_KEYS if key not in config]
+    if missing:
+        raise UserError(f"{source} lacks the key{'s' if len(missing) > 1 else ''} {', '.join(missing)}: "
+                        "add them to its get_config()")
+
+    def bad(key: str, requirement: str, value):
+        fix = _SET_BY_FLAG.get(key, f"--set {key}=...")
+        return UserError(f"{key} must be {requirement}, got {value!r}: fix it in {source} or with {fix}")
+
+    for key, minimum in (("batch_size", 1), ("eval_batch_size", 1), ("epochs", 1), ("seed", 0),
+                         ("log_every_steps", 0), ("checkpoint_every_steps", 0), ("keep_checkpoints", 1)):
+        value = config.get(key, minimum)
+        if not _whole_number(value, minimum):
+            raise bad(key, f"a whole number of at least {minimum}", value)
+    if config.get("limit_train") is not None and not _whole_number(config.limit_train, 1):
+        raise bad("limit_train", "a whole number of at least 1", config.limit_train)
+    steps = config.get("steps_per_dispatch")
+    if steps is not None and steps != "epoch" and not _whole_number(steps, 1):
+        raise bad("steps_per_dispatch", "a whole number of at least 1 or 'epoch'", steps)
+    if not isinstance(config.shuffle, bool):
+        raise bad("shuffle", "True or False", config.shuffle)
+    if config.dataset not in prepare.DATASETS:
+        raise bad("dataset", f"one of {', '.join(prepare.DATASETS)}", config.dataset)
+    if config.loss not in train.LOSSES:
+        raise bad("loss", f"one of {', '.join(train.LOSSES)}", config.loss)
+    precision = config.get("matmul_precision", train.ADDED_KEY_DEFAULTS["matmul_precision"])
+    if precision not in train.PRECISIONS:
+        raise bad("matmul_precision", f"one of {', '.join(train.PRECISIONS)}", precision)
+    for key in ("train_split", "train_pp"):
+        if not isinstance(config[key], str):
+            raise bad(key, "a string", config[key])
+    if not isinstance(config.eval, ml_collections.ConfigDict) or not config.eval:
+        raise bad("eval", "a dict of split names to {'split': ..., 'pp': ...}", config.eval)
+    for name, spec in config.eval.items():
+        if not isinstance(spec, ml_collections.ConfigDict) or not isinstance(spec.get("split"), str) \
+                or not isinstance(spec.get("pp"), str):
+            raise bad(f"eval.{name}", "a dict with the strings 'split' and 'pp'", spec)
+        augment.parse(spec.pp, train_stats=(0.5, 0.5))
+    best = config.get("best_split")
+    if best is not None and best not in config.eval:
+        raise bad("best_split", f"None or one of the eval splits ({', '.join(config.eval)})", best)
+    augment.parse(config.train_pp, train_stats=(0.5, 0.5))
+    overrides = config.get("model_overrides") or {}
+    if not isinstance(overrides, (dict, ml_collections.ConfigDict)):
+        raise bad("model_overrides", "a dict", overrides)
+    models.create(config.model, **overrides)
+    optim.create_optimizer(config)

@@ -10,3 +10,7 @@ class UserError(Exception):
     def __init__(self, message: str, exit_code: int = 2):
         super().__init__(message)
         self.exit_code = exit_code
+
+
+class RunWarning(UserWarning):
+    """A problem a run recovered from (a damaged checkpoint, a partial log line): one `warning:` line."""

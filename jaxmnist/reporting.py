@@ -2,6 +2,7 @@
 
 import json
 import time
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -9,6 +10,9 @@ from tensorboard.compat.proto.event_pb2 import Event, SessionLog
 from tensorboard.plugins.scalar.summary_v2 import scalar_pb
 from tensorboard.summary.writer.event_file_writer import EventFileWriter
 from tqdm import tqdm
+
+from jaxmnist import workdir as workdir_lib
+from jaxmnist.errors import RunWarning, UserError
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -63,11 +67,16 @@ class MetricsLog:
 
     @staticmethod
     def _truncate_after(path: Path, step: int):
-        """Drop rows logged after the checkpoint a resumed run continues from: they will be logged again."""
+        """Drop rows logged after the checkpoint a resumed run continues from: they will be logged again.
+
+        A last line cut short (the process died while appending it) is dropped with a warning.
+        The file is replaced whole, so dying here loses nothing either.
+        """
         if not path.exists():
             return
-        kept = [line for line in path.read_text().splitlines() if line and json.loads(line)["step"] <= step]
-        path.write_text("".join(line + "\n" for line in kept))
+        kept = "".join(line + "\n" for row, line in _parse_lines(path, warn=True) if row["step"] <= step)
+        if kept != path.read_text(errors="replace"):
+            workdir_lib.atomic_write_text(path, kept)
 
     def write(self, row: dict):
         with self.path.open("a") as file:
@@ -95,9 +104,33 @@ class MetricsLog:
         self.writer.flush()
 
 
+def _parse_lines(path: Path, warn: bool = False) -> list[tuple[dict, str]]:
+    """(row, line) of a .jsonl log; a last line cut short is left out (with a RunWarning if `warn`)."""
+    text = path.read_text(errors="replace")
+    lines = text.split("\n")
+    rows = []
+    for number, line in enumerate(lines, 1):
+        if not line:
+            continue
+        try:
+            row = json.loads(line)
+            if not isinstance(row, dict) or "step" not in row:
+                raise ValueError("not a row")
+        except ValueError:
+            if number == len(lines):  # no newline after it: the write of this row was cut short
+                if warn:
+                    warnings.warn(f"{path}: dropped its last line, cut short when it was written", RunWarning,
+                                  stacklevel=2)
+                break
+            raise UserError(f"{path}, line {number} is damaged (not a JSON row): delete that line, or the "
+                            "file to start its log afresh") from None
+        rows.append((row, line))
+    return rows
+
+
 def read_rows(workdir: Path) -> list[dict]:
     path = Path(workdir) / "metrics.jsonl"
-    return [json.loads(line) for line in path.read_text().splitlines() if line] if path.exists() else []
+    return [row for row, _ in _parse_lines(path)] if path.exists() else []
 
 
 def plot_curves(workdir: Path, out: Path) -> "Figure | None":

@@ -23,6 +23,7 @@ import json
 import math
 import os
 import signal
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -39,7 +40,8 @@ from tqdm import tqdm
 
 from jaxmnist import checkpoint, models, optim, reporting, runtime
 from jaxmnist import config as config_lib
-from jaxmnist.data import augment, pipeline
+from jaxmnist import workdir as workdir_lib
+from jaxmnist.data import augment, pipeline, prepare
 from jaxmnist.errors import UserError
 from jaxmnist.models import cpu_kernels
 
@@ -366,20 +368,39 @@ def _seconds_since_process_start() -> float:
         return time.perf_counter() - _MODULE_LOADED
 
 
-def _check_config(workdir: Path, config: ml_collections.ConfigDict, force: bool):
-    """Refuse to continue a workdir with another config: its checkpoints belong to that one."""
+def _check_config(workdir: Path, config: ml_collections.ConfigDict, force: bool) -> str:
+    """The config.json a run of `config` writes in `workdir`; writes nothing.
+
+    Refuses to continue a workdir with another config (its checkpoints belong to that one), and
+    checkpoints whose config.json is damaged or gone: nothing says which config they belong to.
+    """
     saved_path = workdir / "config.json"
     current = {**ADDED_KEY_DEFAULTS, **json.loads(config.to_json_best_effort())}
-    if saved_path.exists() and not force:
-        saved = {**ADDED_KEY_DEFAULTS, **json.loads(saved_path.read_text())}
+    text = json.dumps(current, indent=2, sort_keys=True) + "\n"
+    if force:
+        return text
+    continue_anyway = "Rerun with --force to continue its checkpoints with this config, or use another --workdir"
+    if saved_path.exists():
+        try:
+            saved = json.loads(saved_path.read_text())
+        except (ValueError, UnicodeDecodeError):
+            saved = None
+        except OSError as error:
+            raise workdir_lib.filesystem_error(error, saved_path) or UserError(
+                f"cannot read {saved_path}: {error.strerror}") from None
+        if not isinstance(saved, dict):
+            raise UserError(f"{saved_path} is damaged (not a JSON object). {continue_anyway}")
+        saved = {**ADDED_KEY_DEFAULTS, **saved}
         differing = sorted(key for key in set(saved) | set(current)
                            if key not in NON_RECIPE_KEYS and saved.get(key) != current.get(key))
         if differing:
             details = "; ".join(f"{key}: {saved.get(key)!r} -> {current.get(key)!r}" for key in differing)
             raise UserError(f"{workdir} holds a run with a different config ({details}). Use another "
                             "--workdir, or --force to continue it with the new config")
-    if jax.process_index() == 0:
-        saved_path.write_text(json.dumps(current, indent=2, sort_keys=True) + "\n")
+    elif checkpoint.saved_steps(workdir):
+        raise UserError(f"{workdir} holds checkpoints but no config.json, so nothing says which config they "
+                        f"belong to. {continue_anyway}")
+    return text
 
 
 class _StopRequest:
@@ -395,8 +416,14 @@ class _StopRequest:
         return self
 
     def _handle(self, signum, frame):
-        if self.signum is not None:  # a second signal: stop now
-            raise KeyboardInterrupt
+        if self.signum is not None:
+            # A second signal: stop now. Exiting here, not by an exception, keeps orbax's threads
+            # from printing tracebacks; a save cut short is never listed, and its leftovers are
+            # removed when the run resumes.
+            name = signal.Signals(signum).name
+            print(f"stopped by a second {name} without saving; rerun the same command to resume from the last "
+                  "checkpoint", file=sys.stderr, flush=True)
+            os._exit(128 + signum)
         self.signum = signum
 
     def __exit__(self, *exc):
@@ -405,16 +432,51 @@ class _StopRequest:
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, force: bool = False) -> list[dict]:
-    """Train `config` in `workdir`, resuming from its latest checkpoint; returns the per-epoch rows."""
-    workdir = Path(workdir)
-    workdir.mkdir(parents=True, exist_ok=True)
-    _check_config(workdir, config, force)
-    is_writer = jax.process_index() == 0
+    """Train `config` in `workdir`, resuming from its latest checkpoint; returns the per-epoch rows.
 
-    train_split = pipeline.load(config.dataset, config.train_split, config.get("data_dir"),
-                                config.get("data_source"), limit=config.get("limit_train"))
-    eval_splits = {name: pipeline.load(config.dataset, spec.split, config.get("data_dir"), config.get("data_source"))
-                   for name, spec in config.eval.items()}
+    The config is checked before anything is written, one run at a time holds the workdir (the
+    first process of a multi-process run holds it for all), and a run that fails before its first
+    step leaves the workdir as it found it.
+    """
+    workdir = Path(workdir)
+    config_lib.validate(config)
+    is_writer = jax.process_index() == 0
+    created = workdir_lib.make_directory(workdir)
+    try:
+        if not is_writer:
+            return _train_in_workdir(config, workdir, force, is_writer)
+        with workdir_lib.exclusive_lock(workdir, "jaxmnist train"):
+            snapshot = workdir_lib.Snapshot(workdir, files=("config.json", "metrics.jsonl", "timing.jsonl"),
+                                            folders=("tensorboard",))
+            progress = {"first_step_done": False}
+            try:
+                return _train_in_workdir(config, workdir, force, is_writer, progress)
+            except BaseException:
+                if not progress["first_step_done"]:
+                    snapshot.restore()
+                raise
+    except (UserError, Interrupted):
+        raise
+    except Exception as error:  # noqa: BLE001 - a full or read-only disk is the user's to fix, not a bug
+        user_error = workdir_lib.filesystem_error(error, f"the workdir {workdir}")
+        if user_error is None:
+            raise
+        raise user_error from None
+    finally:
+        if created:
+            workdir_lib.remove_if_empty(workdir)
+
+
+def _train_in_workdir(config: ml_collections.ConfigDict, workdir: Path, force: bool, is_writer: bool,
+                      progress_flags: dict | None = None) -> list[dict]:
+    config_text = _check_config(workdir, config, force)
+
+    with workdir_lib.filesystem_errors_reported(f"the data dir {prepare.resolve_data_dir(config.get('data_dir'))}"):
+        train_split = pipeline.load(config.dataset, config.train_split, config.get("data_dir"),
+                                    config.get("data_source"), limit=config.get("limit_train"))
+        eval_splits = {name: pipeline.load(config.dataset, spec.split, config.get("data_dir"),
+                                           config.get("data_source"))
+                       for name, spec in config.eval.items()}
     train_stats = pipeline.pixel_stats(train_split)
     num_examples, batch_size = len(train_split.labels), config.batch_size
     batches_per_epoch = -(-num_examples // batch_size)
@@ -429,10 +491,14 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, force: b
                                                                     steps_per_dispatch))
                  for name, split in eval_splits.items()}
     best_metric = f"{config.best_split}_accuracy" if config.get("best_split") else None
-    manager = checkpoint.open_manager(workdir, config.get("keep_checkpoints", 2), best_metric)
+    # Opened only where there are checkpoints to restore until everything that can fail before
+    # training has run: a fresh workdir stays untouched by a run that never starts.
+    has_checkpoints = (workdir / "checkpoints").is_dir()
+    manager = checkpoint.open_manager(workdir, config.get("keep_checkpoints", 2), best_metric) \
+        if has_checkpoints else None
     # A resumed run restores into the abstract state: initialising first would compile and run
     # an init whose result is thrown away (seconds of a resume's startup).
-    restored = checkpoint.restore_latest(manager, engine.abstract_state(config.seed))
+    restored = checkpoint.restore_latest(manager, engine.abstract_state(config.seed)) if manager else None
     if restored is not None:
         state, progress = restored
         tqdm.write(f"resuming from step {int(state.step)} (epoch {progress['epoch']}, "
@@ -445,6 +511,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, force: b
         state = engine.init_state(config.seed)
         progress = {"epoch": 1, "batch": 0, "totals": None, "history": []}
     history = progress["history"]
+    if is_writer:
+        workdir_lib.atomic_write_text(workdir / "config.json", config_text)
+    if manager is None:
+        manager = checkpoint.open_manager(workdir, config.get("keep_checkpoints", 2), best_metric)
     log = reporting.MetricsLog(workdir, int(state.step)) if is_writer else None
     table = reporting.EpochTable(list(config.eval))
     dropout_root = jax.random.fold_in(jax.random.key(config.seed), 1)
@@ -504,6 +574,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, force: b
                 bar.update(done)
                 if before < first_step <= step:
                     jax.block_until_ready(totals)
+                    if progress_flags is not None:
+                        progress_flags["first_step_done"] = True
                     startup = _seconds_since_process_start()
                     if log:
                         log.write_first_step(step, epoch, startup)
