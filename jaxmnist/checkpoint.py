@@ -61,11 +61,15 @@ def _raised_in_orbax(source, traceback) -> bool:
 
 
 class _DropOrbaxErrorLogs(logging.Filter):
-    """orbax logs a failed save's traceback from each of its threads before the main thread
-    raises the error: the raised error is the one report."""
+    """orbax logs a failed save's traceback from each of its threads, and asyncio the same error of
+    each of orbax's tasks, before the main thread raises it: the raised error is the one report."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return "orbax" not in record.pathname or record.levelno >= logging.CRITICAL
+        if record.levelno >= logging.CRITICAL:
+            return True
+        from_orbax = "orbax" in record.pathname or (
+            record.exc_info is not None and _raised_in_orbax(None, record.exc_info[2]))
+        return not from_orbax
 
 
 def keep_orbax_errors_out_of_the_terminal():
@@ -75,7 +79,8 @@ def keep_orbax_errors_out_of_the_terminal():
     unfinished reads and writes when they are collected. Other such reports are shown as before."""
     if getattr(sys.unraisablehook, "drops_orbax_errors", False):
         return
-    logging.getLogger("absl").addFilter(_DropOrbaxErrorLogs())
+    for name in ("absl", "asyncio"):
+        logging.getLogger(name).addFilter(_DropOrbaxErrorLogs())
     previous_unraisable, previous_thread_hook = sys.unraisablehook, threading.excepthook
 
     def unraisable_hook(unraisable):

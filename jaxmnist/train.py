@@ -421,7 +421,7 @@ class _StopRequest:
             # from printing tracebacks; a save cut short is never listed, and its leftovers are
             # removed when the run resumes.
             name = signal.Signals(signum).name
-            print(f"stopped by a second {name} without saving; rerun the same command to resume from the last "
+            print(f"\nstopped by a second {name} without saving; rerun the same command to resume from the last "
                   "checkpoint", file=sys.stderr, flush=True)
             os._exit(128 + signum)
         self.signum = signum
@@ -642,7 +642,14 @@ def load_trained(workdir: str) -> tuple[ml_collections.ConfigDict, Any, dict]:
     workdir = Path(workdir)
     if not (workdir / "config.json").exists():
         raise UserError(f"{workdir} is not a training workdir (no config.json)")
-    config = ml_collections.ConfigDict(json.loads((workdir / "config.json").read_text()))
+    try:
+        saved = json.loads((workdir / "config.json").read_text())
+    except (ValueError, UnicodeDecodeError):
+        saved = None
+    if not isinstance(saved, dict):
+        raise UserError(f"{workdir / 'config.json'} is damaged (not a JSON object): rerun the training command "
+                        "with --force to write it again")
+    config = ml_collections.ConfigDict(saved)
     engine = Engine(config, devices=jax.devices()[:1])
     restored = checkpoint.restore_latest(checkpoint.open_manager(workdir, read_only=True),
                                         engine.abstract_state(config.seed), set_aside_unreadable=False)

@@ -116,15 +116,18 @@ def atomic_write_bytes(path: Path, data: bytes):
 
 
 def _holder(lock_path: Path) -> str:
-    with contextlib.suppress(OSError, ValueError):
-        pid = int(lock_path.read_text().split()[0])
-        return f"PID {pid}"
-    return "another process"
+    """'PID 123 is running jaxmnist train', from what the holder wrote in the lock file."""
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        pid, purpose = lock_path.read_text().split("\n")[:2]
+        return f"PID {int(pid)} is running {purpose or 'jaxmnist'}"
+    return "another process is using it"
 
 
 @contextlib.contextmanager
 def exclusive_lock(directory: Path, purpose: str):
     """Hold `directory`/.lock for the block, or raise UserError naming the PID that holds it.
+
+    The file holds the holder's PID and `purpose` (e.g. 'jaxmnist train'), for that message.
 
     The lock file is removed on release. A process that opened it just before then finds, once
     it holds the lock, that the name no longer points to its file, and starts over with the new one.
@@ -139,8 +142,8 @@ def exclusive_lock(directory: Path, purpose: str):
             fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             os.close(descriptor)
-            raise UserError(f"{directory} is in use: {_holder(lock_path)} is running {purpose} in it. Wait for "
-                            "it to finish or stop it, then rerun") from None
+            raise UserError(f"{directory} is in use: {_holder(lock_path)} in it. Wait for it to finish or stop "
+                            "it, then rerun") from None
         try:
             same_file = os.stat(lock_path).st_ino == os.fstat(descriptor).st_ino
         except FileNotFoundError:
@@ -150,7 +153,7 @@ def exclusive_lock(directory: Path, purpose: str):
         os.close(descriptor)
     try:
         os.ftruncate(descriptor, 0)
-        os.write(descriptor, f"{os.getpid()}\n".encode())
+        os.write(descriptor, f"{os.getpid()}\n{purpose}\n".encode())
     except OSError as error:
         _release(lock_path, descriptor)
         raise filesystem_error(error, directory) or error from None
