@@ -2,7 +2,8 @@
 
 Usage:
     python scripts/benchmark_epoch.py [--recipes tiny/net_bn_dropout_aug lenet/lenet_deep_aug]
-        [--repeats 3] [--limit-batches N] [--only jax|torch] [--cpu-devices N] [--steps-per-dispatch K] [--json]
+        [--repeats 3] [--limit-batches N] [--torch-warmup-batches N] [--only jax|torch] [--cpu-devices N]
+        [--steps-per-dispatch K] [--json]
         [--torch-python .venv-torchvision/bin/python] [--torch-device cpu|cuda] [--data-source DIR] [--data-dir DIR]
     python scripts/benchmark_epoch.py --repeats 2 --json > docs/benchmark_epoch.json        # the whole machine
     taskset -c 1 python scripts/benchmark_epoch.py --repeats 2 --json > docs/benchmark_epoch_one_core.json
@@ -35,7 +36,10 @@ available (their DataLoaders and PIL transforms stay on the CPU); the worker wai
 before and after each timed epoch.
 
 `--limit-batches N` stops every loader of both sides after N batches, for quick checks;
-such figures are marked as shortened and are not epoch times.
+such figures are marked as shortened and are not epoch times. `--torch-warmup-batches N`
+shortens only the PyTorch side's warm-up epoch (it compiles nothing; its first batches meet
+the CUDA context and the DataLoader workers' start), which saves a whole epoch of the
+notebooks' data loading where time is short.
 """
 
 import argparse
@@ -99,8 +103,9 @@ class TorchWorker:
             fail(f"the PyTorch worker exited with code {self.process.wait()} (its messages are above)")
         return json.loads(answer)
 
-    def epoch(self) -> dict:
-        return self._request("epoch")
+    def epoch(self, limit_batches: int | None = None) -> dict:
+        """One epoch, every loader stopped after `limit_batches` where given."""
+        return self._request("epoch" if limit_batches is None else f"epoch {limit_batches}")
 
     def close(self):
         self.process.stdin.close()
@@ -146,6 +151,12 @@ def jax_config(experiment: str, epochs: int, limit_batches: int | None, data_dir
     return config
 
 
+def warmup_limit(args) -> int | None:
+    """Batches per loader of the PyTorch warm-up epoch (None: as many as the other epochs)."""
+    limits = [limit for limit in (args.limit_batches, args.torch_warmup_batches) if limit is not None]
+    return min(limits) if limits else None
+
+
 def run_recipe(experiment: str, args, idx_dir: Path | None, clock: CompileClock | None) -> dict:
     """Alternate jax and torch epochs of one recipe; per-epoch records of each side."""
     epochs = args.repeats + 1
@@ -153,7 +164,7 @@ def run_recipe(experiment: str, args, idx_dir: Path | None, clock: CompileClock 
               if args.only != "jax" else None)
     jax_epochs, torch_epochs = [], []
     if args.only == "torch":
-        torch_epochs = [worker.epoch() for _ in range(epochs)]
+        torch_epochs = [worker.epoch(warmup_limit(args) if index == 0 else None) for index in range(epochs)]
     else:
         from unittest import mock
 
@@ -184,7 +195,7 @@ def run_recipe(experiment: str, args, idx_dir: Path | None, clock: CompileClock 
                                "train_accuracy": row["train"]["accuracy"],
                                "test_accuracy": row["test"]["accuracy"]})
             if worker:
-                torch_epochs.append(worker.epoch())
+                torch_epochs.append(worker.epoch(None if torch_epochs else warmup_limit(args)))
             interval_start.update(wall=time.perf_counter(), cpu=time.process_time())
 
         try:
@@ -296,6 +307,8 @@ def main() -> int:
     parser.add_argument("--recipes", nargs="+", default=list(RECIPES), choices=RECIPES)
     parser.add_argument("--repeats", type=int, default=3, help="timed epochs per side, after one warm-up epoch")
     parser.add_argument("--limit-batches", type=int, help="stop every loader after N batches (quick checks)")
+    parser.add_argument("--torch-warmup-batches", type=int, metavar="N",
+                        help="stop the PyTorch side's warm-up epoch after N batches of every loader")
     parser.add_argument("--only", choices=["jax", "torch"], help="run one side only")
     parser.add_argument("--torch-python", type=Path,
                         help=f"python of a venv with torch and torchvision (default: {DEFAULT_TORCH_PYTHON})")
@@ -314,6 +327,8 @@ def main() -> int:
         fail("--repeats must be at least 1")
     if args.limit_batches is not None and args.limit_batches < 1:
         fail("--limit-batches must be at least 1")
+    if args.torch_warmup_batches is not None and args.torch_warmup_batches < 1:
+        fail("--torch-warmup-batches must be at least 1")
     if args.data_source is None:
         env_source = os.environ.get("JAXMNIST_DATA")
         args.data_source = Path(env_source) if env_source else SHARED_DATA if SHARED_DATA.is_dir() else None
@@ -336,6 +351,7 @@ def main() -> int:
     machine = environment(args)  # before the runs: the code and time they started with
     results = [run_recipe(experiment, args, idx_dir, clock) for experiment in args.recipes]
     report = {"repeats": args.repeats, "limit_batches": args.limit_batches,
+              "torch_warmup_batches": args.torch_warmup_batches,
               "steps_per_dispatch": args.steps_per_dispatch, "environment": machine,
               "results": results}
     if args.json:

@@ -15,7 +15,8 @@ optional `device` ("cpu", the default, or "cuda": where the notebook puts its mo
 batches). The worker builds datasets, loaders, model and optimizer as the notebook does
 and answers {"ready": true, ...}, or one `error:` line on stderr and exit code 2 when the
 device is not there. Each further stdin line "epoch" runs one epoch (training plus the
-notebook's evaluation after it) and answers {"seconds": ..., "cpu_share": ..., ...}:
+notebook's evaluation after it; "epoch N": every loader stops after N batches, for a
+warm-up) and answers {"seconds": ..., "cpu_share": ..., ...}:
 cpu_share is CPU time over wall time, about 1 on a core of its own (taskset -c 1), less
 when another process shared it. End of input ends it.
 """
@@ -108,7 +109,7 @@ def notebook_002(root: Path, limit_batches, device: torch.device):
     train_losses, test_losses, train_acc, test_acc = [], [], [], []
 
     # Cell 41's train() and test() without tqdm's progress bar and the print.
-    def train_epoch():
+    def train_epoch(limit_batches):
         model.train()
         correct = 0
         processed = 0
@@ -126,7 +127,7 @@ def notebook_002(root: Path, limit_batches, device: torch.device):
             loss.item()  # the progress bar's description shows it every batch
             train_acc.append(100 * correct / processed)
 
-    def test_epoch():
+    def test_epoch(limit_batches):
         model.eval()
         test_loss = 0
         correct = 0
@@ -141,9 +142,9 @@ def notebook_002(root: Path, limit_batches, device: torch.device):
         test_losses.append(test_loss)
         test_acc.append(100. * correct / len(test_loader.dataset))
 
-    def epoch() -> dict:
-        train_epoch()
-        test_epoch()
+    def epoch(limit_batches=limit_batches) -> dict:
+        train_epoch(limit_batches)
+        test_epoch(limit_batches)
         return {"train_accuracy": train_acc[-1], "test_accuracy": test_acc[-1]}
 
     description = ("datasets.MNIST + DataLoader(shuffle=True, batch_size=128, num_workers=4, pin_memory=True) for "
@@ -195,7 +196,7 @@ def notebook_003(root: Path, limit_batches, device: torch.device):
     optimizer = optim.Adam(model.parameters(), lr=1e-2)
 
     # One pass of train_test_MNIST's epoch loop, without the verbose plotting.
-    def epoch() -> dict:
+    def epoch(limit_batches=limit_batches) -> dict:
         train_loss = 0
         train_n_iter = 0
         model.train()
@@ -279,11 +280,12 @@ def main() -> int:
                                    "cudnn": torch.backends.cudnn.allow_tf32},
                           "description": description}), flush=True)
         for line in sys.stdin:
-            if line.strip() != "epoch":
-                raise SystemExit(f"error: expected 'epoch', got {line.strip()!r}")
+            words = line.split()
+            if not words or words[0] != "epoch" or len(words) > 2 or (len(words) == 2 and not words[1].isdigit()):
+                raise SystemExit(f"error: expected 'epoch' or 'epoch N', got {line.strip()!r}")
             synchronize(device)
             started, cpu_started = time.perf_counter(), cpu_seconds()
-            metrics = epoch()
+            metrics = epoch(int(words[1])) if len(words) == 2 else epoch()
             synchronize(device)
             seconds = time.perf_counter() - started
             print(json.dumps({"seconds": seconds, "cpu_share": (cpu_seconds() - cpu_started) / seconds, **metrics}),

@@ -49,8 +49,9 @@ def test_dry_run_runs_every_phase_at_toy_size(tmp_path):
 
     unit_tests = phases["unit_tests"]["result"]
     assert unit_tests["matmul_precision"] == "highest"
-    assert (unit_tests["passed"], unit_tests["failed"], unit_tests["errors"]) == (len(check.DRY_RUN_UNIT_TESTS), 0, 0)
-    assert unit_tests["all_passed"]
+    # Each name selects a test (the torch comparison on both layer paths); the rest of the files is deselected.
+    assert unit_tests["passed"] >= len(check.DRY_RUN_UNIT_TESTS) and unit_tests["failed"] == unit_tests["errors"] == 0
+    assert unit_tests["deselected"] > 100 and unit_tests["all_passed"]
 
     parity = phases["parity"]["result"]
     assert parity["count"] == len(parity["models"]) == len(check.DRY_RUN_MODELS)
