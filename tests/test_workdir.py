@@ -330,3 +330,24 @@ def test_a_full_disk_is_one_error_line(fixture_data_dir, tmp_path):
     result = _in_private_mount(tmp_path, "size=400k", _command(tmp_path / "mnt" / "run", fixture_data_dir))
     _assert_one_error_line(result, "no space left on the device: free some space and rerun")
     assert len(result.stderr.splitlines()) < 20, result.stderr
+
+
+# --- data prepare ---------------------------------------------------------------------------------
+
+def test_data_prepare_refuses_a_missing_source_and_a_data_dir_in_use(tmp_path, capsys):
+    from jaxmnist import cli
+
+    data_dir = tmp_path / "data"
+    for source, message in [(tmp_path / "nonexistent", f"error: --source {tmp_path / 'nonexistent'}: not a directory"),
+                            (tmp_path, f"error: --source {tmp_path} holds neither mnist/ nor fashion_mnist/")]:
+        assert cli.main(["data", "prepare", "--source", str(source), "--data-dir", str(data_dir)]) == 2
+        assert capsys.readouterr().err.startswith(message)
+        assert not data_dir.exists()
+    data_dir.mkdir()
+    with workdir_lib.exclusive_lock(data_dir, "jaxmnist data prepare"):
+        code = cli.main(["data", "prepare", "--source", str(REPO / "tests" / "fixtures"), "--data-dir", str(data_dir),
+                         "--allow-unofficial"])
+    assert code == 2
+    assert capsys.readouterr().err == (f"error: {data_dir} is in use: PID {os.getpid()} is running jaxmnist data "
+                                       "prepare in it. Wait for it to finish or stop it, then rerun\n")
+    assert list(data_dir.iterdir()) == []

@@ -314,14 +314,32 @@ def _selected(dataset: str) -> tuple[str, ...]:
 
 
 def prepare_command(args) -> int:
+    from jaxmnist import workdir
+
     data_dir = resolve_data_dir(args.data_dir)
-    for dataset in _selected(args.dataset):
-        if args.dataset == "all" and not (Path(args.source) / dataset).is_dir():
-            print(f"{dataset}: skipped (no {Path(args.source) / dataset})")
-            continue
-        path = prepare(dataset, Path(args.source), data_dir,
-                       verify_official=not args.allow_unofficial, force=args.force)
-        print(f"{dataset}: prepared in {path}")
+    source = Path(args.source)
+    if not source.is_dir():
+        raise UserError(f"--source {source}: not a directory (expected a folder with mnist/ and fashion_mnist/, "
+                        "or the four IDX files of the dataset given with --dataset)")
+    created = workdir.make_directory(data_dir)
+    try:
+        # One preparation per data dir at a time: a second is refused, naming the first's PID.
+        with workdir.exclusive_lock(data_dir, "jaxmnist data prepare"):
+            prepared = 0
+            for dataset in _selected(args.dataset):
+                if args.dataset == "all" and not (source / dataset).is_dir():
+                    print(f"{dataset}: skipped (no {source / dataset})")
+                    continue
+                path = prepare(dataset, source, data_dir, verify_official=not args.allow_unofficial,
+                               force=args.force)
+                print(f"{dataset}: prepared in {path}")
+                prepared += 1
+    finally:
+        if created:
+            workdir.remove_if_empty(data_dir)
+    if not prepared:
+        raise UserError(f"--source {source} holds neither mnist/ nor fashion_mnist/: point it at the folder that "
+                        "does, or give --dataset mnist or fashion_mnist for a folder of one dataset's IDX files")
     return 0
 
 
