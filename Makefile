@@ -1,23 +1,31 @@
-# The two commands of the README. Both create/reuse .venv and install the package with its extras.
+# The two commands of the README. Both create/reuse the venv and install the package with its extras,
+# pinned by a tested constraints file.
+#
+# Python 3.11 by default: the CPU build of torch==2.13.0 that the parity tests use lies on this
+# machine's disk for 3.11 only (any other Python downloads a multi-GB CUDA build), and on 3.11 the
+# newest jax is 0.10.2. `make test-py312` tests the other setting: Python 3.12, jax 0.11.2 (the GPU
+# image's), and neither TensorFlow nor torch installed.
 PYTHON ?= python3.11
-VENV := .venv
+VENV ?= .venv
+CONSTRAINTS ?= constraints/py3.11.txt
+EXTRAS ?= test,torch,tfds
 BIN := $(VENV)/bin
+PYTHON312 ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/3.12*/bin/python3.12) python3.12)
 # The offline IDX files, where this checkout sits beside ../shared (as here and in CI).
 SHARED_DATA := $(abspath ../shared/data)
 ifneq ($(wildcard $(SHARED_DATA)/mnist),)
 export JAXMNIST_DATA ?= $(SHARED_DATA)
 endif
 
-.PHONY: run test setup clean
+.PHONY: run test test-py312 setup clean
 
 setup: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml
-	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; run make PYTHON=/path/to/python3.11"; exit 2; }
+$(VENV)/.installed: pyproject.toml $(CONSTRAINTS)
+	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; run make PYTHON=/path/to/python"; exit 2; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	# torch==2.13.0 is the CPU build (the [torch] extra pins it); it runs the PyTorch parity tests.
-	$(BIN)/python -m pip install --quiet -e '.[test,torch]'
+	$(BIN)/python -m pip install --quiet -c $(CONSTRAINTS) -e '.[$(EXTRAS)]'
 	touch $@
 
 # Train notebook 003's LeNet for one epoch (shortened from 10) and print its test accuracy.
@@ -27,5 +35,9 @@ run: setup
 test: setup
 	$(BIN)/python -m pytest -q
 
+# The suite under Python 3.12 with jax 0.11.2 and no TensorFlow or torch (their tests skip).
+test-py312:
+	$(MAKE) test PYTHON=$(PYTHON312) VENV=.venv-py312 CONSTRAINTS=constraints/py3.12-jax0.11.txt EXTRAS=test
+
 clean:
-	rm -rf $(VENV) workdirs .pytest_cache
+	rm -rf $(VENV) .venv-py312 workdirs .pytest_cache

@@ -31,6 +31,9 @@ FULL_FACTS = {
 }
 
 
+needs_tfds = pytest.mark.skipif(not prepare.tfds_installed(), reason="needs tensorflow-datasets (the tfds extra)")
+
+
 def _assert_facts(data_dir, facts):
     for dataset, splits in facts.items():
         info = prepare.dataset_info(dataset, str(data_dir))
@@ -65,6 +68,7 @@ def test_loaded_split_is_in_idx_file_order(fixture_data_dir):
     np.testing.assert_array_equal(labels, original.labels)
 
 
+@needs_tfds
 def test_later_loads_read_the_decoded_copy_without_tensorflow(tmp_path, monkeypatch):
     prepare.prepare("mnist", FIXTURE_IDX, tmp_path, verify_official=False)
     prepare.load_split.cache_clear()
@@ -91,6 +95,7 @@ def test_later_loads_read_the_decoded_copy_without_tensorflow(tmp_path, monkeypa
     prepare.load_split.cache_clear()
 
 
+@needs_tfds
 def test_prepare_leaves_installed_tfds_byte_identical(tmp_path):
     import tensorflow_datasets
 
