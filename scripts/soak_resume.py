@@ -107,7 +107,8 @@ def main(argv=None) -> int:
         print(process.stderr.read(), file=sys.stderr)
         return 2
     total_seconds = time.time() - started
-    training_seconds = time.time() - (first_step or started)
+    # Until the last epoch's row: what follows (the curves' plot) is no training to interrupt.
+    training_seconds = (reference / "metrics.jsonl").stat().st_mtime - (first_step or started)
     print(f"reference: {total_seconds:.1f} s, {training_seconds:.1f} s of it training")
 
     identical = killed = 0
