@@ -9,6 +9,9 @@ import pytest
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 # The `jaxmnist train` processes the tests start share one compilation cache, away from ~/.cache.
 os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", tempfile.mkdtemp(prefix="jaxmnist-test-xla-cache-"))
+# float32 products everywhere, also in the processes the tests start: on recent NVIDIA GPUs XLA
+# otherwise multiplies float32 in TF32, and the parity tests' tolerances are float32's.
+os.environ.setdefault("JAX_DEFAULT_MATMUL_PRECISION", "highest")
 
 REPO = Path(__file__).resolve().parent.parent
 FIXTURE_IDX = REPO / "tests" / "fixtures"
