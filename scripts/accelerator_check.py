@@ -68,7 +68,8 @@ UNIT_TEST_FILES = ("tests/test_torch_port.py", "tests/test_models.py", "tests/te
                    "tests/test_train.py")
 # Multi-process, SIGTERM/SIGKILL and CPU-device tests: CPU-host features, and minutes of process starts.
 UNIT_TEST_DESELECT = "not cpu_devices and not two_processes and not data_parallel and not sigkill and not sigterm"
-# Six tests of the same files, by name (a file that skips whole, as test_torch_port.py without torch, stays valid).
+# The dry run's tests, picked from the same files by name (so a file that skips whole, as test_torch_port.py
+# without torch, leaves the selection valid); the first runs on both layer paths.
 DRY_RUN_UNIT_TESTS = ("test_eval_outputs_equal_torch and -net]", "test_state_round_trips_like_a_checkpoint",
                       "test_rotation_equals_pil_exactly_including_fill", "test_padded_rows_keep_the_last_smaller_batch",
                       "test_evaluation_in_blocks_counts_every_example_once")
@@ -446,15 +447,18 @@ def run_phase(name: str, args, timeout: float, log) -> dict:
     log.write(f"\n===== {name} (timeout {timeout:.0f} s) =====\n")
     log.flush()
     started = time.perf_counter()
-    # A session of its own: on a timeout the whole group goes (benchmark workers, DataLoader processes).
+    # A process group of its own: on a timeout the whole group goes (benchmark workers, DataLoader processes).
     process = subprocess.Popen(command, cwd=REPO, env=phase_environment(name, args), stdout=log,
-                               stderr=subprocess.STDOUT, start_new_session=True)
+                               stderr=subprocess.STDOUT, process_group=0)
     try:
         return_code = process.wait(timeout=timeout)
         status = "ok" if return_code == 0 else "crashed"
     except subprocess.TimeoutExpired:
         stop_group(process)
         return_code, status = None, "timed_out"
+    except BaseException:  # Ctrl-C or SIGTERM of the check: its phase's processes go with it
+        stop_group(process)
+        raise
     seconds = time.perf_counter() - started
     entry = {"status": status, "seconds": round(seconds, 2), "timeout_seconds": timeout, "return_code": return_code}
     if result_path.exists():
@@ -622,10 +626,18 @@ def main(argv=None) -> int:
     write_json(out, report)
     print(f"accelerator check{' (dry run)' if args.dry_run else ''}: {len(args.phases)} phases, at most "
           f"{sum(report['timeouts'].values()):.0f} s; report {out}, log {log_path}", flush=True)
+    # SIGTERM ends the check as Ctrl-C does: the running phase's processes are stopped, the report says so.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     with tempfile.TemporaryDirectory(prefix="accelerator_check_") as workdir, open(log_path, "w") as log:
         args.workdir = Path(workdir)
         for index, name in enumerate(args.phases, 1):
-            entry = run_phase(name, args, timeouts[name], log)
+            try:
+                entry = run_phase(name, args, timeouts[name], log)
+            except (KeyboardInterrupt, SystemExit):
+                report["phases"][name] = {"status": "interrupted"}
+                report["seconds"] = round(time.perf_counter() - started, 2)
+                write_json(out, report)
+                raise
             report["phases"][name] = entry
             report["seconds"] = round(time.perf_counter() - started, 2)
             write_json(out, report)
