@@ -167,7 +167,7 @@ def load_variables(directory) -> dict:
 
 def import_command(args) -> int:
     """`jaxmnist import-torch NAME FILE.pt --out DIR`."""
-    models.info(args.name)  # fail on an unknown name before reading the file
+    args.name = models.canonical_name(args.name)  # fail on an unknown name before reading the file
     variables = from_torch(args.name, load_torch_state_dict(args.file))
     directory = save_variables(args.out, variables)
     print(f"{args.name}: {models.param_count(variables):,} parameters from {args.file} written to {directory}")

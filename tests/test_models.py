@@ -85,6 +85,14 @@ def test_unknown_names_and_attributes_are_user_errors():
         models.create("net", prob=0.1)
 
 
+def test_the_notebooks_class_names_name_their_models():
+    assert models.canonical_name("SimpleNet") == "simple_net"
+    assert models.canonical_name("lenetdeep") == "lenet_deep"
+    assert models.info("BN_Kamming")["torch_class"] == "BN_Kamming" and models.canonical_name("net") == "net"
+    with pytest.raises(UserError, match="'LeNetDL' is the PyTorch class of lenet_dl and lenet_dl_k3"):
+        models.create("LeNetDL")
+
+
 def test_overrides():
     assert models.create("dro_net", rate=0.25).rate == 0.25
     assert models.create("net", dropout_rate=0.0).dropout_rate == 0.0

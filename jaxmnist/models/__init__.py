@@ -90,10 +90,21 @@ def names() -> list[str]:
     return list(_REGISTRY)
 
 
+def canonical_name(name: str) -> str:
+    """The registry name of `name`, which may also be the notebook's PyTorch class name (`SimpleNet`)."""
+    if name in _REGISTRY:
+        return name
+    matches = [key for key, entry in _REGISTRY.items() if entry.torch_class.lower() == name.lower()]
+    if len(matches) == 1:
+        return matches[0]
+    if matches:
+        raise UserError(f"model '{name}' is the PyTorch class of {' and '.join(matches)}: name one of them")
+    raise UserError(f"unknown model '{name}' (known: {', '.join(_REGISTRY)}); "
+                    "the notebooks' PyTorch class names (e.g. SimpleNet) work too")
+
+
 def _entry(name: str) -> _Entry:
-    if name not in _REGISTRY:
-        raise UserError(f"unknown model '{name}' (known: {', '.join(_REGISTRY)})")
-    return _REGISTRY[name]
+    return _REGISTRY[canonical_name(name)]
 
 
 def _attributes(module_class: type[nn.Module]) -> dict:

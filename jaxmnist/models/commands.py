@@ -60,6 +60,7 @@ def layer_table(name: str) -> list[dict]:
 
 
 def summary_command(args) -> int:
+    args.name = models.canonical_name(args.name)
     entry = models.info(args.name)
     rows = layer_table(args.name)
     running_statistics = sum(leaf.size for leaf in jax.tree_util.tree_leaves(
