@@ -131,13 +131,17 @@ def prepare(dataset: str, source: Path, data_dir: Path, verify_official: bool = 
             download_dir=str(Path(tmp) / "downloads"),
             download_config=tfds.download.DownloadConfig(try_download_gcs=False))
 
-        built = Path(builder.data_dir)
         target = Path(final_builder.data_dir)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if target.exists():
-            target.rename(Path(tmp) / "replaced")
-        built.rename(target)
+        _move_into_place(Path(builder.data_dir), target, Path(tmp))
     return target
+
+
+def _move_into_place(built: Path, target: Path, scratch: Path):
+    """Rename `built` to `target`; a previous `target` moves into `scratch`, deleted with it."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if target.exists():
+        target.rename(scratch / "replaced")
+    built.rename(target)
 
 
 def _prepare_arrays(dataset: str, source: Path, data_dir: Path, verify_official: bool, force: bool) -> Path:
@@ -155,10 +159,7 @@ def _prepare_arrays(dataset: str, source: Path, data_dir: Path, verify_official:
         built.mkdir()
         for split, content in splits.items():
             _write_decoded_copy(built, split, content.images[..., None], content.labels.astype(np.int32))
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if target.exists():
-            target.rename(Path(tmp) / "replaced")
-        built.rename(target)
+        _move_into_place(built, target, Path(tmp))
     return target
 
 
