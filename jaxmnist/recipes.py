@@ -15,11 +15,13 @@ NOTEBOOK_004 = "004_15a2afd49f09c6f2.txt"
 
 MNIST_NORMALIZE = "normalize(mean=0.1307, std=0.3081)"
 
-# Notebook 003's augmentations (its `mnist_aug`, redefined twice), train transforms only.
+# Notebook 003's augmentations (its `mnist_aug`, redefined twice), train transforms only. The notebook
+# ran torchvision 0.7, whose RandomErasing draws the box's aspect ratio uniformly.
 AUG_003_ERASE_NORMALIZE = ("random_resized_crop(scale=(0.8, 1.0))|random_rotation(degrees=30)|to_tensor"
-                           "|random_erasing(p=0.5, scale=(0.02, 0.2))|normalize(mean=0.5, std=0.5)")
+                           "|random_erasing(p=0.5, scale=(0.02, 0.2), uniform_ratio=True)"
+                           "|normalize(mean=0.5, std=0.5)")
 AUG_003_ERASE = ("random_resized_crop(scale=(0.8, 1.0))|random_rotation(degrees=30)|to_tensor"
-                 "|random_erasing(p=0.5, scale=(0.02, 0.2))")
+                 "|random_erasing(p=0.5, scale=(0.02, 0.2), uniform_ratio=True)")
 AUG_003 = "random_resized_crop(scale=(0.8, 1.2))|random_rotation(degrees=30)|to_tensor"
 
 

@@ -85,6 +85,18 @@ def test_erasing_area_is_within_the_scale_bounds():
     assert (areas > 0).mean() > 0.9  # nearly every draw finds a box that fits
 
 
+@pytest.mark.parametrize("uniform_ratio, tall_share", [(True, 2.3 / 3.0), (False, 0.5)])
+def test_erasing_draws_the_aspect_ratio_as_its_torchvision_version(uniform_ratio, tall_share):
+    # ratio (0.3, 3.3): torchvision 0.7 draws it uniformly, so 2.3 / 3.0 of the boxes are taller than
+    # wide; log-uniformly (torchvision >= 0.8) half of them are.
+    erase = augment.random_erasing(p=1.0, scale=(0.02, 0.2), value=-1.0, uniform_ratio=uniform_ratio)
+    keys = jax.random.split(jax.random.key(0), 1000)
+    boxes = np.asarray(jax.jit(jax.vmap(erase, in_axes=(None, 0)))(jnp.ones((28, 28, 1)), keys))[..., 0] == -1
+    heights, widths = boxes.any(axis=2).sum(axis=1), boxes.any(axis=1).sum(axis=1)
+    unequal = heights != widths
+    assert abs((heights > widths)[unequal].mean() - tall_share) < 0.04
+
+
 def test_erasing_probability():
     erase = augment.random_erasing(p=0.5, scale=(0.02, 0.2), value=-1.0)
     ones = jnp.ones((28, 28, 1))

@@ -12,7 +12,8 @@ the validation split, the 10,000 test images give the accuracy; all three loader
 batch 100. Training transform (recipes.AUG_003_ERASE_NORMALIZE): RandomResizedCrop(28,
 scale=(0.8, 1.0)), RandomRotation(30), ToTensor, RandomErasing(p=0.5, scale=(0.02,
 0.2)), Normalize((0.5,), (0.5,)). nn.CrossEntropyLoss on the logits, Adam lr 1e-2, 20
-epochs, seed 1234 (torch's stream is not reproduced).
+epochs, seed 1234 (torch's stream is not reproduced). The notebook ran torchvision 0.7, whose RandomErasing draws the
+box's aspect ratio uniformly in `ratio` (`uniform_ratio=True`; log-uniformly since 0.8).
 
 The validation loader reads the *training* dataset object, so the validation split
 gets the training transform and is augmented too: reproduced (eval `valid` uses

@@ -94,11 +94,18 @@ def _bilinear_weights(start: jax.Array, length: jax.Array, in_size: int, out_siz
     return weights / weights.sum(axis=1, keepdims=True)
 
 
-def _sample_box(key, image_size: int, scale, log_ratio, area_to_sides) -> tuple:
-    """torchvision's rejection sampling of a box: the first of 10 candidates that fits, if any."""
+def _sample_box(key, image_size: int, scale, ratio, area_to_sides, uniform_ratio: bool = False) -> tuple:
+    """torchvision's rejection sampling of a box: the first of 10 candidates that fits, if any.
+
+    The aspect ratio is drawn log-uniformly in `ratio`, or with `uniform_ratio` uniformly.
+    """
     area_key, ratio_key, top_key, left_key = jax.random.split(key, 4)
     area = image_size * image_size * jax.random.uniform(area_key, (_ATTEMPTS,), minval=scale[0], maxval=scale[1])
-    aspect = jnp.exp(jax.random.uniform(ratio_key, (_ATTEMPTS,), minval=log_ratio[0], maxval=log_ratio[1]))
+    if uniform_ratio:
+        aspect = jax.random.uniform(ratio_key, (_ATTEMPTS,), minval=ratio[0], maxval=ratio[1])
+    else:
+        aspect = jnp.exp(jax.random.uniform(ratio_key, (_ATTEMPTS,), minval=math.log(ratio[0]),
+                                            maxval=math.log(ratio[1])))
     height, width, fits = area_to_sides(area, aspect)
     chosen = jnp.argmax(fits)
     height, width = height[chosen], width[chosen]
@@ -117,7 +124,6 @@ def random_resized_crop(size: int = 28, scale=(0.08, 1.0), ratio=(3 / 4, 4 / 3))
     image is used (torchvision's fallback for ratio ranges containing 1).
     """
     scale = tuple(float(s) for s in scale)
-    log_ratio = (math.log(ratio[0]), math.log(ratio[1]))
     if not (0 < scale[0] <= scale[1]):
         raise UserError(f"random_resized_crop scale {scale} must satisfy 0 < low <= high")
 
@@ -132,7 +138,7 @@ def random_resized_crop(size: int = 28, scale=(0.08, 1.0), ratio=(3 / 4, 4 / 3))
             width, height = jnp.round(jnp.sqrt(area * aspect)), jnp.round(jnp.sqrt(area / aspect))
             return height, width, (width > 0) & (width <= side) & (height > 0) & (height <= side)
 
-        found, top, left, height, width = _sample_box(key, side, scale, log_ratio, sides)
+        found, top, left, height, width = _sample_box(key, side, scale, ratio, sides)
         top, left = jnp.where(found, top, 0.0), jnp.where(found, left, 0.0)
         height, width = jnp.where(found, height, side), jnp.where(found, width, side)
         rows = _bilinear_weights(top, height, side, size)
@@ -151,10 +157,14 @@ def to_tensor() -> Op:
 
 
 @_register
-def random_erasing(p: float = 0.5, scale=(0.02, 0.33), ratio=(0.3, 3.3), value: float = 0.0) -> Op:
-    """transforms.RandomErasing(p, scale, ratio, value) on the [0, 1] tensor (after to_tensor)."""
+def random_erasing(p: float = 0.5, scale=(0.02, 0.33), ratio=(0.3, 3.3), value: float = 0.0,
+                   uniform_ratio: bool = False) -> Op:
+    """transforms.RandomErasing(p, scale, ratio, value) on the [0, 1] tensor (after to_tensor).
+
+    torchvision draws the box's aspect ratio log-uniformly in `ratio` since 0.8; `uniform_ratio=True`
+    draws it uniformly, as torchvision 0.7 (torch 1.6, notebook 003's) did.
+    """
     scale = tuple(float(s) for s in scale)
-    log_ratio = (math.log(ratio[0]), math.log(ratio[1]))
 
     def apply(image: Image, key: jax.Array) -> Image:
         coin_key, box_key = jax.random.split(key)
@@ -165,7 +175,7 @@ def random_erasing(p: float = 0.5, scale=(0.02, 0.33), ratio=(0.3, 3.3), value: 
             height, width = jnp.round(jnp.sqrt(area * aspect)), jnp.round(jnp.sqrt(area / aspect))
             return height, width, (height < side) & (width < side)
 
-        found, top, left, height, width = _sample_box(box_key, side, scale, log_ratio, sides)
+        found, top, left, height, width = _sample_box(box_key, side, scale, ratio, sides, uniform_ratio)
         erase = found & (jax.random.uniform(coin_key) < p)
         rows, cols = jnp.arange(side)[:, None], jnp.arange(image.shape[1])[None, :]
         box = (rows >= top) & (rows < top + height) & (cols >= left) & (cols < left + width)
