@@ -40,7 +40,8 @@ def test_xla_kernels_in_blocks_of_steps_train_as_single_steps(fixture_data_dir, 
     # parameters up to 6.7e-3 of a leaf's largest value; a resume that skipped a batch ended 7.7e-2 away).
     for single, block in zip(runs[1], runs["epoch"], strict=True):
         for split in ("train", "test"):
-            assert (single[split]["correct"], single[split]["total"]) == (block[split]["correct"], block[split]["total"])
+            for count in ("correct", "total"):
+                assert single[split][count] == block[split][count]
             assert block[split]["loss"] == pytest.approx(single[split]["loss"], rel=1e-3)
     assert runs["epoch"][0]["train"]["loss"] == pytest.approx(runs[1][0]["train"]["loss"], rel=1e-5)
     for single_leaf, block_leaf in zip(variables[1], variables["epoch"], strict=True):
