@@ -141,6 +141,36 @@ def _add_experiment_commands(subparsers):
     plot.set_defaults(run=_handler("jaxmnist.experiments:plot_command"))
 
 
+def _add_model_use_commands(subparsers):
+    evaluate = subparsers.add_parser(
+        "evaluate", help="loss, accuracy, per-class accuracy and confusion matrix of a trained or imported model")
+    evaluate.add_argument("path", metavar="WORKDIR_OR_CHECKPOINT",
+                          help="a training workdir (or its checkpoints/N), or a directory written by import-torch")
+    evaluate.add_argument("--split", default="test",
+                          help="one of the config's eval names, or a split of the dataset such as train[48000:] "
+                               "(preprocessed as the 'test' eval); default: test")
+    evaluate.add_argument("--experiment", help="the experiment giving dataset, preprocessing and loss "
+                                               "(needed for an imported checkpoint; its model must match)")
+    evaluate.add_argument("--step", type=int, help="a saved step of the workdir (default: the latest)")
+    evaluate.add_argument("--json", action="store_true")
+    evaluate.add_argument("--confusion", metavar="FILE.png", help="also draw the confusion matrix")
+    evaluate.add_argument("--data-dir", help="default: the run's")
+    evaluate.add_argument("--data-source", help="IDX folder to prepare from if the dataset is missing")
+    evaluate.set_defaults(run=_handler("jaxmnist.evaluate:evaluate_command"))
+
+    predict = subparsers.add_parser("predict", help="predicted class and its probability for each image")
+    predict.add_argument("path", metavar="WORKDIR_OR_CHECKPOINT")
+    predict.add_argument("images", nargs="+", metavar="IMAGES",
+                         help="28x28 grayscale .png files, a .npy of shape (N,28,28[,1]) (uint8, or floats in "
+                              "[0,1]), or a split slice such as test[:16]")
+    predict.add_argument("--experiment", help="as for evaluate")
+    predict.add_argument("--step", type=int, help="a saved step of the workdir (default: the latest)")
+    predict.add_argument("--json", action="store_true")
+    predict.add_argument("--data-dir", help="default: the run's")
+    predict.add_argument("--data-source", help="IDX folder to prepare from if the dataset is missing")
+    predict.set_defaults(run=_handler("jaxmnist.evaluate:predict_command"))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="jaxmnist",
@@ -151,6 +181,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_optim_commands(subparsers)
     _add_train_commands(subparsers)
     _add_experiment_commands(subparsers)
+    _add_model_use_commands(subparsers)
     return parser
 
 

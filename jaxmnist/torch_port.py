@@ -8,6 +8,7 @@ momentum=None, which no notebook uses) and torch fills it in when loading.
 torch is an optional dependency: it is imported only to read .pt files and by `to_torch`.
 """
 
+import json
 from pathlib import Path
 
 import jax
@@ -25,6 +26,9 @@ _TORCH_SUFFIX = {
     ("batch_stats", "var"): "running_var",
 }
 _IGNORED_SUFFIX = "num_batches_tracked"
+# Beside the variables of an imported checkpoint: {"model": registry name}, so that evaluating it
+# with an experiment of another model with the same shapes (def_net, sig_net) is refused.
+MODEL_FILE = "jaxmnist_model.json"
 
 
 def _to_torch_layout(array):
@@ -170,5 +174,6 @@ def import_command(args) -> int:
     args.name = models.canonical_name(args.name)  # fail on an unknown name before reading the file
     variables = from_torch(args.name, load_torch_state_dict(args.file))
     directory = save_variables(args.out, variables)
+    (directory / MODEL_FILE).write_text(json.dumps({"model": args.name}) + "\n")
     print(f"{args.name}: {models.param_count(variables):,} parameters from {args.file} written to {directory}")
     return 0
