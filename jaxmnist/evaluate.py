@@ -546,10 +546,11 @@ def _prepare_process(args):
     """Before JAX starts: the compilation cache, and on CPU as many devices as wrote the checkpoint."""
     runtime.enable_compilation_cache()
     count = saved_device_count(args.path, args.step)
-    try:
-        runtime.use_cpu_cores_as_devices(count)
-    except RuntimeError:
-        pass  # JAX already started in this process (a caller's): evaluate on the devices there are
+    if count > 1:  # one device is there in any case: the engine takes the first
+        try:
+            runtime.use_cpu_cores_as_devices(count)
+        except RuntimeError:
+            pass  # JAX already started in this process (a caller's): evaluate on the devices there are
 
 
 def evaluate_command(args) -> int:
