@@ -9,15 +9,16 @@ A model comes from one of
   be the checkpoint's.
 
 `evaluate` runs the train loop's own evaluation program (train.Engine.eval_program) on the
-batches, devices and keys training used, so a workdir's numbers for one of its eval splits at a
-step where training evaluated are the ones in metrics.jsonl. Per-class accuracy and the
+batches, keys and number of devices training used (where the host has that many), so a
+workdir's numbers for one of its eval splits at a step where training evaluated are the ones in
+metrics.jsonl. Per-class accuracy and the
 confusion matrix come from the model's outputs on the same batches (same keys: also in notebook
 004's train-mode evaluation).
 
 `predict` takes
 - PNG files: 28x28, read as grayscale (colour is converted). Other sizes are an error: MNIST
   digits are centred in a 20x20 box of a 28x28 image, and a resized picture is not that;
-- one .npy file: (N, 28, 28), (N, 28, 28, 1) or one (28, 28) image; uint8 (or whole numbers) in
+- .npy files: (N, 28, 28), (N, 28, 28, 1) or one (28, 28) image; uint8 (or whole numbers) in
   0..255, or floats in [0, 1];
 - a split of the dataset, such as `test[:16]` (then the true labels are shown too).
 Images are preprocessed as the config's 'test' evaluation (else its first) and the model runs
@@ -30,7 +31,6 @@ import dataclasses
 import functools
 import json
 from pathlib import Path
-from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -117,7 +117,8 @@ def saved_device_count(path, step: int | None = None) -> int:
         return 1  # the restore reports what is wrong with it
 
 
-def _restore_workdir_state(workdir: Path, run_config, engine: train.Engine, step: int | None) -> tuple[Any, int]:
+def _restore_workdir_state(workdir: Path, run_config, engine: train.Engine,
+                           step: int | None) -> tuple[train.TrainState, int]:
     """(TrainState, step) of the chosen checkpoint; the latest readable one without `step`."""
     import orbax.checkpoint as ocp
 
@@ -274,7 +275,7 @@ def eval_spec(config, split: str) -> tuple[str, str, bool]:
     return split, base["pp"], bool(base.get("train_mode", False))
 
 
-def _preprocessing(config, spec: str, train_split: pipeline.Split):
+def _preprocessing(spec: str, train_split: pipeline.Split):
     """The compiled spec, with the training split's pixel statistics as training had them."""
     return augment.parse(spec, pipeline.pixel_stats(train_split))
 
@@ -353,14 +354,15 @@ def evaluate(loaded: LoadedModel, split: str = "test") -> dict:
     dataset_split, spec, train_mode = eval_spec(config, split)
     train_split = _train_split(config)
     data = pipeline.load(config.dataset, dataset_split, config.get("data_dir"), config.get("data_source"))
-    preprocess = _preprocessing(config, spec, train_split)
+    preprocess = _preprocessing(spec, train_split)
     key = _eval_key(config, loaded.step)
     summary = train._summarise(_metric_sums(loaded, data, preprocess, train_mode, key, len(train_split.labels)))
     outputs = model_outputs(loaded, data, preprocess, key, config.eval_batch_size, train_mode)
     matrix = confusion_matrix(data.labels, outputs.argmax(axis=1))
     totals, correct = matrix.sum(axis=1), np.diag(matrix)
-    per_class = [{"class": index, "accuracy": 100.0 * int(correct[index]) / int(totals[index]) if totals[index] else None,
-                  "correct": int(correct[index]), "total": int(totals[index])} for index in range(len(matrix))]
+    per_class = [{"class": index, "accuracy": 100.0 * int(correct[index]) / int(totals[index]) if totals[index]
+                  else None, "correct": int(correct[index]), "total": int(totals[index])}
+                 for index in range(len(matrix))]
     return {"source": loaded.source, "imported": loaded.imported, "experiment": config.get("experiment"),
             "model": config.model, "dataset": config.dataset, "step": loaded.step, "split": split,
             "dataset_split": dataset_split, "preprocessing": spec, "train_mode": train_mode, "loss_name": config.loss,
@@ -457,7 +459,7 @@ def predict(loaded: LoadedModel, sources: list[str]) -> list[dict]:
     config = loaded.config
     images, labels, names = images_to_predict(config, sources)
     _, spec, _ = eval_spec(config, "test")
-    preprocess = _preprocessing(config, spec, _train_split(config))
+    preprocess = _preprocessing(spec, _train_split(config))
     data = pipeline.Split(images, np.zeros(len(images), np.int32))  # labels are not used by the model
     batch_size = min(config.eval_batch_size, len(images))
     outputs = model_outputs(loaded, data, preprocess, _eval_key(config, loaded.step), batch_size)
