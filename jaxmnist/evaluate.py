@@ -11,9 +11,9 @@ A model comes from one of
 `evaluate` runs the train loop's own evaluation program (train.Engine.eval_program) on the
 batches, keys and number of devices training used (where the host has that many), so a
 workdir's numbers for one of its eval splits at a step where training evaluated are the ones in
-metrics.jsonl. Per-class accuracy and the
-confusion matrix come from the model's outputs on the same batches (same keys: also in notebook
-004's train-mode evaluation).
+metrics.jsonl. Per-class accuracy and the confusion matrix come from the model's outputs on the
+same batches (same keys: also in notebook 004's train-mode evaluation). The confusion matrix is
+drawn only when asked, with --confusion FILE.png.
 
 `predict` takes
 - PNG files: 28x28, read as grayscale (colour is converted). Other sizes are an error: MNIST
