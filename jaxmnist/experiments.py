@@ -31,12 +31,14 @@ runs cut short are labelled and never presented as reproductions.
 
 import json
 import math
+import os
 import statistics
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from jaxmnist import config as config_lib
-from jaxmnist.errors import UserError
+from jaxmnist.errors import RunWarning, UserError
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -123,8 +125,13 @@ def measure(rows: list[dict], reference: dict) -> tuple[float | None, int | None
 
 
 def _registered_config(name: str):
+    """The experiment's config as its file says now: a registered name, or a config file's path
+    (as the run was started with it) while that file is still there; else None."""
+    is_config_file = name.endswith(".py") and Path(name).is_file()
+    if name not in config_lib.experiment_names() and not is_config_file:
+        return None
     try:
-        return config_lib.load_experiment(name) if name in config_lib.experiment_names() else None
+        return config_lib.load_experiment(name)
     except UserError:
         return None
 
@@ -133,7 +140,13 @@ def _run_config(workdir: Path) -> dict:
     config_path = Path(workdir) / "config.json"
     if not config_path.exists():
         raise UserError(f"{workdir} is not a training workdir (no config.json)")
-    return json.loads(config_path.read_text())
+    try:
+        run_config = json.loads(config_path.read_text())
+    except (ValueError, UnicodeDecodeError):
+        run_config = None
+    if not isinstance(run_config, dict):
+        raise UserError(f"{config_path} is damaged (not a JSON object)")
+    return run_config
 
 
 def _reference_of(run_config: dict, registered) -> dict | None:
@@ -220,19 +233,36 @@ def _aggregate(runs: list[dict]) -> dict:
     }
 
 
-def expand_workdirs(paths: list) -> list[Path]:
-    """Workdirs as given, or every workdir below a directory that is not one itself."""
+def expand_workdirs(paths: list) -> list[tuple[Path, bool]]:
+    """(workdir, named) for each workdir as given (named), or every workdir found below a directory
+    that is not one itself."""
     workdirs = []
     for path in map(Path, paths):
-        found = [path] if (path / "config.json").exists() else \
-            sorted(config.parent for config in path.rglob("config.json"))
+        if (path / "config.json").exists():
+            workdirs.append((path, True))
+            continue
+        found = sorted(config.parent for config in path.rglob("config.json"))
         if not found:
             raise UserError(f"{path} is not a training workdir (no config.json) and holds none")
-        workdirs += found
+        workdirs += [(workdir, False) for workdir in found]
     return workdirs
 
 
-def compare(workdirs: list) -> list[dict]:
+def read_runs(paths: list) -> list[dict]:
+    """`read_run` of every workdir of `paths`. A folder found below a given one that is not a run
+    (e.g. a config.json of something else) is skipped with a warning; a named one is an error."""
+    runs = []
+    for workdir, named in expand_workdirs(paths):
+        try:
+            runs.append(read_run(workdir))
+        except UserError as error:
+            if named:
+                raise
+            warnings.warn(f"skipped {error}", RunWarning, stacklevel=2)
+    return runs
+
+
+def compare(workdirs: list, runs: list[dict] | None = None) -> list[dict]:
     """One row per (experiment, status, epochs run): seeds of the same run aggregate to mean ± std.
 
     Complete runs are never averaged with shortened or incomplete ones, and the difference to the
@@ -240,8 +270,7 @@ def compare(workdirs: list) -> list[dict]:
     ones past the epoch the reference is read at): a shortened run is never a reproduction.
     """
     groups: dict[tuple, list[dict]] = {}
-    for workdir in expand_workdirs(workdirs):
-        run = read_run(workdir)
+    for run in read_runs(workdirs) if runs is None else runs:
         groups.setdefault((run["experiment"], run["status"], run["epochs_run"]), []).append(run)
     return [_aggregate(runs) for _, runs in sorted(groups.items(), key=lambda item: item[0])]
 
@@ -250,8 +279,21 @@ def _format_number(value, digits=2) -> str:
     return "—" if value is None else f"{value:.{digits}f}"
 
 
+def format_workdirs(workdirs: list[str]) -> str:
+    """One workdir as given; several as their common folder and their names, e.g. 'runs/{seed0,seed1}'."""
+    if len(workdirs) == 1:
+        return workdirs[0]
+    try:
+        parent = os.path.commonpath(workdirs)
+    except ValueError:  # absolute and relative paths mixed
+        return ",".join(workdirs)
+    names = ",".join(os.path.relpath(workdir, parent) for workdir in workdirs)
+    return os.path.join(parent, f"{{{names}}}") if parent else f"{{{names}}}"
+
+
 def format_table(rows: list[dict]) -> str:
-    header = ["experiment", "epochs", "metric", "notebook", "ours", "diff (pp)", "n", "minutes", "status"]
+    header = ["experiment", "epochs", "metric", "notebook", "ours", "diff (pp)", "n", "minutes", "status",
+              "workdir"]
     lines = []
     for row in rows:
         reference = _format_number(row["reference"]) if row["reference"] is not None \
@@ -263,9 +305,11 @@ def format_table(rows: list[dict]) -> str:
         seconds = [value for value in row["seconds_runs"] if value is not None]
         minutes = f"{statistics.fmean(seconds) / 60:.1f}" if seconds else "—"
         lines.append([row["experiment"], f"{row['epochs_run']}/{row['epochs_configured']}", row["metric"],
-                      reference, ours, difference, str(row["n"]), minutes, row["status"]])
+                      reference, ours, difference, str(row["n"]), minutes, row["status"],
+                      format_workdirs(row["workdirs"])])
     widths = [max(len(str(cells[index])) for cells in [header, *lines]) for index in range(len(header))]
-    text = [" | ".join(cell.ljust(width) for cell, width in zip(cells, widths)) for cells in [header, *lines]]
+    text = [" | ".join(cell.ljust(width) for cell, width in zip(cells, widths)).rstrip()
+            for cells in [header, *lines]]
     text.insert(1, "-+-".join("-" * width for width in widths))
     if any(row["status"] != "complete" for row in rows):
         text.append("Runs not 'complete' are not reproductions of the notebook: no difference is given "
@@ -296,13 +340,16 @@ def list_command(args) -> int:
 
 
 def compare_command(args) -> int:
-    rows = compare(args.workdirs)
+    runs = read_runs(args.workdirs)
+    if not runs:
+        raise UserError(f"no run to compare in {', '.join(map(str, args.workdirs))}")
+    rows = compare(args.workdirs, runs)
     if args.json:
         print(json.dumps(rows, indent=2))
     else:
         print(format_table(rows))
     if args.plot:
-        plot_comparison([read_run(workdir) for workdir in expand_workdirs(args.workdirs)], args.plot)
+        plot_comparison(runs, args.plot)
         if not args.json:
             print(f"wrote {args.plot}")
     return 0

@@ -6,6 +6,7 @@ import json
 import math
 import re
 import statistics
+from pathlib import Path
 
 import jax
 import numpy as np
@@ -14,7 +15,7 @@ import pytest
 from jaxmnist import config as config_lib
 from jaxmnist import experiments, models, optim, reporting
 from jaxmnist.data import augment, pipeline
-from jaxmnist.errors import UserError
+from jaxmnist.errors import RunWarning, UserError
 
 REQUIRED_RUNS = {
     # Notebook 000: the eleven runs.
@@ -239,6 +240,51 @@ def test_compare_finds_the_runs_below_a_directory_and_their_wall_time(tmp_path):
     (row,) = experiments.compare([runs])
     assert row["n"] == 2 and row["seconds_runs"] == [900.0, 900.0]
     assert "15.0" in experiments.format_table([row])
+
+
+def test_compare_skips_a_folder_below_that_is_no_run_with_a_warning(tmp_path):
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    run = _workdir(runs, "net_bn", "tiny/net_bn", [99.0] * 15)
+    other = _workdir(runs, "other", "tiny/net_bn", [99.0] * 15)
+    (other / "config.json").write_text(json.dumps({"experiment": "no/such/experiment", "epochs": 1}))
+    damaged = runs / "damaged"
+    damaged.mkdir()
+    (damaged / "config.json").write_text("{not json")
+    with pytest.warns(RunWarning) as caught:
+        (row,) = experiments.compare([runs])
+    assert row["workdirs"] == [str(run)]
+    messages = sorted(str(warning.message) for warning in caught)
+    assert len(messages) == 2
+    assert "damaged" in messages[0] and "no/such/experiment' has no reference" in messages[1]
+    with pytest.raises(UserError, match="has no reference"):  # named, it is still an error
+        experiments.compare([other])
+
+
+def test_compare_table_names_the_workdirs_of_each_row(tmp_path):
+    seeds = [_workdir(tmp_path, f"seed{seed}", "tiny/net_bn", [99.0] * 15, seed=seed) for seed in range(2)]
+    cut = _workdir(tmp_path, "cut", "tiny/net_bn", [99.0] * 3)
+    table = experiments.format_table(experiments.compare([*seeds, cut]))
+    header, _, *lines, _note = table.splitlines()
+    assert header.split(" | ")[-1].strip() == "workdir"
+    cells = [[cell.strip() for cell in line.split(" | ")][-2:] for line in lines]
+    assert cells == [["complete", f"{tmp_path}/{{seed0,seed1}}"], ["incomplete", str(cut)]]
+
+
+@pytest.mark.parametrize("cut, status", [({}, "complete"), ({"epochs_run": 3}, "incomplete"),
+                                         ({"shortened": True, "epochs": 2}, "shortened (--epochs 2)"),
+                                         ({"batch_size": 32}, "modified (batch_size)")])
+def test_compare_gives_a_config_file_path_the_status_of_its_registered_name(tmp_path, monkeypatch, cut, status):
+    monkeypatch.chdir(tmp_path)
+    copy = Path("my_net_bn.py")
+    copy.write_text((config_lib.EXPERIMENTS_DIR / "tiny/net_bn.py").read_text())
+    cut = dict(cut)
+    accuracies = [99.0] * cut.pop("epochs_run", cut.get("epochs", 15))
+    by_name = _workdir(tmp_path, "by_name", "tiny/net_bn", accuracies, **cut)
+    by_path = _workdir(tmp_path, "by_path", str(copy), accuracies, **cut)
+    (named,), (pathed,) = experiments.compare([by_name]), experiments.compare([by_path])
+    assert named["status"] == pathed["status"] == status
+    assert pathed["experiment"] == "my_net_bn.py" and pathed["epochs_configured"] == 15
 
 
 def test_list_command(capsys):
