@@ -10,7 +10,7 @@ import importlib
 import sys
 import warnings
 
-from jaxmnist import runtime  # no JAX import: `--help` stays fast
+from jaxmnist import __version__, runtime  # no JAX import: `--help` stays fast
 from jaxmnist.errors import RunWarning, UserError
 from jaxmnist.workdir import filesystem_error
 
@@ -23,6 +23,21 @@ def _handler(spec: str):
         return getattr(importlib.import_module(module_name), function_name)(args)
 
     return run
+
+
+# Notebook 003's training augmentation, as `data show --augment` takes it.
+AUGMENT_EXAMPLE = "random_resized_crop(scale=(0.8,1.2))|random_rotation(degrees=30)|to_tensor"
+
+TRAIN_EPILOG = """\
+what a run writes into its workdir:
+  config.json     the resolved config (checked when the run is continued)
+  metrics.jsonl   one row per epoch and per logged step: loss, accuracy, learning rate
+  timing.jsonl    wall time per epoch, and the seconds to each process's first step
+  tensorboard/    the same scalars as TensorBoard events
+  curves.png      loss, accuracy and learning rate per epoch
+  checkpoints/    the latest saves (and the best by best_split's accuracy), to resume from
+  .lock           held while a run uses the workdir (removed when it ends)
+rerun the same command to resume; a complete run is reported and left as it is"""
 
 
 def _add_data_commands(subparsers):
@@ -46,11 +61,13 @@ def _add_data_commands(subparsers):
     info.add_argument("--json", action="store_true")
     info.set_defaults(run=_handler("jaxmnist.data.prepare:info_command"))
 
-    show = data_sub.add_parser("show", help="PNG grid of original vs augmented samples")
+    show = data_sub.add_parser("show", help="PNG grid of original vs augmented samples",
+                               epilog=f"example:\n  jaxmnist data show --augment '{AUGMENT_EXAMPLE}' --out augmented.png",
+                               formatter_class=argparse.RawDescriptionHelpFormatter)
     show.add_argument("--dataset", choices=["mnist", "fashion_mnist"], default="mnist")
     show.add_argument("--split", default="test")
     show.add_argument("--augment", required=True,
-                      help="augmentation ops, e.g. 'resized_crop(scale=(0.8,1.2))|rotate(degrees=30)'")
+                      help="preprocessing ops separated by '|' (jaxmnist/data/augment.py), see the example")
     show.add_argument("--n", type=int, default=8, help="number of images")
     show.add_argument("--variants", type=int, default=3, help="augmented draws per image")
     show.add_argument("--seed", type=int, default=0)
@@ -88,11 +105,13 @@ def _add_optim_commands(subparsers):
 
 
 def _add_train_commands(subparsers):
-    train = subparsers.add_parser("train", help="train an experiment; rerunning with the same workdir resumes")
+    train = subparsers.add_parser("train", help="train an experiment; rerunning with the same workdir resumes",
+                                  epilog=TRAIN_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     train.add_argument("experiment", help="registered experiment name or path to a config .py file")
     train.add_argument("--workdir", required=True)
     train.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                        help="override a config value, e.g. --set optimizer.learning_rate=0.01 (repeatable)")
+    train.add_argument("--seed", type=int, help="the run's seed (as --set seed=N)")
     train.add_argument("--epochs", type=int, help="override the number of epochs (marks the run as shortened)")
     train.add_argument("--limit-train", type=int,
                        help="use only the first N training examples (marks the run as shortened)")
@@ -175,6 +194,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="jaxmnist",
         description="JAX/Flax reimplementation of five PyTorch MNIST / Fashion-MNIST notebooks.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     subparsers = parser.add_subparsers(dest="command", required=True)
     _add_data_commands(subparsers)
     _add_model_commands(subparsers)
