@@ -49,7 +49,12 @@ def resolve_data_dir(data_dir: str | None = None) -> Path:
 
 
 def _quiet_tensorflow():
+    # Read by TensorFlow's C++ runtime when it loads: its startup lines (absl's "WARNING: All log
+    # messages before absl::InitializeLog()...", CPU features) are news for no user of ours.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    # oneDNN's kernels change float results only, and announce themselves on stderr at import;
+    # TensorFlow here decodes uint8 images, where they change nothing.
+    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
     import tensorflow as tf
     # tf.data is only used on the host: keep TensorFlow away from any accelerator JAX uses.
     tf.config.set_visible_devices([], "GPU")
