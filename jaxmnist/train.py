@@ -470,6 +470,24 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, force: b
 def _train_in_workdir(config: ml_collections.ConfigDict, workdir: Path, force: bool, is_writer: bool,
                       progress_flags: dict | None = None) -> list[dict]:
     config_text = _check_config(workdir, config, force)
+    engine = Engine(config)
+    best_metric = f"{config.best_split}_accuracy" if config.get("best_split") else None
+    # Opened only where there are checkpoints to restore until everything that can fail before
+    # training has run: a fresh workdir stays untouched by a run that never starts.
+    has_checkpoints = (workdir / "checkpoints").is_dir()
+    manager = checkpoint.open_manager(workdir, config.get("keep_checkpoints", 2), best_metric) \
+        if has_checkpoints else None
+    # A resumed run restores into the abstract state: initialising first would compile and run
+    # an init whose result is thrown away (seconds of a resume's startup).
+    restored = checkpoint.restore_latest(manager, engine.abstract_state(config.seed)) if manager else None
+    if restored is not None and restored[1]["epoch"] > config.epochs:
+        # Restored before the data are read: a complete run is reported at once, and left as it is.
+        manager.close()
+        history = restored[1]["history"]
+        if is_writer:
+            print(f"{workdir} holds a complete run ({history[-1]['epoch']} of {config.epochs} epochs): nothing to "
+                  "train, nothing written. To train longer, rerun with a larger --epochs and --force", flush=True)
+        return history
 
     with workdir_lib.filesystem_errors_reported(f"the data dir {prepare.resolve_data_dir(config.get('data_dir'))}"):
         train_split = pipeline.load(config.dataset, config.train_split, config.get("data_dir"),
@@ -481,7 +499,6 @@ def _train_in_workdir(config: ml_collections.ConfigDict, workdir: Path, force: b
     num_examples, batch_size = len(train_split.labels), config.batch_size
     batches_per_epoch = -(-num_examples // batch_size)
     steps_per_dispatch = resolve_steps_per_dispatch(config.get("steps_per_dispatch"), batches_per_epoch)
-    engine = Engine(config)
     run_block = engine.train_program(augment.parse(config.train_pp, train_stats), steps_per_dispatch)
     evaluate = {name: engine.eval_program(augment.parse(spec.pp, train_stats), spec.get("train_mode", False))
                 for name, spec in config.eval.items()}
@@ -490,15 +507,6 @@ def _train_in_workdir(config: ml_collections.ConfigDict, workdir: Path, force: b
     eval_data = {name: (engine.replicate(split), engine.eval_blocks(len(split.labels), config.eval_batch_size,
                                                                     steps_per_dispatch))
                  for name, split in eval_splits.items()}
-    best_metric = f"{config.best_split}_accuracy" if config.get("best_split") else None
-    # Opened only where there are checkpoints to restore until everything that can fail before
-    # training has run: a fresh workdir stays untouched by a run that never starts.
-    has_checkpoints = (workdir / "checkpoints").is_dir()
-    manager = checkpoint.open_manager(workdir, config.get("keep_checkpoints", 2), best_metric) \
-        if has_checkpoints else None
-    # A resumed run restores into the abstract state: initialising first would compile and run
-    # an init whose result is thrown away (seconds of a resume's startup).
-    restored = checkpoint.restore_latest(manager, engine.abstract_state(config.seed)) if manager else None
     if restored is not None:
         state, progress = restored
         tqdm.write(f"resuming from step {int(state.step)} (epoch {progress['epoch']}, "
@@ -556,8 +564,9 @@ def _train_in_workdir(config: ml_collections.ConfigDict, workdir: Path, force: b
     first_step = step + 1
     with _StopRequest() as stop:
         for epoch in range(progress["epoch"], config.epochs + 1):
-            started = time.time()
             first_batch = progress["batch"] if epoch == progress["epoch"] else 0
+            # A resumed epoch's seconds count what it took before the interruption too.
+            started = time.time() - (progress.get("seconds", 0.0) if first_batch else 0.0)
             totals = engine.replicate(jax.tree.map(lambda zero, saved: type(zero)(saved), zero_totals(),
                                                    progress["totals"])
                                       if first_batch and progress["totals"] else zero_totals())
@@ -592,7 +601,8 @@ def _train_in_workdir(config: ml_collections.ConfigDict, workdir: Path, force: b
                 if stop.signum is not None or periodic:
                     check_finite(totals, epoch)
                     save({"epoch": epoch, "batch": batch_index, "history": history,
-                          "totals": {key: float(value) for key, value in totals.items()}})
+                          "totals": {key: float(value) for key, value in totals.items()},
+                          "seconds": time.time() - started})
                 if stop.signum is not None:
                     manager.wait_until_finished()
                     name = signal.Signals(stop.signum).name
@@ -662,6 +672,11 @@ def load_trained(workdir: str) -> tuple[ml_collections.ConfigDict, Any, dict]:
 
 def _resolve_config(args) -> ml_collections.ConfigDict:
     config = config_lib.load_experiment(args.experiment)
+    seed = getattr(args, "seed", None)
+    if seed is not None:
+        if any(override.split("=", 1)[0].strip() == "seed" for override in args.set):
+            raise UserError("give the seed once: --seed or --set seed=..., not both")
+        args.set = [*args.set, f"seed={seed}"]
     config_lib.apply_overrides(config, args.set)
     with config.unlocked():
         if args.epochs is not None:

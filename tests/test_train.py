@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -480,3 +481,63 @@ def test_unreadable_latest_checkpoint_falls_back_to_the_previous_one(uninterrupt
         train.train_and_evaluate(_config(fixture_data_dir), str(workdir))
     assert (workdir / "checkpoints" / f"{latest}.unreadable").is_dir()
     _assert_bit_identical(uninterrupted[0], workdir)
+
+
+def _files(workdir: Path) -> dict:
+    """Every entry below `workdir` with its bytes and modification time."""
+    return {str(path.relative_to(workdir)): (path.stat().st_mtime_ns, path.read_bytes() if path.is_file() else None)
+            for path in sorted(workdir.rglob("*"))}
+
+
+def test_rerunning_a_complete_run_says_so_and_writes_nothing(uninterrupted, fixture_data_dir, capsys):
+    workdir, history = uninterrupted
+    before = _files(workdir)
+    assert train.train_and_evaluate(_config(fixture_data_dir), str(workdir)) == history
+    out = capsys.readouterr().out
+    assert f"{workdir} holds a complete run (2 of 2 epochs): nothing to train, nothing written" in out
+    assert "resuming" not in out
+    assert _files(workdir) == before  # no second TensorBoard events file either
+
+
+def test_a_complete_run_extended_with_more_epochs_trains_on(uninterrupted, fixture_data_dir, tmp_path):
+    workdir = tmp_path / "extended"
+    shutil.copytree(uninterrupted[0], workdir)
+    history = train.train_and_evaluate(_config(fixture_data_dir, epochs=3), str(workdir), force=True)
+    assert [row["epoch"] for row in history] == [1, 2, 3] and history[:2] == uninterrupted[1]
+    assert len(list((workdir / "tensorboard").iterdir())) == 2
+
+
+class _ShiftedClock:
+    """The time module, with time.time() running `shift` seconds ahead."""
+
+    def __init__(self):
+        self.shift = 0.0
+
+    def time(self):
+        return time.time() + self.shift
+
+    def __getattr__(self, name):
+        return getattr(time, name)
+
+
+def test_a_resumed_epoch_counts_its_seconds_before_the_interruption(fixture_data_dir, tmp_path, monkeypatch):
+    clock = _ShiftedClock()
+    monkeypatch.setattr(train, "time", clock)
+    write = reporting.MetricsLog.write
+
+    def write_then_stop_after_step_4(log, row):
+        write(log, row)
+        if row["step"] == 4 and row["kind"] == "step":
+            clock.shift += 1000.0  # epoch 1 took 1000 s up to here
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    monkeypatch.setattr(reporting.MetricsLog, "write", write_then_stop_after_step_4)
+    with pytest.raises(train.Interrupted, match="after step 4 "):
+        train.train_and_evaluate(_config(fixture_data_dir), str(tmp_path))
+    monkeypatch.setattr(reporting.MetricsLog, "write", write)
+    train.train_and_evaluate(_config(fixture_data_dir), str(tmp_path))
+    timing = [json.loads(line) for line in (tmp_path / "timing.jsonl").read_text().splitlines()]
+    seconds = {row["epoch"]: row["seconds"] for row in timing if "seconds" in row}
+    assert 1000 <= seconds[1] < 1300 and seconds[2] < 300
+    assert "seconds" not in (tmp_path / "metrics.jsonl").read_text()
+
