@@ -19,6 +19,16 @@ FIXTURE_IDX = REPO / "tests" / "fixtures"
 SHARED_DATA = Path(os.environ.get("JAXMNIST_DATA") or REPO.parent / "shared" / "data")
 
 
+def _tfds_installed() -> bool:
+    from jaxmnist.data import prepare
+
+    return prepare.tfds_installed()
+
+
+# Tests of the tfds build and of TensorFlow's own output; a machine without the tfds extra skips them.
+needs_tfds = pytest.mark.skipif(not _tfds_installed(), reason="needs tensorflow-datasets (the tfds extra)")
+
+
 @pytest.fixture(scope="session")
 def fixture_data_dir(tmp_path_factory) -> Path:
     """A tfds data dir with mnist and fashion_mnist prepared from the 2,000-image fixture."""

@@ -14,7 +14,7 @@ from jaxmnist import cli
 from jaxmnist.data import idx, prepare
 from jaxmnist.errors import UserError
 
-from conftest import FIXTURE_IDX, REPO, SHARED_DATA
+from conftest import FIXTURE_IDX, REPO, SHARED_DATA, needs_tfds
 
 FIXTURE_FACTS = {
     # dataset: {split: (examples, label counts 0..9, pixel mean, pixel std)}, from the fixture's own files.
@@ -29,9 +29,6 @@ FULL_FACTS = {
     "fashion_mnist": {"train": (60000, [6000] * 10, 0.2860, 0.3530),
                       "test": (10000, [1000] * 10, None, None)},
 }
-
-
-needs_tfds = pytest.mark.skipif(not prepare.tfds_installed(), reason="needs tensorflow-datasets (the tfds extra)")
 
 
 def _assert_facts(data_dir, facts):

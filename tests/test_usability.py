@@ -15,6 +15,8 @@ from jaxmnist import cli, train
 from jaxmnist.data import augment, prepare
 from jaxmnist.errors import UserError
 
+from conftest import needs_tfds
+
 REPO = Path(__file__).resolve().parent.parent
 CONFIG = REPO / "tests" / "configs" / "tiny_lenet_bn.py"
 
@@ -83,6 +85,7 @@ def test_commands_that_build_no_dataset_import_no_tensorflow(fixture_data_dir, t
     assert len(imported) == len(commands) and not any(imported.values()), imported
 
 
+@needs_tfds
 def test_importing_tensorflow_prints_none_of_its_startup_lines():
     env = {key: value for key, value in os.environ.items()
            if key not in ("TF_CPP_MIN_LOG_LEVEL", "TF_ENABLE_ONEDNN_OPTS")}
