@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from tensorboard.compat.proto.event_pb2 import Event, SessionLog
-from tensorboard.plugins.scalar.summary_v2 import scalar_pb
+from tensorboard.compat.proto.summary_pb2 import Summary
 from tensorboard.summary.writer.event_file_writer import EventFileWriter
 from tqdm import tqdm
 
@@ -50,8 +50,10 @@ class MetricsLog:
     metrics.jsonl holds only what the seed determines (no wall time), so two runs with the same
     seed write identical files; wall time per epoch goes to DIR/timing.jsonl.
 
-    The events are written with TensorBoard's own writer and the protos tf.summary.scalar
-    makes: importing TensorFlow for them cost a resumed run about 6 s of its startup here.
+    The events are written with TensorBoard's own writer, without TensorFlow (importing it cost a
+    resumed run about 6 s of its startup). Scalars are `simple_value` summaries, as
+    tf.compat.v1.summary.scalar writes them: TensorBoard shows them, and so does
+    EventAccumulator.Scalars (tf.summary.scalar's tensor summaries land in its Tensors instead).
     """
 
     def __init__(self, workdir: Path, resume_step: int):
@@ -99,8 +101,8 @@ class MetricsLog:
         scalars = {f"{name}/{metric}": value[metric] for name, value in row.items() if isinstance(value, dict)
                    for metric in ("loss", "accuracy")}
         scalars["learning_rate"] = row["learning_rate"]
-        for tag, value in scalars.items():
-            self.writer.add_event(Event(wall_time=time.time(), step=row["step"], summary=scalar_pb(tag, value)))
+        summary = Summary(value=[Summary.Value(tag=tag, simple_value=value) for tag, value in scalars.items()])
+        self.writer.add_event(Event(wall_time=time.time(), step=row["step"], summary=summary))
         self.writer.flush()
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import jax
 import numpy as np
 import pytest
-from tensorboard.backend.event_processing import event_accumulator
+from tensorboard.backend.event_processing import event_accumulator, plugin_event_accumulator
 from tensorboard.util import tensor_util
 
 from jaxmnist import config as config_lib
@@ -59,11 +59,18 @@ def _assert_bit_identical(workdir_a, workdir_b):
 
 
 def _tensorboard_scalars(workdir: Path, tag: str) -> list[tuple[int, float]]:
-    """(step, value) of one scalar, as TensorBoard reads the run's event files."""
+    """(step, value) of one scalar, as EventAccumulator.Scalars reads the run's event files."""
     accumulator = event_accumulator.EventAccumulator(str(workdir / "tensorboard"))
     accumulator.Reload()
-    return [(event.step, float(tensor_util.make_ndarray(event.tensor_proto)))
-            for event in accumulator.Tensors(tag)]
+    return [(event.step, event.value) for event in accumulator.Scalars(tag)]
+
+
+def _tensorboard_server_scalars(workdir: Path, tag: str) -> list[tuple[int, float]]:
+    """(step, value) of one scalar as the TensorBoard server's scalar dashboard reads it."""
+    accumulator = plugin_event_accumulator.EventAccumulator(str(workdir / "tensorboard"))
+    accumulator.Reload()
+    assert accumulator.SummaryMetadata(tag).plugin_data.plugin_name == "scalars"
+    return [(event.step, float(tensor_util.make_ndarray(event.tensor_proto))) for event in accumulator.Tensors(tag)]
 
 
 @pytest.fixture(scope="module")
@@ -137,9 +144,23 @@ def test_run_writes_metrics_curves_and_checkpoints(uninterrupted):
     rows = [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()]
     assert [row["step"] for row in rows if row["kind"] == "step"] == [2, 4, 6, 8, 10, 12, 14, 16, 18]
     assert (workdir / "curves.png").is_file()  # what it shows: test_experiments.py::test_training_curves_plot_*
-    assert _tensorboard_scalars(workdir, "test/accuracy") == [
-        (row["step"], pytest.approx(row["test"]["accuracy"])) for row in rows if row["kind"] == "epoch"]
     assert json.loads((workdir / "config.json").read_text())["model"] == "lenet_bn"
+
+
+def test_tensorboard_scalars_equal_metrics_jsonl(uninterrupted):
+    """Every logged value, at its step, for EventAccumulator.Scalars and for the TensorBoard server."""
+    workdir, _ = uninterrupted
+    rows = [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()]
+    expected = {"learning_rate": [(row["step"], row["learning_rate"]) for row in rows]}
+    for split in ("train", "test"):
+        for metric in ("loss", "accuracy"):
+            expected[f"{split}/{metric}"] = [(row["step"], row[split][metric]) for row in rows if split in row]
+    assert len(expected["test/accuracy"]) == 2 and len(expected["train/loss"]) == 11  # 9 steps + 2 epochs
+    for tag, values in expected.items():
+        # simple_value is a float32: its rounding is within 6e-8 relative.
+        approximate = [(step, pytest.approx(value, rel=1e-7)) for step, value in values]
+        assert _tensorboard_scalars(workdir, tag) == approximate, tag
+        assert _tensorboard_server_scalars(workdir, tag) == approximate, tag
 
 
 def test_same_seed_twice_gives_identical_metrics(uninterrupted, fixture_data_dir, tmp_path):
