@@ -57,7 +57,7 @@ def load_experiment(name_or_path: str) -> ml_collections.ConfigDict:
             from None
     if not isinstance(config, ml_collections.ConfigDict):
         raise UserError(f"get_config() of {path} returned {type(config).__name__}, not an ml_collections.ConfigDict")
-    config.experiment = str(path.relative_to(EXPERIMENTS_DIR).with_suffix("")) \
+    config.experiment = str(path.resolve().relative_to(EXPERIMENTS_DIR).with_suffix("")) \
         if path.resolve().is_relative_to(EXPERIMENTS_DIR) else str(path)
     return config
 

@@ -117,6 +117,11 @@ def test_notebook_quirks_are_in_the_configs():
     assert (cyclic.step_size_up, cyclic.cycle_momentum) == (1000, False)
 
 
+def test_an_experiment_file_given_by_a_relative_path_gets_its_registered_name(monkeypatch):
+    monkeypatch.chdir(config_lib.EXPERIMENTS_DIR.parent)
+    assert config_lib.load_experiment("experiments/tiny/net_bn.py").experiment == "tiny/net_bn"
+
+
 # --- compare on synthetic workdirs -------------------------------------------------------------
 
 def _split_metrics(accuracy):
