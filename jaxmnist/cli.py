@@ -108,7 +108,7 @@ def _add_train_commands(subparsers):
     train = subparsers.add_parser("train", help="train an experiment; rerunning with the same workdir resumes",
                                   epilog=TRAIN_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     train.add_argument("experiment", help="registered experiment name or path to a config .py file")
-    train.add_argument("--workdir", required=True)
+    train.add_argument("--workdir", help="where the run writes (required unless --dry-run)")
     train.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                        help="override a config value, e.g. --set optimizer.learning_rate=0.01 (repeatable)")
     train.add_argument("--seed", type=int, help="the run's seed (as --set seed=N)")
@@ -126,6 +126,11 @@ def _add_train_commands(subparsers):
                        help="train steps per compiled program: a whole number or 'epoch' (default: 1 on CPU, "
                             "an epoch on GPU/TPU). Logging, checkpoints and SIGTERM take effect between "
                             "programs, so log_every_steps and checkpoint_every_steps round up to whole programs")
+    train.add_argument("--dry-run", action="store_true",
+                       help="train nothing: time a short warm-up here (setup and compilation, a few dozen steps, "
+                            "the evaluations) and print the estimated seconds per epoch and for the whole run; "
+                            "no workdir is needed or written")
+    train.add_argument("--json", action="store_true", help="with --dry-run: the estimate as JSON")
     train.add_argument("--distributed", action="store_true",
                        help="multi-process run: call jax.distributed.initialize() (arguments below, "
                             "or detected from the cluster environment)")

@@ -18,6 +18,7 @@ Keys for dropout and augmentation are derived from (seed, step) with
 all an exact continuation needs. Rerunning with the same workdir resumes.
 """
 
+import dataclasses
 import functools
 import json
 import math
@@ -343,6 +344,22 @@ class Engine:
         return jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=self.replicated),
                             jax.eval_shape(self.init_state, seed))
 
+    def key_roots(self, seed: int) -> tuple[tuple, jax.Array]:
+        """((augmentation root, dropout root) on the devices, the evaluation root) of a run's `seed`."""
+        dropout_root = jax.random.fold_in(jax.random.key(seed), 1)
+        augment_root = jax.random.fold_in(jax.random.key(seed), 2)
+        eval_root = jax.random.fold_in(jax.random.key(seed), 3)  # augmented or train-mode evaluation
+        roots = self.replicate((jax.random.key_data(augment_root), jax.random.key_data(dropout_root)))
+        return tuple(jax.random.wrap_key_data(root) for root in roots), eval_root
+
+    def in_turn(self, outputs):
+        """Waits for a program on a multi-device CPU host: XLA:CPU's devices share one thread pool,
+        and with several programs queued one device's all-reduce waited 40 s for the other and
+        aborted the process (2 CPU devices, tiny/net_bn_dropout_aug)."""
+        if self.mesh.devices.flat[0].platform == "cpu" and self.mesh.size > 1:
+            jax.block_until_ready(outputs)
+        return outputs
+
     def replicate(self, tree):
         """Host values on every device of the mesh (each process supplies the same values)."""
         return jax.tree.map(lambda value: jax.make_array_from_callback(
@@ -356,6 +373,96 @@ class Engine:
         """One epoch's batches on the devices, uploaded once, with a row of padding after the last."""
         order = pipeline.epoch_order(num_examples, seed, epoch, shuffle)
         return self.put_rows(padded_rows(order, batch_size, self.mesh.size, extra_rows=1))
+
+
+@dataclasses.dataclass(frozen=True)
+class RunPrograms:
+    """A run's data on the devices and its programs: what training and an estimate share."""
+
+    engine: "Engine"
+    num_examples: int
+    batches_per_epoch: int
+    steps_per_dispatch: int
+    run_block: Any
+    train_data: Any
+    evaluations: dict  # eval name -> (program, split on the devices, its blocks of batches)
+
+    @classmethod
+    def load(cls, config: ml_collections.ConfigDict, engine: "Engine") -> "RunPrograms":
+        """Reads the splits, uploads them once to every device and builds (not yet compiles) the programs."""
+        with workdir_lib.filesystem_errors_reported(
+                f"the data dir {prepare.resolve_data_dir(config.get('data_dir'))}"):
+            train_split = pipeline.load(config.dataset, config.train_split, config.get("data_dir"),
+                                        config.get("data_source"), limit=config.get("limit_train"))
+            eval_splits = {name: pipeline.load(config.dataset, spec.split, config.get("data_dir"),
+                                               config.get("data_source"))
+                           for name, spec in config.eval.items()}
+        train_stats = pipeline.pixel_stats(train_split)
+        num_examples = len(train_split.labels)
+        batches_per_epoch = -(-num_examples // config.batch_size)
+        steps_per_dispatch = resolve_steps_per_dispatch(config.get("steps_per_dispatch"), batches_per_epoch)
+        # The splits live on every device, uploaded once; each program gathers its batches there.
+        evaluations = {name: (engine.eval_program(augment.parse(spec.pp, train_stats), spec.get("train_mode", False)),
+                              engine.replicate(eval_splits[name]),
+                              engine.eval_blocks(len(eval_splits[name].labels), config.eval_batch_size,
+                                                 steps_per_dispatch))
+                       for name, spec in config.eval.items()}
+        return cls(engine, num_examples, batches_per_epoch, steps_per_dispatch,
+                   engine.train_program(augment.parse(config.train_pp, train_stats), steps_per_dispatch),
+                   engine.replicate(train_split), evaluations)
+
+    def evaluate_all(self, state: TrainState, key) -> dict:
+        """{eval name: summarised metrics} of `state` on every eval split."""
+        results = {}
+        for name, (program, split, blocks) in self.evaluations.items():
+            sums = [self.engine.in_turn(program(state, split, batch_indices, rows, key)) for batch_indices, rows in blocks]
+            results[name] = _summarise(functools.reduce(lambda a, b: jax.tree.map(jnp.add, a, b), sums))
+        return results
+
+
+class _EpochBar(tqdm):
+    """One epoch's progress bar, `epoch i/N`, with the time the whole run still needs (`run_left`)."""
+
+    def __init__(self, epoch: int, epochs: int, batches: int, first_batch: int, started: float,
+                 last_epoch_seconds: float | None, enabled: bool):
+        super().__init__(total=batches, initial=first_batch, desc=f"epoch {epoch}/{epochs}", unit="batch",
+                         leave=False, dynamic_ncols=True, disable=not enabled)
+        self.epochs_after, self.started, self.last_epoch_seconds = epochs - epoch, started, last_epoch_seconds
+        self.shown = {}
+        self.show()
+
+    def show(self, **metrics):
+        """Shows `metrics` and the run's remaining time as of now beside the bar."""
+        if self.disable:
+            return
+        self.shown.update(metrics)
+        left = seconds_left(self.last_epoch_seconds, self.epochs_after, self.n / self.total,
+                            time.time() - self.started)
+        self.set_postfix(self.shown if left is None else {**self.shown, "run_left": format_duration(left)})
+
+
+def seconds_left(epoch_seconds: float | None, epochs_after: int, epoch_fraction: float,
+                 epoch_elapsed: float) -> float | None:
+    """Seconds the run still needs: the rest of this epoch and `epochs_after` more.
+
+    An epoch takes as long as the last one timed (evaluation included); before one is complete,
+    as this epoch's pace so far says. None when nothing is timed yet.
+    """
+    if epoch_seconds is None:
+        if epoch_fraction <= 0:
+            return None
+        epoch_seconds = epoch_elapsed / epoch_fraction
+    return epoch_seconds * (1 - epoch_fraction + epochs_after)
+
+
+def format_duration(seconds: float) -> str:
+    """'45s', '3m12s', '2h05m': whole seconds up to an hour, whole minutes from there."""
+    seconds = round(seconds)
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    return f"{seconds // 3600}h{seconds // 60 % 60:02d}m"
 
 
 def _seconds_since_process_start() -> float:
@@ -489,24 +596,10 @@ def _train_in_workdir(config: ml_collections.ConfigDict, workdir: Path, force: b
                   "train, nothing written. To train longer, rerun with a larger --epochs and --force", flush=True)
         return history
 
-    with workdir_lib.filesystem_errors_reported(f"the data dir {prepare.resolve_data_dir(config.get('data_dir'))}"):
-        train_split = pipeline.load(config.dataset, config.train_split, config.get("data_dir"),
-                                    config.get("data_source"), limit=config.get("limit_train"))
-        eval_splits = {name: pipeline.load(config.dataset, spec.split, config.get("data_dir"),
-                                           config.get("data_source"))
-                       for name, spec in config.eval.items()}
-    train_stats = pipeline.pixel_stats(train_split)
-    num_examples, batch_size = len(train_split.labels), config.batch_size
-    batches_per_epoch = -(-num_examples // batch_size)
-    steps_per_dispatch = resolve_steps_per_dispatch(config.get("steps_per_dispatch"), batches_per_epoch)
-    run_block = engine.train_program(augment.parse(config.train_pp, train_stats), steps_per_dispatch)
-    evaluate = {name: engine.eval_program(augment.parse(spec.pp, train_stats), spec.get("train_mode", False))
-                for name, spec in config.eval.items()}
-    # The splits live on every device, uploaded once; each program gathers its batches there.
-    train_data = engine.replicate(train_split)
-    eval_data = {name: (engine.replicate(split), engine.eval_blocks(len(split.labels), config.eval_batch_size,
-                                                                    steps_per_dispatch))
-                 for name, split in eval_splits.items()}
+    run = RunPrograms.load(config, engine)
+    num_examples, batch_size = run.num_examples, config.batch_size
+    batches_per_epoch, steps_per_dispatch = run.batches_per_epoch, run.steps_per_dispatch
+    run_block, train_data = run.run_block, run.train_data
     if restored is not None:
         state, progress = restored
         tqdm.write(f"resuming from step {int(state.step)} (epoch {progress['epoch']}, "
@@ -525,11 +618,7 @@ def _train_in_workdir(config: ml_collections.ConfigDict, workdir: Path, force: b
         manager = checkpoint.open_manager(workdir, config.get("keep_checkpoints", 2), best_metric)
     log = reporting.MetricsLog(workdir, int(state.step)) if is_writer else None
     table = reporting.EpochTable(list(config.eval))
-    dropout_root = jax.random.fold_in(jax.random.key(config.seed), 1)
-    augment_root = jax.random.fold_in(jax.random.key(config.seed), 2)
-    eval_root = jax.random.fold_in(jax.random.key(config.seed), 3)  # augmented or train-mode evaluation
-    roots = engine.replicate((jax.random.key_data(augment_root), jax.random.key_data(dropout_root)))
-    roots = tuple(jax.random.wrap_key_data(root) for root in roots)
+    roots, eval_root = engine.key_roots(config.seed)
     log_every = config.get("log_every_steps", 100)
     checkpoint_every = config.get("checkpoint_every_steps", 0)
 
@@ -552,16 +641,12 @@ def _train_in_workdir(config: ml_collections.ConfigDict, workdir: Path, force: b
         """Whether a block of steps (before, after] reached a multiple of `every`."""
         return bool(every) and after // every > before // every
 
-    def in_turn(outputs):
-        """Waits for a program on a multi-device CPU host: XLA:CPU's devices share one thread pool,
-        and with several programs queued one device's all-reduce waited 40 s for the other and
-        aborted the process (2 CPU devices, tiny/net_bn_dropout_aug)."""
-        if jax.default_backend() == "cpu" and engine.mesh.size > 1:
-            jax.block_until_ready(outputs)
-        return outputs
-
+    in_turn = engine.in_turn
     step = int(state.step)  # counted on the host from here: reading state.step would wait for the device
     first_step = step + 1
+    # A bar redrawn with carriage returns is noise in a CI log: there each epoch ends with one line instead.
+    show_bar = is_writer and sys.stderr.isatty()
+    last_epoch_seconds = None
     with _StopRequest() as stop:
         for epoch in range(progress["epoch"], config.epochs + 1):
             first_batch = progress["batch"] if epoch == progress["epoch"] else 0
@@ -572,8 +657,8 @@ def _train_in_workdir(config: ml_collections.ConfigDict, workdir: Path, force: b
                                       if first_batch and progress["totals"] else zero_totals())
             epoch_rows = engine.epoch_rows(num_examples, batch_size, config.seed, epoch, config.shuffle)
             epoch_first_step = engine.replicate(np.int32(step - first_batch))
-            bar = tqdm(total=batches_per_epoch, initial=first_batch, desc=f"epoch {epoch}/{config.epochs}",
-                       unit="batch", leave=False, dynamic_ncols=True, disable=not is_writer)
+            bar = _EpochBar(epoch, config.epochs, batches_per_epoch, first_batch, started, last_epoch_seconds,
+                            enabled=show_bar)
             batch_index = first_batch
             while batch_index < batches_per_epoch:
                 state, totals, rate = in_turn(run_block(state, totals, train_data, epoch_rows, epoch_first_step,
@@ -593,7 +678,7 @@ def _train_in_workdir(config: ml_collections.ConfigDict, workdir: Path, force: b
                 if crossed(log_every, before, step):
                     check_finite(totals, epoch)
                     live = _summarise(totals)
-                    bar.set_postfix(loss=f"{live['loss']:.4f}", acc=f"{live['accuracy']:.2f}%")
+                    bar.show(loss=f"{live['loss']:.4f}", acc=f"{live['accuracy']:.2f}%")
                     if log:
                         log.write({"kind": "step", "step": step, "epoch": epoch, "train": live,
                                    "learning_rate": float(rate)})
@@ -614,14 +699,15 @@ def _train_in_workdir(config: ml_collections.ConfigDict, workdir: Path, force: b
             # after the epoch's last batch has no step of its own here.
             row = {"kind": "epoch", "step": step, "epoch": epoch, "train": _summarise(totals),
                    "learning_rate": float(optim.current_learning_rate(state.opt_state))}
-            for name, (split, blocks) in eval_data.items():
-                key = jax.random.fold_in(eval_root, step)
-                sums = [in_turn(evaluate[name](state, split, batch_indices, rows, key)) for batch_indices, rows in blocks]
-                row[name] = _summarise(functools.reduce(lambda a, b: jax.tree.map(jnp.add, a, b), sums))
+            row.update(run.evaluate_all(state, jax.random.fold_in(eval_root, step)))
             history.append(row)
-            seconds = time.time() - started
+            seconds = last_epoch_seconds = time.time() - started
             if is_writer:
                 table.print_row(row, seconds)
+                if not show_bar and epoch < config.epochs:
+                    print(f"epoch {epoch}/{config.epochs} done; the run needs about "
+                          f"{format_duration(seconds_left(seconds, config.epochs - epoch, 0.0, 0.0))} more",
+                          file=sys.stderr, flush=True)
                 log.write(row)
                 log.write_timing(row["step"], epoch, seconds)
             metrics = {best_metric: row[config.best_split]["accuracy"]} if best_metric else None
@@ -630,6 +716,54 @@ def _train_in_workdir(config: ml_collections.ConfigDict, workdir: Path, force: b
     if is_writer and history:
         reporting.plot_curves(workdir, workdir / "curves.png")
     return history
+
+
+def estimate(config: ml_collections.ConfigDict, steps: int = 40) -> dict:
+    """How long a run of `config` takes here, measured on a short warm-up; writes nothing.
+
+    Times the setup (data, initialisation, compiling the train and eval programs), then at
+    least `steps` train steps in whole programs and a second pass of the evaluations: an epoch
+    is its steps at the measured pace plus the evaluations. Python's imports are not counted.
+    """
+    config_lib.validate(config)
+    started = time.perf_counter()
+    engine = Engine(config)
+    run = RunPrograms.load(config, engine)
+    state = engine.init_state(config.seed)
+    roots, eval_root = engine.key_roots(config.seed)
+    epoch_rows = engine.epoch_rows(run.num_examples, config.batch_size, config.seed, 1, config.shuffle)
+    totals = engine.replicate(zero_totals())
+    step = 0
+
+    def one_block(state, totals):
+        # Every block trains on the epoch's first batches: the epoch appears to start at this block.
+        return engine.in_turn(run.run_block(state, totals, run.train_data, epoch_rows,
+                                            engine.replicate(np.int32(step)), roots))
+
+    def timed_evaluation() -> float:
+        evaluated = time.perf_counter()
+        jax.block_until_ready(run.evaluate_all(state, eval_root))
+        return time.perf_counter() - evaluated
+
+    state, totals, _ = jax.block_until_ready(one_block(state, totals))
+    step += run.steps_per_dispatch
+    timed_evaluation()  # compiles the evaluations
+    setup = time.perf_counter() - started
+    blocks = -(-steps // run.steps_per_dispatch)
+    timed = time.perf_counter()
+    for _ in range(blocks):
+        state, totals, _ = one_block(state, totals)
+        step += run.steps_per_dispatch
+    jax.block_until_ready(totals)
+    step_seconds = (time.perf_counter() - timed) / (blocks * run.steps_per_dispatch)
+    evaluation = timed_evaluation()
+    epoch_seconds = step_seconds * run.batches_per_epoch + evaluation
+    # The warm-up's first block and evaluation also did work an epoch does: only the rest is startup.
+    startup = max(0.0, setup - step_seconds * run.steps_per_dispatch - evaluation)
+    return {"experiment": config.experiment, "epochs": config.epochs, "steps_per_epoch": run.batches_per_epoch,
+            "steps_timed": blocks * run.steps_per_dispatch, "step_seconds": step_seconds,
+            "evaluation_seconds": evaluation, "epoch_seconds": epoch_seconds, "startup_seconds": startup,
+            "total_seconds": startup + config.epochs * epoch_seconds}
 
 
 def resolve_steps_per_dispatch(value, batches_per_epoch: int) -> int:
@@ -692,6 +826,19 @@ def _resolve_config(args) -> ml_collections.ConfigDict:
     return config
 
 
+def _print_estimate(result: dict, as_json: bool) -> int:
+    if jax.process_index() != 0:
+        return 0
+    if as_json:
+        print(json.dumps(result))
+    else:
+        print(f"{result['experiment']}: about {format_duration(result['total_seconds'])} for {result['epochs']} "
+              f"epochs: {result['epoch_seconds']:.1f} s per epoch ({result['steps_per_epoch']} steps at "
+              f"{1000 * result['step_seconds']:.1f} ms, evaluation {result['evaluation_seconds']:.1f} s), "
+              f"startup {result['startup_seconds']:.1f} s")
+    return 0
+
+
 def _initialize_distributed(args):
     # Gloo gives the CPU backend cross-process collectives; GPU/TPU backends ignore this setting.
     jax.config.update("jax_cpu_collectives_implementation", "gloo")
@@ -700,12 +847,18 @@ def _initialize_distributed(args):
 
 
 def train_command(args) -> int:
+    if not args.dry_run and args.json:
+        raise UserError("--json goes with --dry-run (a training run writes its metrics to the workdir)")
+    if not args.dry_run and not args.workdir:
+        raise UserError("--workdir is required (or --dry-run to estimate how long the run takes)")
     runtime.keep_freed_host_memory()
     runtime.enable_compilation_cache()
     runtime.use_cpu_cores_as_devices(1 if args.distributed and args.cpu_devices is None else args.cpu_devices)
     if args.distributed:
         _initialize_distributed(args)
     config = _resolve_config(args)
+    if args.dry_run:
+        return _print_estimate(estimate(config), args.json)
     try:
         history = train_and_evaluate(config, args.workdir, force=args.force)
     except Interrupted as interruption:

@@ -1,0 +1,71 @@
+"""How long a run takes: the whole run's remaining time while it trains, and `train --dry-run`'s estimate."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from jaxmnist import config as config_lib
+from jaxmnist import train
+
+CONFIG = Path(__file__).resolve().parent / "configs" / "tiny_lenet_bn.py"
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.parametrize(("epoch_seconds", "epochs_after", "fraction", "elapsed", "expected"), [
+    (None, 3, 0.25, 10.0, 150.0),  # no epoch timed yet: 40 s an epoch at this epoch's pace, 3.75 epochs left
+    (20.0, 2, 0.5, 999.0, 50.0),  # the last epoch's 20 s, 2.5 epochs left
+    (20.0, 0, 1.0, 999.0, 0.0),
+    (None, 5, 0.0, 0.0, None),  # nothing done yet: no estimate
+])
+def test_seconds_left(epoch_seconds, epochs_after, fraction, elapsed, expected):
+    assert train.seconds_left(epoch_seconds, epochs_after, fraction, elapsed) == expected
+
+
+@pytest.mark.parametrize(("seconds", "text"), [(0.4, "0s"), (45, "45s"), (192.4, "3m12s"), (7500, "2h05m")])
+def test_format_duration(seconds, text):
+    assert train.format_duration(seconds) == text
+
+
+def test_without_a_terminal_each_epoch_but_the_last_ends_with_the_time_the_run_needs(fixture_data_dir, tmp_path,
+                                                                                   capsys):
+    config = config_lib.load_experiment(str(CONFIG))
+    with config.unlocked():
+        config.update(data_dir=str(fixture_data_dir), data_source=None, shortened=False, epochs=3)
+    train.train_and_evaluate(config, str(tmp_path))
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if "the run needs about" in line]
+    assert [line.split(" done;")[0] for line in lines] == ["epoch 1/3", "epoch 2/3"]
+    assert "\r" not in err  # no progress bar redrawn into a log
+
+
+def test_dry_run_estimates_the_configured_epochs_and_writes_no_workdir(fixture_data_dir, tmp_path):
+    workdir = tmp_path / "not_created"
+    result = subprocess.run(
+        [sys.executable, "-m", "jaxmnist.cli", "train", str(CONFIG), "--dry-run", "--json", "--epochs", "3",
+         "--workdir", str(workdir), "--data-dir", str(fixture_data_dir), "--cpu-devices", "1"],
+        capture_output=True, text=True, cwd=REPO, env=os.environ, timeout=300)
+    assert result.returncode == 0, result.stderr
+    estimate = json.loads(result.stdout)
+    assert estimate["epochs"] == 3
+    assert estimate["steps_per_epoch"] == 9  # 400 examples in batches of 48
+    assert estimate["steps_timed"] == 40
+    assert estimate["step_seconds"] > 0 and estimate["evaluation_seconds"] > 0 and estimate["startup_seconds"] >= 0
+    assert estimate["epoch_seconds"] == pytest.approx(9 * estimate["step_seconds"] + estimate["evaluation_seconds"])
+    assert estimate["total_seconds"] == pytest.approx(estimate["startup_seconds"] + 3 * estimate["epoch_seconds"])
+    assert not workdir.exists()
+
+
+@pytest.mark.parametrize(("extra", "message"), [
+    ([], "error: --workdir is required (or --dry-run to estimate how long the run takes)"),
+    (["--workdir", "unused", "--json"], "error: --json goes with --dry-run"),
+])
+def test_train_without_workdir_or_with_json_alone_is_one_error_line(extra, message, capsys):
+    from jaxmnist import cli
+
+    assert cli.main(["train", str(CONFIG), *extra]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(message) and len(err.splitlines()) == 1
