@@ -294,8 +294,9 @@ def _split_outputs(state, split, batch_indices, rows, key, *, preprocess, module
         if not train_mode:
             return None, module.apply(variables, images, train=False)
         device_key = jax.random.fold_in(batch_key, jax.lax.axis_index(train.DATA_AXIS))
-        outputs, _ = module.apply(variables, images, train=True, mask=mask, rngs={"dropout": device_key},
-                                  mutable=["batch_stats"])
+        with models.batch_statistics_over(mask):
+            outputs, _ = module.apply(variables, images, train=True, rngs={"dropout": device_key},
+                                      mutable=["batch_stats"])
         return None, outputs
 
     return jax.lax.scan(one_batch, None, (batch_indices, rows))[1]

@@ -118,9 +118,10 @@ def train_step(state: TrainState, images, labels, mask, dropout_key, *, module, 
     device_key = jax.random.fold_in(dropout_key, jax.lax.axis_index(DATA_AXIS))
 
     def loss_fn(params):
-        outputs, updates = module.apply(
-            _variables(state, params), images, train=True, mask=mask, rngs={"dropout": device_key},
-            mutable=["batch_stats"] if state.batch_stats is not None else [])
+        with models.batch_statistics_over(mask):
+            outputs, updates = module.apply(
+                _variables(state, params), images, train=True, rngs={"dropout": device_key},
+                mutable=["batch_stats"] if state.batch_stats is not None else [])
         losses = jnp.where(mask, per_example_loss(outputs, labels, loss_name), 0.0)
         # This device's share of the global mean: shard_map's autodiff sums the gradients
         # of the replicated parameters over devices, giving the gradient of the global mean.
@@ -142,8 +143,9 @@ def eval_step(state: TrainState, images, labels, mask, dropout_key, *, module, l
         outputs = module.apply(_variables(state, state.params), images, train=False)
     else:
         device_key = jax.random.fold_in(dropout_key, jax.lax.axis_index(DATA_AXIS))
-        outputs, _ = module.apply(_variables(state, state.params), images, train=True, mask=mask,
-                                  rngs={"dropout": device_key}, mutable=["batch_stats"])
+        with models.batch_statistics_over(mask):
+            outputs, _ = module.apply(_variables(state, state.params), images, train=True,
+                                      rngs={"dropout": device_key}, mutable=["batch_stats"])
     return _metric_sums(outputs, labels, mask, loss_name)
 
 

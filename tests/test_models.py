@@ -9,6 +9,7 @@ import json
 import math
 import sys
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -17,7 +18,7 @@ import pytest
 from jaxmnist import models
 from jaxmnist.errors import UserError
 from jaxmnist.models import commands
-from jaxmnist.models.layers import (BatchNorm1d, BatchNorm2d, Conv2d, Dropout, Dropout2d, Linear, bernoulli,
+from jaxmnist.models.layers import (BatchNorm, BatchNorm1d, BatchNorm2d, Conv2d, Dropout, Dropout2d, Linear, bernoulli,
                                     flatten)
 
 # The table; the LeNet family and Net counts are also printed in notebooks 002 and 003.
@@ -71,7 +72,7 @@ def test_info_describes_the_notebook_class():
         "name": "bn_kaiming", "notebook": "000", "torch_class": "BN_Kamming", "params": 431_120,
         "output": "log_softmax", "batch_norm": True, "dropout_rates": {}, "description": None}
     assert models.info("lenet_deep")["dropout_rates"] == {"dropout_rate": 0.4, "dropout2d_rate": 0.125}
-    assert models.info("dro_net")["dropout_rates"] == {"rate": 0.5}
+    assert models.info("dro_net")["dropout_rates"] == {"dropout_rate": 0.5}
     assert models.info("net")["dropout_rates"] == {"dropout_rate": 0.01}
     assert not models.info("network_cnn")["batch_norm"]
 
@@ -94,10 +95,24 @@ def test_the_notebooks_class_names_name_their_models():
 
 
 def test_overrides():
-    assert models.create("dro_net", rate=0.25).rate == 0.25
+    assert models.create("dro_net", dropout_rate=0.25).dropout_rate == 0.25
     assert models.create("net", dropout_rate=0.0).dropout_rate == 0.0
+
+
+def test_the_batch_norm_axis_name_reaches_every_batch_norm_layer():
     for name in models.names():
-        assert models.create(name, batch_norm_axis_name="batch").batch_norm_axis_name == "batch"
+        axis_names = []
+
+        def record(next_fun, args, kwargs, context):
+            if isinstance(context.module, BatchNorm) and context.method_name == "__call__":
+                axis_names.append(context.module.axis_name)
+            return next_fun(*args, **kwargs)
+
+        module = models.create(name, batch_norm_axis_name="batch")
+        with nn.intercept_methods(record):
+            jax.eval_shape(functools.partial(module.init, train=False), jax.random.key(0),
+                           jax.ShapeDtypeStruct((1, *models.INPUT_SHAPE), jnp.float32))
+        assert set(axis_names) == ({"batch"} if models.info(name)["batch_norm"] else set()), name
 
 
 def test_dropout_draws_from_the_dropout_stream():
@@ -255,8 +270,9 @@ def test_batch_norm_gradients_equal_autodiff_of_its_formula():
     batch_stats = layer.init(jax.random.key(1), x)["batch_stats"]
 
     def loss(x, params):
-        y, updates = layer.apply({"params": params, "batch_stats": batch_stats}, x, train=True, mask=mask,
-                                 mutable=["batch_stats"])
+        with models.batch_statistics_over(mask):
+            y, updates = layer.apply({"params": params, "batch_stats": batch_stats}, x, train=True,
+                                     mutable=["batch_stats"])
         stats = updates["batch_stats"]
         return jnp.sum(y * grad_y) + jnp.sum(stats["mean"] * grad_mean) + jnp.sum(stats["var"] * grad_var)
 

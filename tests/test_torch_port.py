@@ -155,8 +155,9 @@ def test_train_mode_gradients_and_running_statistics_of_a_masked_batch_equal_tor
     padded_weights[real] = weights.double().numpy()
 
     def weighted_sum(params, batch_stats):
-        outputs, updates = module.apply({"params": params, "batch_stats": batch_stats}, x, train=True, mask=real,
-                                        rngs={"dropout": jax.random.key(0)}, mutable=["batch_stats"])
+        with models.batch_statistics_over(real):
+            outputs, updates = module.apply({"params": params, "batch_stats": batch_stats}, x, train=True,
+                                            rngs={"dropout": jax.random.key(0)}, mutable=["batch_stats"])
         return (outputs * padded_weights).sum(), updates
 
     with jax.enable_x64(True):

@@ -30,7 +30,7 @@ PRINTED_TEST_LINES = [
 
 
 def get_config():
-    config = recipes.activations("dro_net", model_overrides={'rate': 1.0})
+    config = recipes.activations("dro_net", model_overrides={'dropout_rate': 1.0})
     config.reference = recipes.reference(
         source=f"{recipes.NOTEBOOK_000}, cell In [13] output (epochs 1-16 of 20 printed)",
         split="test", reduce="epoch", epoch=16, value=14.37,

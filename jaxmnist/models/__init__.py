@@ -5,7 +5,8 @@
     logits = module.apply(variables, x, train=False)      # x: (B, 28, 28, 1) float32 NHWC
 
 In training pass `rngs={'dropout': key}` and, for models with BatchNorm,
-`mutable=['batch_stats']`. Every module returns what its PyTorch forward returns
+`mutable=['batch_stats']`; inside `with batch_statistics_over(mask):` padding examples leave
+BatchNorm's statistics alone. Every module returns what its PyTorch forward returns
 (`info(name)['output']`: log_softmax, logits or softmax).
 """
 
@@ -20,6 +21,7 @@ import jax.numpy as jnp
 from jaxmnist.errors import UserError
 from jaxmnist.models.cnn import CNN, CNN3
 from jaxmnist.models.def_net import DefNet
+from jaxmnist.models.layers import batch_statistics_over
 from jaxmnist.models.lenet import LeNet, SimpleNet
 from jaxmnist.models.net import Net
 from jaxmnist.models.network_cnn import NetworkCNN
@@ -45,9 +47,9 @@ _REGISTRY = {
                       "pytorch/examples MNIST net: 2 conv + 2 fc, ReLU"),
     "sig_net": _Entry(DefNet, dict(activation="sigmoid"), "000", "Sig_Net", "log_softmax",
                       "Def_Net with sigmoid activations"),
-    "dro_net": _Entry(DefNet, dict(rate=0.5), "000", "DrO_Net", "log_softmax",
-                      "Def_Net + Dropout(prob) after fc1 (override rate)"),
-    "best_net": _Entry(DefNet, dict(rate=0.5, batch_norm=True), "000", "Best_Net", "log_softmax",
+    "dro_net": _Entry(DefNet, dict(dropout_rate=0.5), "000", "DrO_Net", "log_softmax",
+                      "Def_Net + Dropout(prob) after fc1 (override dropout_rate)"),
+    "best_net": _Entry(DefNet, dict(dropout_rate=0.5, batch_norm=True), "000", "Best_Net", "log_softmax",
                        "Def_Net + BatchNorm2d after conv1 + Dropout(0.5) after fc1"),
     "best_net_bn": _Entry(DefNet, dict(batch_norm=True), "000", "Best_Net_BN", "log_softmax",
                           "Def_Net + BatchNorm2d after conv1"),
@@ -113,10 +115,16 @@ def _attributes(module_class: type[nn.Module]) -> dict:
             if field.name not in ("parent", "name")}
 
 
-def create(name: str, **overrides) -> nn.Module:
-    """The Flax module for registry model `name`, with module attributes overridden (e.g. rates)."""
+def create(name: str, batch_norm_axis_name: str | None = None, **overrides) -> nn.Module:
+    """The Flax module for registry model `name`, with module attributes overridden (e.g. rates).
+
+    `batch_norm_axis_name`: the mapped axis whose devices' examples the BatchNorm layers take
+    their statistics over; a model class that has no BatchNorm has no use for it.
+    """
     entry = _entry(name)
     known = _attributes(entry.module)
+    if batch_norm_axis_name is not None and "batch_norm_axis_name" in known:
+        overrides["batch_norm_axis_name"] = batch_norm_axis_name
     unknown = sorted(set(overrides) - set(known))
     if unknown:
         raise UserError(f"model '{name}' has no attribute {', '.join(unknown)} "
@@ -160,8 +168,7 @@ def info(name: str) -> dict:
         "output": entry.output,
         "batch_norm": "batch_stats" in variables,
         # Attributes setting dropout probabilities, with the notebook's values.
-        "dropout_rates": {attribute: getattr(module, attribute) for attribute in ("rate", "dropout_rate",
-                                                                                  "dropout2d_rate")
+        "dropout_rates": {attribute: getattr(module, attribute) for attribute in ("dropout_rate", "dropout2d_rate")
                           if getattr(module, attribute, None) is not None},
         "description": entry.description,
     }

@@ -21,7 +21,6 @@ class CNN(nn.Module):
     conv2_kernel_size: int = 3
     padding: int = 0
     fc1_features: int = 128
-    batch_norm_axis_name: str | None = None  # no BatchNorm: accepted for a uniform interface
 
     def setup(self):
         self.conv1 = Conv2d(1, self.conv1_channels, 5, 1, self.padding, weight_init="kaiming_normal_relu")
@@ -37,8 +36,7 @@ class CNN(nn.Module):
         size = (size + 2 * self.padding - self.conv2_kernel_size + 1) // 2
         return self.conv2_channels * size * size
 
-    def __call__(self, x, train: bool = False, mask=None):
-        del mask  # no BatchNorm here: the example mask of a padded batch changes nothing
+    def __call__(self, x, train: bool = False):
         x = self.conv1(x)
         x = jax.nn.relu(x)
         x = self.maxpool(x)
@@ -74,11 +72,11 @@ class CNN3(nn.Module):
         self.layer4 = layer(64, 128, MaxPool2d(kernel_size=3, stride=1))
         self.fc1 = Linear(18432, 10)
 
-    def __call__(self, x, train: bool = False, mask=None):
-        x = self.layer1(x, train=train, mask=mask)
-        x = self.layer2(x, train=train, mask=mask)
-        x = self.layer3(x, train=train, mask=mask)
-        x = self.layer4(x, train=train, mask=mask)
+    def __call__(self, x, train: bool = False):
+        x = self.layer1(x, train=train)
+        x = self.layer2(x, train=train)
+        x = self.layer3(x, train=train)
+        x = self.layer4(x, train=train)
         x = flatten(x)
         x = self.dropout(x, train=train)
         x = self.fc1(x)

@@ -16,7 +16,7 @@ ACTIVATIONS = {"relu": jax.nn.relu, "sigmoid": jax.nn.sigmoid}
 
 class DefNet(nn.Module):
     activation: str = "relu"           # Sig_Net: 'sigmoid' (F.sigmoid after conv1, conv2 and fc1)
-    rate: float | None = None          # DrO_Net(prob), Best_Net(prob=0.5): do1 = nn.Dropout(prob)
+    dropout_rate: float | None = None  # DrO_Net(prob), Best_Net(prob=0.5): do1 = nn.Dropout(prob)
     batch_norm: bool = False           # Best_Net, Best_Net_BN, BN_*: bn1 = BatchNorm2d(20)
     weight_init: str = "torch_default"  # BN_Xavier/TmpXavier: xavier_uniform_, BN_Kamming: kaiming_uniform_
     batch_norm_axis_name: str | None = None
@@ -27,22 +27,22 @@ class DefNet(nn.Module):
         self.conv2 = Conv2d(20, 50, 5, 1, weight_init=self.weight_init)
         self.fc1 = Linear(4 * 4 * 50, 500, weight_init=self.weight_init)
         self.fc2 = Linear(500, 10, weight_init=self.weight_init)
-        if self.rate is not None:
-            self.do1 = Dropout(self.rate)
+        if self.dropout_rate is not None:
+            self.do1 = Dropout(self.dropout_rate)
         if self.batch_norm:
             self.bn1 = BatchNorm2d(20, axis_name=self.batch_norm_axis_name)
 
-    def __call__(self, x, train: bool = False, mask=None):
+    def __call__(self, x, train: bool = False):
         activation = ACTIVATIONS[self.activation]
         x = activation(self.conv1(x))
         if self.batch_norm:
-            x = self.bn1(x, train=train, mask=mask)
+            x = self.bn1(x, train=train)
         x = max_pool2d(x, 2, 2)
         x = activation(self.conv2(x))
         x = max_pool2d(x, 2, 2)
         x = flatten(x)
         x = activation(self.fc1(x))
-        if self.rate is not None:
+        if self.dropout_rate is not None:
             x = self.do1(x, train=train)
         x = self.fc2(x)
         return jax.nn.log_softmax(x, axis=1)

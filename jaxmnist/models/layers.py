@@ -12,6 +12,8 @@ Tensors are NHWC; kernels are HWIO (conv) and (in, out) (Linear).
 """
 
 from collections.abc import Sequence
+import contextlib
+import contextvars
 import math
 
 import flax.linen as nn
@@ -122,6 +124,23 @@ class Linear(nn.Module):
         return y
 
 
+_EXAMPLE_MASK = contextvars.ContextVar("jaxmnist_example_mask", default=None)
+
+
+@contextlib.contextmanager
+def batch_statistics_over(mask):
+    """BatchNorm layers applied inside take their training statistics over the examples where `mask` (B,) is True.
+
+    The padding a data-parallel step adds to make a batch divisible by the device count must
+    not count. Enter it inside the traced function: a program traced once keeps its mask.
+    """
+    token = _EXAMPLE_MASK.set(mask)
+    try:
+        yield
+    finally:
+        _EXAMPLE_MASK.reset(token)
+
+
 class BatchNorm(nn.Module):
     """torch.nn.BatchNorm{1,2}d over the last (feature) axis, PyTorch's semantics exactly.
 
@@ -129,8 +148,7 @@ class BatchNorm(nn.Module):
     training the output is normalised with the biased batch variance while running_var
     is updated with the unbiased one (n / (n - 1)), as torch does. With `axis_name` the
     statistics cover the whole global batch (all devices of that mapped axis) and n
-    counts it. `mask` (B,) marks the examples that count: the padding a data-parallel
-    step adds to make a batch divisible by the device count does not.
+    counts it; inside `batch_statistics_over(mask)` only the examples the mask marks count.
     """
 
     num_features: int
@@ -139,7 +157,7 @@ class BatchNorm(nn.Module):
     axis_name: str | None = None
 
     @nn.compact
-    def __call__(self, x, train: bool = False, mask=None):
+    def __call__(self, x, train: bool = False):
         if x.shape[-1] != self.num_features:
             raise ValueError(f"{self.path}: expected {self.num_features} features, got shape {x.shape}")
         shape = (self.num_features,)
@@ -149,6 +167,7 @@ class BatchNorm(nn.Module):
         running_var = self.variable("batch_stats", "var", jnp.ones, shape, jnp.float32)
 
         if train:
+            mask = _EXAMPLE_MASK.get()
             weights = jnp.ones(x.shape[:-1] + (1,), x.dtype) if mask is None else jnp.broadcast_to(
                 mask.reshape((-1,) + (1,) * (x.ndim - 1)), x.shape[:-1] + (1,)).astype(x.dtype)
             count = _global_sum(weights, self.axis_name)[0]
@@ -283,8 +302,7 @@ def flatten(x):
     return jnp.transpose(x, (0, 3, 1, 2)).reshape(x.shape[0], -1)
 
 
-# Layers whose behaviour depends on the training flag; Sequential passes it only to them
-# (and the example mask only to BatchNorm).
+# Layers whose behaviour depends on the training flag, which Sequential passes only to them.
 _TRAIN_AWARE = (BatchNorm, Dropout)
 
 
@@ -304,12 +322,7 @@ class Sequential(nn.Module):
             layer.clone(parent=None, name=str(index)) for index, layer in enumerate(self.layers)))
         super().__post_init__()
 
-    def __call__(self, x, train: bool = False, mask=None):
+    def __call__(self, x, train: bool = False):
         for layer in self.layers:
-            if isinstance(layer, BatchNorm):
-                x = layer(x, train=train, mask=mask)
-            elif isinstance(layer, _TRAIN_AWARE):
-                x = layer(x, train=train)
-            else:
-                x = layer(x)
+            x = layer(x, train=train) if isinstance(layer, _TRAIN_AWARE) else layer(x)
         return x

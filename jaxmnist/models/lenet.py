@@ -48,14 +48,14 @@ class LeNet(nn.Module):
         else:
             self.fc_drop = Sequential([fc, Dropout(self.dropout_rate)])
 
-    def __call__(self, x, train: bool = False, mask=None):
+    def __call__(self, x, train: bool = False):
         out = x
         for index in range(len(self.channels)):
-            out = getattr(self, f"block{index + 1}")(out, train=train, mask=mask)
+            out = getattr(self, f"block{index + 1}")(out, train=train)
         out = flatten(out)
         if self.dropout_rate is None:
             return self.fc(out)
-        return self.fc_drop(out, train=train, mask=mask)
+        return self.fc_drop(out, train=train)
 
 
 class SimpleNet(nn.Module):
@@ -84,10 +84,10 @@ class SimpleNet(nn.Module):
             Linear(512, 10),
         ])
 
-    def __call__(self, x, train: bool = False, mask=None):
-        x = self.block1(x, train=train, mask=mask)
-        x = self.block2(x, train=train, mask=mask)
-        x = self.block3(x, train=train, mask=mask)
-        x = self.block4(x, train=train, mask=mask)
+    def __call__(self, x, train: bool = False):
+        x = self.block1(x, train=train)
+        x = self.block2(x, train=train)
+        x = self.block3(x, train=train)
+        x = self.block4(x, train=train)
         x = flatten(x)
-        return self.fc(x, train=train, mask=mask)
+        return self.fc(x, train=train)

@@ -32,15 +32,15 @@ class Net(nn.Module):
         self.gap = Sequential([AvgPool2d(kernel_size=6)])  # output_size = 1
         self.convblock8 = Sequential([Conv2d(16, 10, kernel_size=1, padding=0, bias=False)])
 
-    def __call__(self, x, train: bool = False, mask=None):
-        x = self.convblock1(x, train=train, mask=mask)
-        x = self.convblock2(x, train=train, mask=mask)
+    def __call__(self, x, train: bool = False):
+        x = self.convblock1(x, train=train)
+        x = self.convblock2(x, train=train)
         x = self.pool1(x)
         x = self.convblock3(x)
-        x = self.convblock4(x, train=train, mask=mask)
-        x = self.convblock5(x, train=train, mask=mask)
-        x = self.convblock6(x, train=train, mask=mask)
-        x = self.convblock7(x, train=train, mask=mask)
+        x = self.convblock4(x, train=train)
+        x = self.convblock5(x, train=train)
+        x = self.convblock6(x, train=train)
+        x = self.convblock7(x, train=train)
         x = self.gap(x)
         x = self.convblock8(x)
         x = x.reshape(-1, 10)

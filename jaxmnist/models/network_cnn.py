@@ -9,7 +9,6 @@ from jaxmnist.models.layers import Conv2d, Dropout, Linear, flatten, max_pool2d
 
 class NetworkCNN(nn.Module):
     dropout_rate: float = 0.4
-    batch_norm_axis_name: str | None = None  # no BatchNorm: accepted for a uniform interface
 
     def setup(self):
         self.conv1 = Conv2d(1, 32, 5, 1)
@@ -18,8 +17,7 @@ class NetworkCNN(nn.Module):
         self.dropout1 = Dropout(self.dropout_rate)
         self.fc2 = Linear(500, 10)
 
-    def __call__(self, x, train: bool = False, mask=None):
-        del mask  # no BatchNorm here: the example mask of a padded batch changes nothing
+    def __call__(self, x, train: bool = False):
         x = jax.nn.relu(self.conv1(x))
         x = max_pool2d(x, 2, 2)
         x = jax.nn.relu(self.conv2(x))
