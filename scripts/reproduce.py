@@ -4,6 +4,7 @@ Usage:
     python scripts/reproduce.py --dir workdirs/repro tiny/net_bn tiny/net_bn_dropout report/network_cnn
     python scripts/reproduce.py --dir workdirs/repro tiny/           # every experiment of a group
     python scripts/reproduce.py --dir workdirs/repro --seeds 3 activations/   # 3 seeds each
+    python scripts/reproduce.py --dir /tmp/smoke --epochs 1 --limit-train 256 tiny/   # a quick smoke run
 
 With `--seeds N`, each experiment also runs with seeds S+1 .. S+N-1 (S: the
 config's seed) in DIR/<experiment>-seed<seed>; `compare` shows their mean and std.
@@ -21,6 +22,12 @@ from pathlib import Path
 from jaxmnist import config as config_lib
 
 
+def _fail(message: str):
+    """Bad input: one `error:` line and exit status 2, as `jaxmnist` itself."""
+    print(f"error: {message}", file=sys.stderr)
+    sys.exit(2)
+
+
 def selected(patterns: list[str]) -> list[str]:
     names = config_lib.experiment_names()
     chosen = [name for pattern in patterns for name in names
@@ -28,7 +35,7 @@ def selected(patterns: list[str]) -> list[str]:
     unknown = [pattern for pattern in patterns if not any(
         name == pattern or (pattern.endswith("/") and name.startswith(pattern)) for name in names)]
     if unknown:
-        sys.exit(f"error: unknown experiment(s) {', '.join(unknown)} (see `jaxmnist experiments`)")
+        _fail(f"unknown experiment(s) {', '.join(unknown)} (see `jaxmnist experiments`)")
     return list(dict.fromkeys(chosen))
 
 
@@ -48,17 +55,24 @@ def main() -> int:
     parser.add_argument("--data-dir")
     parser.add_argument("--data-source")
     parser.add_argument("--seeds", type=int, default=1, help="runs per experiment, with consecutive seeds")
+    parser.add_argument("--epochs", type=int, help="passed to `jaxmnist train` (marks the runs as shortened)")
+    parser.add_argument("--limit-train", type=int,
+                        help="passed to `jaxmnist train`: the first N training examples (marks the runs as shortened)")
+    parser.add_argument("--cpu-devices", help="passed to `jaxmnist train`")
     args = parser.parse_args()
-    if args.seeds < 1:
-        sys.exit(f"error: --seeds must be at least 1, got {args.seeds}")
+    for option, value in (("--seeds", args.seeds), ("--epochs", args.epochs), ("--limit-train", args.limit_train)):
+        if value is not None and value < 1:
+            _fail(f"{option} must be at least 1, got {value}")
     runs = [run for name in selected(args.experiments) for run in seeded_runs(name, args.seeds)]
-    location = [flag for option, value in (("--data-dir", args.data_dir), ("--data-source", args.data_source))
-                if value for flag in (option, value)]
+    passed = [flag for option, value in (("--data-dir", args.data_dir), ("--data-source", args.data_source),
+                                         ("--epochs", args.epochs), ("--limit-train", args.limit_train),
+                                         ("--cpu-devices", args.cpu_devices))
+              if value is not None for flag in (option, str(value))]
     failed = []
     for index, (name, workdir, overrides) in enumerate(runs, 1):
         print(f"[{index}/{len(runs)}] {workdir}", flush=True)
         result = subprocess.run([sys.executable, "-m", "jaxmnist.cli", "train", name,
-                                 "--workdir", str(Path(args.dir) / workdir), *overrides, *location])
+                                 "--workdir", str(Path(args.dir) / workdir), *overrides, *passed])
         if result.returncode != 0:
             failed.append(f"{workdir} (exit {result.returncode})")
             if result.returncode in (128 + 2, 128 + 15):  # interrupted: stop here, rerun resumes
