@@ -235,7 +235,7 @@ def _batch_norm_training_backward(eps, axis_name, residuals, cotangents):
 _batch_norm_training.defvjp(_batch_norm_training_forward, _batch_norm_training_backward)
 
 
-def computed_once(x):
+def fusion_barrier(x):
     """x, through an identity reduction (a minimum with the largest value of its type).
 
     XLA does not fuse a reduction into its consumers, so it computes x once and stores it
@@ -272,11 +272,11 @@ def _max_pool2d_forward(x, kernel_size, stride):
     comparisons, and the BatchNorm and ReLU that made x, into every input element's
     gradient (CNN3's 3x3 stride-1 pooling: 89 of 820 ms per step; 3 ms this way).
     """
-    pooled = computed_once(max_pool2d(x, kernel_size, stride))
+    pooled = fusion_barrier(max_pool2d(x, kernel_size, stride))
     first_max = jnp.full(pooled.shape, kernel_size * kernel_size, jnp.int8)
     for i, j, window in reversed(list(_window_slices(x, kernel_size, stride))):
         first_max = jnp.where(window == pooled, jnp.int8(i * kernel_size + j), first_max)
-    return pooled, (computed_once(first_max), x.shape)
+    return pooled, (fusion_barrier(first_max), x.shape)
 
 
 def _max_pool2d_backward(kernel_size, stride, residuals, grad):

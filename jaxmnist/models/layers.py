@@ -231,7 +231,7 @@ def bernoulli(key, probability: float, shape) -> jax.Array:
     # broadcasts to (Dropout2d's (B, 1, 1, C) mask: 784 times per draw in LeNetDeep's first block).
     bits = _mix32(_mix32(index ^ seeds[0]) + seeds[1])
     if cpu_kernels.active():
-        bits = cpu_kernels.computed_once(bits)
+        bits = cpu_kernels.fusion_barrier(bits)
     uniform = (bits >> 8).astype(jnp.float32) * (1 / (1 << 24))
     return (uniform < probability).reshape(shape)
 
