@@ -15,11 +15,9 @@ example counts exactly once and one compiled step serves the whole epoch.
 import re
 from typing import NamedTuple
 
-import jax
-import jax.numpy as jnp
 import numpy as np
 
-from jaxmnist.data import augment, prepare
+from jaxmnist.data import prepare
 from jaxmnist.errors import UserError
 
 
@@ -103,6 +101,12 @@ def batch_fn(spec: str, train_stats: tuple[float, float] | None = None):
 
     `positions` are the examples' places in the global batch (see `augment.apply_batch`).
     """
+    # Imported here: the rest of the module is numpy, and commands that only read splits
+    # (`plot --kind curves`, `data info`) start without JAX's 1-2 s import.
+    import jax
+
+    from jaxmnist.data import augment
+
     preprocess = augment.parse(spec, train_stats)
 
     @jax.jit
