@@ -2,21 +2,12 @@
 
     jaxmnist train activations/dro_net_100 --workdir workdirs/activations/dro_net_100
 
-Recipe (cells 2 and 5): MNIST, batch 64 shuffled, test batch 512, ToTensor +
-Normalize(0.1307, 0.3081) on train and test, SGD lr 1e-3 momentum 0.5, F.nll_loss on
-the log_softmax output; the whole test set is evaluated after every epoch. The notebook
-sets no seed (ours: 0).
-
 With p = 1 torch's Dropout zeroes every fc1 unit in training, so only fc2's bias learns;
 at test time dropout is off and the untrained-through fc2 weights see real activations.
 Notebook text: "a dropout of 1 is messing up the network".
 
-Reference: the cell's output prints the test line after each epoch, but it is cut off
-after 16 of the 20 epochs (the 17th line stops at "Test set: Average loss:"). We record
-the 16 printed lines and compare at epoch 16:
-"Test set: Average loss: 2.3086, Accuracy: 1437/10000 (14%)" -> 14.37%.
-The run after the 20th epoch is not in the notebook. No run is repeated, so the
-notebook shows no run-to-run noise.
+Reference: 14.37% at epoch 16, "Test set: Average loss: 2.3086, Accuracy: 1437/10000 (14%)";
+the output stops after the test lines of 16 of the 20 epochs (the 17th is cut).
 """
 
 from jaxmnist import recipes

@@ -2,20 +2,14 @@
 
     jaxmnist train activations/sig_net --workdir workdirs/activations/sig_net
 
-Recipe (cells 2 and 5): MNIST, batch 64 shuffled, test batch 512, ToTensor +
-Normalize(0.1307, 0.3081) on train and test, SGD lr 1e-3 momentum 0.5, F.nll_loss on
-the log_softmax output; the test set after every epoch. The cell sets epochs = 100 (the
-other runs of the notebook train 20). The notebook sets no seed (ours: 0).
+The cell sets epochs = 100 (the notebook's other runs train 20).
 
-Reference: the output is cut twice. It prints the test lines of epochs 1-16 (stuck near
-11.35%, the frequency of the digit 1, until a first move at epoch 16: 1335/10000), then a
-truncated line, then 16 more lines from somewhere later in the run (8685/10000 rising to
-9020/10000), then another truncated line. Which epochs that second block belongs to is
-not printed, so it is recorded without epoch numbers and not compared. We compare at
-epoch 16: "Test set: Average loss: 2.2870, Accuracy: 1335/10000 (13%)" -> 13.35%, a point
-in the plateau where small timing differences swing the accuracy a lot (epoch 12
-printed 20.71%). The accuracy after 100 epochs is not in the notebook; its text says only
-that "sigmoid activations are subpar when compared to ReLU".
+Reference: 13.35% at epoch 16, "Test set: Average loss: 2.2870, Accuracy: 1335/10000 (13%)": the
+first move off a plateau at 11.35% (the share of the digit 1), where small timing differences swing
+the accuracy a lot (epoch 12 printed 20.71%). The output is cut twice: after epoch 16's line, and
+after 16 more lines of unknown epochs (8685/10000 rising to 9020/10000), recorded without epoch
+numbers and not compared. The accuracy after 100 epochs is not printed; the text says only that
+"sigmoid activations are subpar when compared to ReLU".
 """
 
 from jaxmnist import recipes

@@ -2,25 +2,14 @@
 
     jaxmnist train fashion/cnn3 --workdir workdirs/fashion/cnn3
 
-CNN3 (cell In [6]): four conv5 + BatchNorm2d + ReLU blocks (16, 32, 64, 128 channels),
-MaxPool2d(2) after the third, MaxPool2d(3, stride=1) after the fourth, Dropout(0.05),
-one Linear(18432, 10), log_softmax. Recipe (cell In [3] and main()): batch 64, train
-shuffled, test not (batch 64), SGD lr 1e-3 momentum 0.9 weight_decay 0.04, F.nll_loss,
-1 epoch. The notebook sets no seed (ours: 0).
-
-Normalisation: main() normalises Fashion-MNIST with MNIST's statistics, Normalize((0.1307,),
-(0.3081,)), on train and test. Part (c) asks to "estimate the dataset mean and standard
-deviation and use it", but the code that produced the printed output uses MNIST's numbers,
-so that is what we reproduce. To try the dataset's own statistics:
+To normalise with the dataset's own statistics, as part (c) asks but the code did not:
 `--set train_pp="to_tensor|normalize(mean='train', std='train')"` (and the same for eval.test.pp).
 
 Reference: the output's last line, after the one epoch,
 "Test set: Average loss: 0.3614, Accuracy: 8711/10000 (87%)" -> 87.11%. Also printed: the
-test line of the untrained model (epoch 0: 2.3017, 1096/10000) and the single-batch train
-loss every 20 batches (the loss of that one batch, not a running mean as our step rows).
-The predicted-labels picture shows "Predicted: [9]", "[1]", "[2]", "[6]", "[1]", "[1]" for
-the first six test images (their true labels are 9, 2, 1, 1, 6, 1; the dump may have
-scrambled the order of the pictures). No repeated run: run-to-run noise unknown.
+untrained model's test line (2.3017, 1096/10000), the loss of the single batch every 20 batches
+(not a running mean as our step rows), and "Predicted: [9]", "[1]", "[2]", "[6]", "[1]", "[1]" for
+the first six test images (true labels 9, 2, 1, 1, 6, 1; the dump may have scrambled the pictures).
 """
 
 from jaxmnist import recipes

@@ -2,20 +2,10 @@
 
     jaxmnist train lenet/lenet --workdir workdirs/lenet/lenet
 
-Where: section "LeNet". Model and data: LeNet (2 conv5 blocks of 16 and 32 channels +
-Linear, 28,938 parameters).
+Section "LeNet".
 
-Recipe (`generate_data(batch_size=100)` + `train_test_MNIST`): MNIST; the first 48,000
-training images in file order train (ChunkSampler: never shuffled), the last 12,000 are
-the validation split, the 10,000 test images give the accuracy; all three loaders use
-batch 100. ToTensor only, no normalisation, for every split. nn.CrossEntropyLoss on the
-logits, Adam lr 1e-2, 10 epochs, seed 1234 (torch's stream is not reproduced).
-
-Reference: no number. The run's curves are plotted live and are not in the dump; the
-notebook's text after it: "The accuracy is about 98%."
-The notebook reports a duration of 55.77 s on a Colab GPU (torch 1.6). Noise: The
-notebook repeats no run; its introduction says only "(results may slightly vary with
-different runs)".
+Reference: no number; the curves are plotted live and are not in the dump. The text after the run:
+"The accuracy is about 98%." The notebook took 55.77 s.
 """
 
 from jaxmnist import recipes

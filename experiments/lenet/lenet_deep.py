@@ -2,22 +2,11 @@
 
     jaxmnist train lenet/lenet_deep --workdir workdirs/lenet/lenet_deep
 
-Where: section "Adding layers to the architecture". Model and data: LeNetDeep
-(BatchNorm2d(1) on the input + 4 conv blocks of 16, 32, 64, 128 channels, 107,372
-parameters).
+Section "Adding layers to the architecture".
 
-Recipe (`generate_data(batch_size=100)` + `train_test_MNIST`): MNIST; the first 48,000
-training images in file order train (ChunkSampler: never shuffled), the last 12,000 are
-the validation split, the 10,000 test images give the accuracy; all three loaders use
-batch 100. ToTensor only, no normalisation, for every split. nn.CrossEntropyLoss on the
-logits, Adam lr 1e-2, 50 epochs, seed 1234 (torch's stream is not reproduced).
-
-Reference: no number. The run's curves are plotted live and are not in the dump; the
-notebook's text after it: "The validation loss looks a bit better, more depth and
-training could help."
-The notebook reports a duration of 357.91 s on a Colab GPU (torch 1.6). Noise: The
-notebook repeats no run; its introduction says only "(results may slightly vary with
-different runs)".
+Reference: no number; the curves are plotted live and are not in the dump. The text after the run:
+"The validation loss looks a bit better, more depth and training could help." The
+notebook took 357.91 s.
 """
 
 from jaxmnist import recipes

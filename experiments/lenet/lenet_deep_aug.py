@@ -2,27 +2,11 @@
 
     jaxmnist train lenet/lenet_deep_aug --workdir workdirs/lenet/lenet_deep_aug
 
-Where: section "Data Augmentation", third `mnist_aug` (RandomErasing removed). Model and
-data: LeNetDeep with RandomResizedCrop(28, scale=(0.8, 1.2)), RandomRotation(30),
-ToTensor.
+Section "Data Augmentation", third `mnist_aug` (RandomErasing removed).
 
-Recipe (`generate_data(batch_size=100)` + `train_test_MNIST`): MNIST; the first 48,000
-training images in file order train (ChunkSampler: never shuffled), the last 12,000 are
-the validation split, the 10,000 test images give the accuracy; all three loaders use
-batch 100. Training transform (recipes.AUG_003): RandomResizedCrop(28, scale=(0.8,
-1.2)), RandomRotation(30), ToTensor. nn.CrossEntropyLoss on the logits, Adam lr 1e-2,
-100 epochs, seed 1234 (torch's stream is not reproduced).
-
-The validation loader reads the *training* dataset object, so the validation split
-gets the training transform and is augmented too: reproduced (eval `valid` uses
-train_pp). The test set gets ToTensor only.
-
-Reference: no number. The run's curves are plotted live and are not in the dump; the
-notebook's text after it: "We reach accuracies comparable to that of LeNetDeep without
-data augmentation, despite using more epochs."
-The notebook reports a duration of 1233.00 s on a Colab GPU (torch 1.6). Noise: The
-notebook repeats no run; its introduction says only "(results may slightly vary with
-different runs)".
+Reference: no number; the curves are plotted live and are not in the dump. The text after the run:
+"We reach accuracies comparable to that of LeNetDeep without data augmentation, despite
+using more epochs." The notebook took 1233.00 s.
 """
 
 from jaxmnist import recipes

@@ -2,27 +2,11 @@
 
     jaxmnist train lenet/lenet_deep_cosine_aug_b100 --workdir workdirs/lenet/lenet_deep_cosine_aug_b100
 
-Where: "We now combine the cyclical learning rate with data augmentation". Model and
-data: LeNetDeep with the third augmentation (crop 0.8-1.2, rotation 30),
-CosineAnnealingLR(T_max=1000) from lr 1e-3, batch 100.
+"We now combine the cyclical learning rate with data augmentation": the third augmentation,
+CosineAnnealingLR(T_max=1000) from lr 1e-3.
 
-Recipe (`generate_data(batch_size=100)` + `train_test_MNIST`): MNIST; the first 48,000
-training images in file order train (ChunkSampler: never shuffled), the last 12,000 are
-the validation split, the 10,000 test images give the accuracy; all three loaders use
-batch 100. Training transform (recipes.AUG_003): RandomResizedCrop(28, scale=(0.8,
-1.2)), RandomRotation(30), ToTensor. nn.CrossEntropyLoss on the logits, Adam lr 1e-3,
-CosineAnnealingLR(T_max=1000) stepped after every batch, 50 epochs, seed 1234 (torch's
-stream is not reproduced).
-
-The validation loader reads the *training* dataset object, so the validation split
-gets the training transform and is augmented too: reproduced (eval `valid` uses
-train_pp). The test set gets ToTensor only.
-
-Reference: "The maximal accuracy reached is: 99.45%." — `max(ah)`, the maximum over the
-50 epochs of the test accuracy measured after each epoch: 99.45%.
-The notebook reports a duration of 604.51 s on a Colab GPU (torch 1.6). Noise: The
-notebook repeats no run; its introduction says only "(results may slightly vary with
-different runs)".
+Reference: "The maximal accuracy reached is: 99.45%.", `max(ah)`, the maximum over the 50 epochs of
+the test accuracy. The notebook took 604.51 s.
 """
 
 from jaxmnist import recipes

@@ -2,22 +2,11 @@
 
     jaxmnist train lenet/lenet_deep_cosine_lr1e-2 --workdir workdirs/lenet/lenet_deep_cosine_lr1e-2
 
-Where: section "Cosine annealing rate", first run. Model and data: LeNetDeep, no
-augmentation, CosineAnnealingLR(T_max=1000) from lr 1e-2.
+Section "Cosine annealing rate", first run; no augmentation.
 
-Recipe (`generate_data(batch_size=100)` + `train_test_MNIST`): MNIST; the first 48,000
-training images in file order train (ChunkSampler: never shuffled), the last 12,000 are
-the validation split, the 10,000 test images give the accuracy; all three loaders use
-batch 100. ToTensor only, no normalisation, for every split. nn.CrossEntropyLoss on the
-logits, Adam lr 1e-2, CosineAnnealingLR(T_max=1000) stepped after every batch, 50
-epochs, seed 1234 (torch's stream is not reproduced).
-
-Reference: no number. The run's curves are plotted live and are not in the dump; the
-notebook's text after it: "The maximal learning rate seems too large to visualize a
-steady long-term increase in accuracy."
-The notebook reports a duration of 364.01 s on a Colab GPU (torch 1.6). Noise: The
-notebook repeats no run; its introduction says only "(results may slightly vary with
-different runs)".
+Reference: no number; the curves are plotted live and are not in the dump. The text after the run:
+"The maximal learning rate seems too large to visualize a steady long-term increase in
+accuracy." The notebook took 364.01 s.
 """
 
 from jaxmnist import recipes

@@ -2,22 +2,11 @@
 
     jaxmnist train lenet/lenet_drop --workdir workdirs/lenet/lenet_drop
 
-Where: section "Simple Dropout replacing or combined with Batch Normalization". Model
-and data: LeNetDrop (LeNet + Dropout2d(0.125) per block + Dropout(0.4) after the Linear,
-28,938 parameters).
+Section "Simple Dropout replacing or combined with Batch Normalization".
 
-Recipe (`generate_data(batch_size=100)` + `train_test_MNIST`): MNIST; the first 48,000
-training images in file order train (ChunkSampler: never shuffled), the last 12,000 are
-the validation split, the 10,000 test images give the accuracy; all three loaders use
-batch 100. ToTensor only, no normalisation, for every split. nn.CrossEntropyLoss on the
-logits, Adam lr 1e-2, 10 epochs, seed 1234 (torch's stream is not reproduced).
-
-Reference: no number. The run's curves are plotted live and are not in the dump; the
-notebook's text after it: "Dropout requires more training time in order for the network
-to learn to perform with only a random subset of its connections."
-The notebook reports a duration of 57.06 s on a Colab GPU (torch 1.6). Noise: The
-notebook repeats no run; its introduction says only "(results may slightly vary with
-different runs)".
+Reference: no number; the curves are plotted live and are not in the dump. The text after the run:
+"Dropout requires more training time in order for the network to learn to perform with
+only a random subset of its connections." The notebook took 57.06 s.
 """
 
 from jaxmnist import recipes

@@ -2,21 +2,11 @@
 
     jaxmnist train lenet/lenet_drop_50 --workdir workdirs/lenet/lenet_drop_50
 
-Where: "we repeat the test over 50 epochs", the "Dropout:" run. Model and data:
-LeNetDrop again, 50 epochs.
+"we repeat the test over 50 epochs", the "Dropout:" run.
 
-Recipe (`generate_data(batch_size=100)` + `train_test_MNIST`): MNIST; the first 48,000
-training images in file order train (ChunkSampler: never shuffled), the last 12,000 are
-the validation split, the 10,000 test images give the accuracy; all three loaders use
-batch 100. ToTensor only, no normalisation, for every split. nn.CrossEntropyLoss on the
-logits, Adam lr 1e-2, 50 epochs, seed 1234 (torch's stream is not reproduced).
-
-Reference: no number. The run's curves are plotted live and are not in the dump; the
-notebook's text after it: "The training loss is significantly larger than the validation
-loss on the Dropout model."
-The notebook reports a duration of 292.78 s on a Colab GPU (torch 1.6). Noise: The
-notebook repeats no run; its introduction says only "(results may slightly vary with
-different runs)".
+Reference: no number; the curves are plotted live and are not in the dump. The text after the run:
+"The training loss is significantly larger than the validation loss on the Dropout
+model." The notebook took 292.78 s.
 """
 
 from jaxmnist import recipes

@@ -2,22 +2,11 @@
 
     jaxmnist train lenet/lenet_drop_bn --workdir workdirs/lenet/lenet_drop_bn
 
-Where: section "Combining Dropout and Batch Normalization". Model and data: LeNetDropBN
-(BatchNorm2d + Dropout2d(0.125) per block, Dropout(0.4) after the Linear, 29,034
-parameters).
+Section "Combining Dropout and Batch Normalization".
 
-Recipe (`generate_data(batch_size=100)` + `train_test_MNIST`): MNIST; the first 48,000
-training images in file order train (ChunkSampler: never shuffled), the last 12,000 are
-the validation split, the 10,000 test images give the accuracy; all three loaders use
-batch 100. ToTensor only, no normalisation, for every split. nn.CrossEntropyLoss on the
-logits, Adam lr 1e-2, 50 epochs, seed 1234 (torch's stream is not reproduced).
-
-Reference: no number. The run's curves are plotted live and are not in the dump; the
-notebook's text after it: "This method provides the highest and most stable accuracy so
-far."
-The notebook reports a duration of 308.85 s on a Colab GPU (torch 1.6). Noise: The
-notebook repeats no run; its introduction says only "(results may slightly vary with
-different runs)".
+Reference: no number; the curves are plotted live and are not in the dump. The text after the run:
+"This method provides the highest and most stable accuracy so far." The notebook took
+308.85 s.
 """
 
 from jaxmnist import recipes

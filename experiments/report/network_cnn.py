@@ -2,30 +2,19 @@
 
     jaxmnist train report/network_cnn --workdir workdirs/report/network_cnn
 
-Network_CNN (cell [10]): conv5(32) ReLU max_pool 2, conv5(64) ReLU max_pool 2, fc 1024->500
-ReLU, Dropout(0.4), fc 500->10, then F.softmax. Recipe (cells [4]-[7], [12]): MNIST,
-ToTensor + Normalize((0.5,), (0.5,)) on train and test, batch 100, training loader
-shuffled, test loader not, nn.CrossEntropyLoss, Adam lr 1e-4, 50 epochs. No seed (ours: 0).
-
-Quirks reproduced:
-- The model returns softmax probabilities and nn.CrossEntropyLoss applies log_softmax to
-  them again (loss 'cross_entropy_on_probabilities'): the loss cannot go below ~1.46,
-  which is why the printed losses sit near 1.46-1.47.
-- What the notebook calls "validation" is the MNIST test set (datasets.MNIST(train=False));
-  our eval is named `test`.
-- Printed accuracies are correct counts divided by the number of batches (600 / 100), which
-  with batch 100 is the accuracy in percent; losses are means of batch means, equal to
-  our mean over examples since every batch has 100 images.
-
-- train() never calls model.eval(), so Dropout(0.4) stays active while the notebook
-  measures validation loss and accuracy: the test eval runs with `train_mode=True`
-  (dropout on, fresh keys per epoch). `--set eval.test.train_mode=False` measures the
+Data and loaders: cells [4]-[7]. Quirks reproduced:
+- nn.CrossEntropyLoss applies log_softmax again to the model's softmax probabilities (loss
+  'cross_entropy_on_probabilities'): the loss cannot go below ~1.46, where the printed losses sit.
+- The notebook's "validation" set is the MNIST test set; our eval is named `test`.
+- train() never calls model.eval(), so Dropout(0.4) stays active while the notebook validates:
+  the test eval runs with `train_mode=True`; `--set eval.test.train_mode=False` measures the
   deterministic network instead.
+- Printed accuracies are correct counts divided by the number of batches (600 / 100), which
+  with batch 100 is the accuracy in percent.
 
 Reference: the output is complete (50 epochs). Final: "validation loss: 1.4692, validation
 acc 99.2000" -> 99.20% after epoch 50; the notebook's text: "We get an accuracy of 99%".
-No repeated run. Epoch to epoch, the last ten printed validation accuracies range over
-99.12-99.26%.
+Epoch to epoch, the last ten printed validation accuracies range over 99.12-99.26%.
 """
 
 from jaxmnist import recipes

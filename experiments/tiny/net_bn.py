@@ -2,22 +2,12 @@
 
     jaxmnist train tiny/net_bn --workdir workdirs/tiny/net_bn
 
-Net (cell In [39], 7,864 parameters): bias-free 3x3 convs with ReLU then BatchNorm2d, a
-1x1 transition after MaxPool2d, a 6x6 average pool (GAP) and a 1x1 conv head,
-log_softmax. This is the first of the notebook's three stages; the notebook only keeps
-the code of the last one (dropout 0.01 + rotation), so this run is that code with
-`dropout_value = 0` and without the RandomRotation line: the Analysis says BatchNorm
-came first, dropout was added next ("We will add little dropout to all the layers") and
-augmentation last. Recipe (cells 35-42): MNIST, batch 128 for train (shuffled) and test,
-ToTensor + Normalize(0.1307, 0.3081) on both, SGD lr 0.01 momentum 0.9, F.nll_loss,
-15 epochs, torch.manual_seed(1) (ours: seed 1; torch's stream is not reproduced). Run
-on Apple "mps".
+The first of the notebook's three stages, whose code it does not keep: the printed code (cell
+In [39]) with `dropout_value = 0` and without RandomRotation, as the Analysis says BatchNorm came
+first, then dropout ("We will add little dropout to all the layers"), then augmentation.
 
-Reference: RESULT, "Best Test Accuracy : **99.31%**" (max over the 15 epochs of the test
-accuracy), and the Analysis table "Output After Adding Batch Normalisation", complete
-(15 rows). The table's epochs count from 0 (row e = after e + 1 epochs). Its "Training
-Loss" is the loss of the epoch's last batch, not the epoch mean; its "Training Accuracy"
-is the running accuracy over the epoch, as ours. No repeated run: noise unknown.
+Reference: RESULT "Best Test Accuracy : **99.31%**" (the maximum over the 15 epochs) and the
+Analysis table "Output After Adding Batch Normalisation", complete (15 rows).
 """
 
 from jaxmnist import recipes

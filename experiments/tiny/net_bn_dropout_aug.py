@@ -2,19 +2,12 @@
 
     jaxmnist train tiny/net_bn_dropout_aug --workdir workdirs/tiny/net_bn_dropout_aug
 
-The notebook's printed code (cells 35-42): Net (7,864 parameters, Dropout 0.01 in every
-conv block); train transform RandomRotation((-7.0, 7.0), fill=(1,)), ToTensor,
-Normalize(0.1307, 0.3081) — the fill is 1 on PIL's 0..255 scale, i.e. 1/255 before
-normalisation, not white; test transform ToTensor + Normalize. Batch 128 for train
-(shuffled) and test, SGD lr 0.01 momentum 0.9, F.nll_loss, 15 epochs,
-torch.manual_seed(1) (ours: seed 1). Run on Apple "mps".
+The notebook's printed code, the last of its three stages.
 
-Reference: RESULT "Best Test Accuracy : **99.35%**" = max over the 15 epochs (epoch 11 in
-the notebook's 0-based count, our epoch 12), and the Analysis table of this stage,
-complete. The cell's own output has all 15 "Test set" lines and agrees with the table;
-its PrettyTable printout is cut inside the row of epoch 8. "Training Loss" is the last
-batch's loss. The notebook remarks "the accuracy is fluctuating between values". No
-repeated run: noise unknown.
+Reference: RESULT "Best Test Accuracy : **99.35%**", the maximum over the 15 epochs (epoch 11 in
+the notebook's 0-based count, our epoch 12), and the Analysis table of this stage, complete. The
+cell's own 15 "Test set" lines agree with the table; its PrettyTable printout is cut inside the
+row of epoch 8. The notebook remarks "the accuracy is fluctuating between values".
 """
 
 from jaxmnist import recipes
