@@ -101,7 +101,7 @@ def _add_optim_commands(subparsers):
     schedule.add_argument("--steps", type=int, required=True)
     schedule.add_argument("--json", action="store_true")
     schedule.add_argument("--plot", metavar="FILE.png")
-    schedule.set_defaults(run=_handler("jaxmnist.optim:schedule_command"))
+    schedule.set_defaults(run=_handler("jaxmnist.optim.command:schedule_command"))
 
 
 def _add_train_commands(subparsers):
@@ -143,14 +143,14 @@ def _add_train_commands(subparsers):
 def _add_experiment_commands(subparsers):
     listing = subparsers.add_parser("experiments", help="list the experiments with their notebook reference numbers")
     listing.add_argument("--json", action="store_true")
-    listing.set_defaults(run=_handler("jaxmnist.experiments:list_command"))
+    listing.set_defaults(run=_handler("jaxmnist.report.reference:list_command"))
 
     compare = subparsers.add_parser(
         "compare", help="our runs next to the notebooks' numbers (seeds of one experiment: mean ± std)")
     compare.add_argument("workdirs", nargs="+", metavar="WORKDIR")
     compare.add_argument("--json", action="store_true")
     compare.add_argument("--plot", metavar="FILE.png", help="also overlay our per-epoch curves on the notebook's")
-    compare.set_defaults(run=_handler("jaxmnist.experiments:compare_command"))
+    compare.set_defaults(run=_handler("jaxmnist.report.compare:compare_command"))
 
     plot = subparsers.add_parser("plot", help="the notebooks' pictures for one run")
     plot.add_argument("workdir")
@@ -159,10 +159,11 @@ def _add_experiment_commands(subparsers):
                            "feature-maps: 004's conv/pool maps; lr: 003's learning rate per update")
     plot.add_argument("--out", required=True, metavar="FILE.png")
     plot.add_argument("--n", type=int, default=12, help="predictions: number of test images")
-    plot.add_argument("--index", type=int, default=0, help="feature-maps: which test image")
+    plot.add_argument("--index", type=int, help="feature-maps: which training image (default: the first "
+                                                 "labelled 5, as notebook 004's '5')")
     plot.add_argument("--data-dir", help="default: the run's")
     plot.add_argument("--data-source", help="IDX folder to prepare from if the dataset is missing")
-    plot.set_defaults(run=_handler("jaxmnist.experiments:plot_command"))
+    plot.set_defaults(run=_handler("jaxmnist.pictures:plot_command"))
 
 
 def _add_model_use_commands(subparsers):

@@ -484,12 +484,11 @@ def class_names(dataset: str) -> list[str]:
 
 def plot_confusion(result: dict, out):
     """The confusion matrix as a PNG: counts per (true, predicted) class, the diagonal's share per row."""
-    from jaxmnist.experiments import _pyplot
+    from jaxmnist.report import plots
 
-    plt = _pyplot()
     matrix = np.asarray(result["confusion"])
     names = class_names(result["dataset"])
-    figure, axis = plt.subplots(figsize=(8, 7))
+    figure, axis = plots.pyplot().subplots(figsize=(8, 7))
     # Row-normalised colours: a class with few examples shows its errors as clearly as a large one.
     shares = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
     axis.imshow(shares, cmap="Blues", vmin=0, vmax=1)
@@ -505,9 +504,7 @@ def plot_confusion(result: dict, out):
     axis.set_title(f"{result['experiment'] or result['model']}{step}: {result['split']}, accuracy "
                    f"{result['accuracy']:.2f}% ({result['correct']}/{result['total']})", fontsize=10)
     figure.tight_layout()
-    figure.savefig(out, dpi=100)
-    plt.close(figure)
-    return figure
+    return plots.save(figure, out)
 
 
 def format_evaluation(result: dict) -> str:

@@ -2,9 +2,7 @@
 
 import json
 import time
-import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from tensorboard.compat.proto.event_pb2 import Event, SessionLog
 from tensorboard.compat.proto.summary_pb2 import Summary
@@ -12,10 +10,8 @@ from tensorboard.summary.writer.event_file_writer import EventFileWriter
 from tqdm import tqdm
 
 from jaxmnist import workdir as workdir_lib
-from jaxmnist.errors import RunWarning, UserError
-
-if TYPE_CHECKING:
-    from matplotlib.figure import Figure
+from jaxmnist.report.plots import plot_curves  # noqa: F401 - train.py draws curves.png with reporting.plot_curves
+from jaxmnist.report.runs import parse_lines
 
 
 class EpochTable:
@@ -76,7 +72,7 @@ class MetricsLog:
         """
         if not path.exists():
             return
-        kept = "".join(line + "\n" for row, line in _parse_lines(path, warn=True) if row["step"] <= step)
+        kept = "".join(line + "\n" for row, line in parse_lines(path, warn=True) if row["step"] <= step)
         if kept != path.read_text(errors="replace"):
             workdir_lib.atomic_write_text(path, kept)
 
@@ -104,68 +100,3 @@ class MetricsLog:
         summary = Summary(value=[Summary.Value(tag=tag, simple_value=value) for tag, value in scalars.items()])
         self.writer.add_event(Event(wall_time=time.time(), step=row["step"], summary=summary))
         self.writer.flush()
-
-
-def _parse_lines(path: Path, warn: bool = False) -> list[tuple[dict, str]]:
-    """(row, line) of a .jsonl log; a last line cut short is left out (with a RunWarning if `warn`)."""
-    text = path.read_text(errors="replace")
-    lines = text.split("\n")
-    rows = []
-    for number, line in enumerate(lines, 1):
-        if not line:
-            continue
-        try:
-            row = json.loads(line)
-            if not isinstance(row, dict) or "step" not in row:
-                raise ValueError("not a row")
-        except ValueError:
-            if number == len(lines):  # no newline after it: the write of this row was cut short
-                if warn:
-                    warnings.warn(f"{path}: dropped its last line, cut short when it was written", RunWarning,
-                                  stacklevel=2)
-                break
-            raise UserError(f"{path}, line {number} is damaged (not a JSON row): delete that line, or the "
-                            "file to start its log afresh") from None
-        rows.append((row, line))
-    return rows
-
-
-def read_rows(workdir: Path) -> list[dict]:
-    path = Path(workdir) / "metrics.jsonl"
-    return [row for row, _ in _parse_lines(path)] if path.exists() else []
-
-
-def plot_curves(workdir: Path, out: Path) -> "Figure | None":
-    """Loss and accuracy per epoch for every evaluated split, and the learning rate per logged step.
-
-    Returns the saved, closed Figure (its axes stay readable), or None, writing nothing, before the first epoch.
-    """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    rows = read_rows(workdir)
-    epochs = [row for row in rows if row["kind"] == "epoch"]
-    steps = [row for row in rows if row["kind"] == "step"]
-    if not epochs:
-        return None
-    splits = [name for name, value in epochs[0].items() if isinstance(value, dict)]
-    figure, (loss_axis, accuracy_axis, lr_axis) = plt.subplots(1, 3, figsize=(15, 4))
-    for name in splits:
-        x = [row["epoch"] for row in epochs]
-        loss_axis.plot(x, [row[name]["loss"] for row in epochs], marker="o", label=name)
-        accuracy_axis.plot(x, [row[name]["accuracy"] for row in epochs], marker="o", label=name)
-    loss_axis.set(xlabel="epoch", ylabel="loss", yscale="log", title="loss")
-    accuracy_axis.set(xlabel="epoch", ylabel="accuracy (%)", title="accuracy")
-    lr_rows = steps or epochs
-    lr_axis.plot([row["step"] for row in lr_rows], [row["learning_rate"] for row in lr_rows])
-    lr_axis.set(xlabel="step", ylabel="learning rate", title="learning rate")
-    for axis in (loss_axis, accuracy_axis):
-        axis.grid(alpha=0.3)
-        axis.legend()
-    lr_axis.grid(alpha=0.3)
-    figure.tight_layout()
-    figure.savefig(out, dpi=100)
-    plt.close(figure)
-    return figure

@@ -12,7 +12,7 @@ from jaxmnist import config as config_lib
 from jaxmnist import models, torch_port, train
 from jaxmnist.cli import main
 from jaxmnist.data import pipeline
-from jaxmnist.experiments import epoch_rows
+from jaxmnist.report.runs import epoch_rows
 
 CONFIG = Path(__file__).resolve().parent / "configs" / "tiny_lenet_bn.py"
 

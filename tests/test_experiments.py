@@ -13,9 +13,13 @@ import numpy as np
 import pytest
 
 from jaxmnist import config as config_lib
-from jaxmnist import experiments, models, optim, reporting
+from jaxmnist import evaluate, models, optim, pictures, reporting
 from jaxmnist.data import augment, pipeline
 from jaxmnist.errors import RunWarning, UserError
+from jaxmnist.report import compare as compare_lib
+from jaxmnist.report import plots
+from jaxmnist.report import reference as reference_lib
+from jaxmnist.report import runs as runs_lib
 
 REQUIRED_RUNS = {
     # Notebook 000: the eleven runs.
@@ -59,8 +63,8 @@ def test_smoke_config_builds_model_optimizer_schedule_and_preprocessing(name):
     for spec in config.eval.values():
         augment.parse(spec.pp, (0.13, 0.31))
     assert config.best_split in config.eval
-    reference = experiments._plain(config.reference)
-    experiments.check_reference(reference)
+    reference = runs_lib.plain(config.reference)
+    reference_lib.check_reference(reference)
     assert reference["split"] in config.eval
     for split in reference["curves"]:
         assert split in [*config.eval, "train"] or split in ("train_batch", "test_later_epochs_unknown")
@@ -74,11 +78,11 @@ def test_smoke_docstring_gives_the_train_command_and_the_notebook_reference(name
     assert f"jaxmnist train {name} --workdir workdirs/{name}" in docstring
     assert "Reference" in docstring
     # The notebook it names is the one its reference numbers come from, and no other.
-    assert set(re.findall(r"Notebook 00\d", docstring)) == {f"Notebook {experiments.notebook_of(_reference(name))}"}
+    assert set(re.findall(r"Notebook 00\d", docstring)) == {f"Notebook {reference_lib.notebook_of(_reference(name))}"}
 
 
 def _reference(name):
-    return experiments._plain(config_lib.load_experiment(name).reference)
+    return runs_lib.plain(config_lib.load_experiment(name).reference)
 
 
 def test_reference_numbers_equal_the_notebooks():
@@ -159,10 +163,10 @@ def _workdir(tmp_path, name, experiment, test_accuracies, seed=0, shortened=Fals
 def test_measure_final_max_and_epoch():
     rows = [{"kind": "epoch", "epoch": epoch, "test": {"accuracy": accuracy}}
             for epoch, accuracy in enumerate([97.0, 99.4, 99.1], start=1)]
-    assert experiments.measure(rows, {"split": "test", "reduce": "final", "epoch": None}) == (99.1, 3)
-    assert experiments.measure(rows, {"split": "test", "reduce": "max", "epoch": None}) == (99.4, 2)
-    assert experiments.measure(rows, {"split": "test", "reduce": "epoch", "epoch": 2}) == (99.4, 2)
-    assert experiments.measure(rows, {"split": "test", "reduce": "epoch", "epoch": 16}) == (None, None)
+    assert reference_lib.measure(rows, {"split": "test", "reduce": "final", "epoch": None}) == (99.1, 3)
+    assert reference_lib.measure(rows, {"split": "test", "reduce": "max", "epoch": None}) == (99.4, 2)
+    assert reference_lib.measure(rows, {"split": "test", "reduce": "epoch", "epoch": 2}) == (99.4, 2)
+    assert reference_lib.measure(rows, {"split": "test", "reduce": "epoch", "epoch": 16}) == (None, None)
 
 
 def test_compare_aggregates_seeds_and_labels_short_runs(tmp_path):
@@ -171,7 +175,7 @@ def test_compare_aggregates_seeds_and_labels_short_runs(tmp_path):
              for seed, final in enumerate([99.30, 99.40, 99.20])]
     short = _workdir(tmp_path, "short", "tiny/net_bn_dropout_aug", [97.0, 99.5], shortened=True, epochs=2)
     cut = _workdir(tmp_path, "cut", "tiny/net_bn_dropout_aug", [97.0, 98.0, 98.5])
-    rows = experiments.compare([*seeds, short, cut])
+    rows = compare_lib.compare([*seeds, short, cut])
     by_status = {row["status"]: row for row in rows}
     assert set(by_status) == {"complete", "shortened (--epochs 2)", "incomplete"}
     complete = by_status["complete"]
@@ -183,36 +187,36 @@ def test_compare_aggregates_seeds_and_labels_short_runs(tmp_path):
     assert (shortened["n"], shortened["measured"], shortened["epochs_run"]) == (1, 99.5, 2)
     assert shortened["std"] is None and shortened["difference_pp"] is None  # never passed off as a reproduction
     assert by_status["incomplete"]["epochs_run"] == 3 and by_status["incomplete"]["difference_pp"] is None
-    table = experiments.format_table(rows)
+    table = compare_lib.format_table(rows)
     assert "99.30 ± 0.10" in table and "-0.05" in table and "not reproductions" in table
 
 
 def test_compare_labels_runs_with_a_changed_recipe(tmp_path):
     run = _workdir(tmp_path, "fast", "tiny/net_bn", [99.4] * 15, optimizer={"name": "sgd", "learning_rate": 0.1})
-    (row,) = experiments.compare([run])
+    (row,) = compare_lib.compare([run])
     assert row["status"] == "modified (optimizer)" and row["difference_pp"] is None
 
 
 def test_compare_at_epoch_reference_and_missing_epoch(tmp_path):
     run = _workdir(tmp_path, "def", "activations/def_net", [90.0] * 15 + [98.0] + [99.0] * 4)
-    (row,) = experiments.compare([run])
+    (row,) = compare_lib.compare([run])
     assert (row["measured"], row["reference"], row["status"]) == (98.0, 98.20, "complete")
     assert row["difference_pp"] == pytest.approx(-0.20)
     early = _workdir(tmp_path, "early", "activations/def_net", [90.0] * 3, shortened=True, epochs=3)
-    (row,) = experiments.compare([early])
+    (row,) = compare_lib.compare([early])
     assert row["measured"] is None and row["difference_pp"] is None and row["status"].startswith("shortened")
     # Stopped after epoch 17 of 20: epoch 16 is what the full run computes, so it compares.
     unfinished = _workdir(tmp_path, "unfinished", "activations/def_net", [90.0] * 15 + [98.5, 98.6])
-    (row,) = experiments.compare([unfinished])
+    (row,) = compare_lib.compare([unfinished])
     assert row["status"] == "incomplete" and row["difference_pp"] == pytest.approx(0.30)
 
 
 def test_compare_without_reference_number(tmp_path):
     run = _workdir(tmp_path, "lenet", "lenet/lenet", [97.0 + epoch / 10 for epoch in range(10)])
-    (row,) = experiments.compare([run])
+    (row,) = compare_lib.compare([run])
     assert row["reference"] is None and row["difference_pp"] is None
     assert row["measured"] == pytest.approx(97.9)
-    assert "about 98%" in experiments.format_table([row])
+    assert "about 98%" in compare_lib.format_table([row])
 
 
 def test_compare_command_prints_json_and_plots_the_runs(tmp_path, capsys, monkeypatch):
@@ -220,8 +224,8 @@ def test_compare_command_prints_json_and_plots_the_runs(tmp_path, capsys, monkey
                      seed=seed) for seed in range(2)]
     plotted = []
     # The picture is checked by test_comparison_plot_draws_each_seed_over_the_notebook_curve_or_its_number.
-    monkeypatch.setattr(experiments, "plot_comparison", lambda runs, out: plotted.append((runs, out)))
-    experiments.compare_command(argparse.Namespace(workdirs=runs, json=True, plot="compare.png"))
+    monkeypatch.setattr(plots, "plot_comparison", lambda runs, out: plotted.append((runs, out)))
+    compare_lib.compare_command(argparse.Namespace(workdirs=runs, json=True, plot="compare.png"))
     (row,) = json.loads(capsys.readouterr().out)
     assert row["n"] == 2 and row["difference_pp"] == pytest.approx(98.9 - 99.20)
     ((plotted_runs, out),) = plotted
@@ -230,7 +234,7 @@ def test_compare_command_prints_json_and_plots_the_runs(tmp_path, capsys, monkey
 
 def test_compare_rejects_a_directory_without_run(tmp_path):
     with pytest.raises(UserError, match="not a training workdir"):
-        experiments.compare([tmp_path])
+        compare_lib.compare([tmp_path])
 
 
 def test_compare_finds_the_runs_below_a_directory_and_their_wall_time(tmp_path):
@@ -242,9 +246,9 @@ def test_compare_finds_the_runs_below_a_directory_and_their_wall_time(tmp_path):
         timing = [(1, 60.0), (2, 10.0), (2, 60.0)] + [(epoch, 60.0) for epoch in range(3, 16)]
         (workdir / "timing.jsonl").write_text("".join(
             json.dumps({"step": 469 * epoch, "epoch": epoch, "seconds": seconds}) + "\n" for epoch, seconds in timing))
-    (row,) = experiments.compare([runs])
+    (row,) = compare_lib.compare([runs])
     assert row["n"] == 2 and row["seconds_runs"] == [900.0, 900.0]
-    assert "15.0" in experiments.format_table([row])
+    assert "15.0" in compare_lib.format_table([row])
 
 
 def test_compare_skips_a_folder_below_that_is_no_run_with_a_warning(tmp_path):
@@ -257,19 +261,19 @@ def test_compare_skips_a_folder_below_that_is_no_run_with_a_warning(tmp_path):
     damaged.mkdir()
     (damaged / "config.json").write_text("{not json")
     with pytest.warns(RunWarning) as caught:
-        (row,) = experiments.compare([runs])
+        (row,) = compare_lib.compare([runs])
     assert row["workdirs"] == [str(run)]
     messages = sorted(str(warning.message) for warning in caught)
     assert len(messages) == 2
     assert "damaged" in messages[0] and "no/such/experiment' has no reference" in messages[1]
     with pytest.raises(UserError, match="has no reference"):  # named, it is still an error
-        experiments.compare([other])
+        compare_lib.compare([other])
 
 
 def test_compare_table_names_the_workdirs_of_each_row(tmp_path):
     seeds = [_workdir(tmp_path, f"seed{seed}", "tiny/net_bn", [99.0] * 15, seed=seed) for seed in range(2)]
     cut = _workdir(tmp_path, "cut", "tiny/net_bn", [99.0] * 3)
-    table = experiments.format_table(experiments.compare([*seeds, cut]))
+    table = compare_lib.format_table(compare_lib.compare([*seeds, cut]))
     header, _, *lines, _note = table.splitlines()
     assert header.split(" | ")[-1].strip() == "workdir"
     cells = [[cell.strip() for cell in line.split(" | ")][-2:] for line in lines]
@@ -287,18 +291,18 @@ def test_compare_gives_a_config_file_path_the_status_of_its_registered_name(tmp_
     accuracies = [99.0] * cut.pop("epochs_run", cut.get("epochs", 15))
     by_name = _workdir(tmp_path, "by_name", "tiny/net_bn", accuracies, **cut)
     by_path = _workdir(tmp_path, "by_path", str(copy), accuracies, **cut)
-    (named,), (pathed,) = experiments.compare([by_name]), experiments.compare([by_path])
+    (named,), (pathed,) = compare_lib.compare([by_name]), compare_lib.compare([by_path])
     assert named["status"] == pathed["status"] == status
     assert pathed["experiment"] == "my_net_bn.py" and pathed["epochs_configured"] == 15
 
 
 def test_list_command(capsys):
-    experiments.list_command(argparse.Namespace(json=True))
+    reference_lib.list_command(argparse.Namespace(json=True))
     entries = {entry["name"]: entry for entry in json.loads(capsys.readouterr().out)}
     assert set(entries) == REQUIRED_RUNS
     assert entries["tiny/net_bn_dropout_aug"]["reference"]["value"] == 99.35
     assert entries["tiny/net_bn_dropout_aug"]["notebook"] == "002"
-    experiments.list_command(argparse.Namespace(json=False))
+    reference_lib.list_command(argparse.Namespace(json=False))
     assert "about 98%" in capsys.readouterr().out
 
 
@@ -340,42 +344,72 @@ def _losses(accuracies):
     return [_split_metrics(accuracy)["loss"] for accuracy in accuracies]
 
 
-def test_curves_plot_shows_loss_and_accuracy_against_examples_seen_with_the_notebook_points(tmp_path):
+TRAIN_LABEL = "train (mean since the epoch began)"
+
+
+def _tick_labels(axis) -> list[str]:
+    axis.figure.canvas.draw()
+    return [label.get_text() for label in axis.get_yticklabels(minor=True) + axis.get_yticklabels()
+            if label.get_text()]
+
+
+def test_curves_plot_shows_loss_accuracy_and_rate_against_examples_seen_with_the_notebook_points(tmp_path):
     # fashion/cnn3 trains with batches of 64: 157 steps cover an epoch of the workdir's 10,000 examples.
     run = _workdir(tmp_path, "run", "fashion/cnn3", ACCURACIES, steps_per_epoch=157)
     out = tmp_path / "curves.png"
-    figure = experiments.plot_curves(run, out)
+    figure = plots.plot_curves(run, out)
     assert out.read_bytes()[:8] == PNG_SIGNATURE
-    loss_axis, accuracy_axis = figure.axes
+    loss_axis, accuracy_axis, rate_axis = figure.axes[:3]
     assert figure.get_suptitle() == "fashion/cnn3"
-    assert _labels_and_scale(loss_axis) == ("number of training examples seen", "loss", "log")
-    assert _labels_and_scale(accuracy_axis) == ("number of training examples seen", "accuracy (%)", "linear")
-    ours = ["train (running mean within the epoch)", "train (epoch)", "test"]
+    assert _labels_and_scale(loss_axis) == ("training examples seen", "loss", "log")
+    assert _labels_and_scale(accuracy_axis) == ("training examples seen", "accuracy (%)", "linear")
+    assert _labels_and_scale(rate_axis) == ("training examples seen", "learning rate", "linear")
     # The notebook printed the loss of every 20th batch (train_batch) and the test split before and after.
-    assert _legend(loss_axis) == ours + ["notebook test", "notebook train_batch"]
-    assert _legend(accuracy_axis) == ours + ["notebook test"]
+    assert _legend(loss_axis) == [TRAIN_LABEL, "test", "notebook test", "notebook train_batch"]
+    assert _legend(accuracy_axis) == [TRAIN_LABEL, "test", "notebook test"]
     epoch_x = [10_000, 20_000, 30_000]
     _assert_line(accuracy_axis, "test", epoch_x, ACCURACIES)
-    _assert_line(accuracy_axis, "train (epoch)", epoch_x, TRAIN_ACCURACIES)
     _assert_line(loss_axis, "test", epoch_x, _losses(ACCURACIES))
-    _assert_line(loss_axis, "train (epoch)", epoch_x, _losses(TRAIN_ACCURACIES))
-    # Step rows every 5 steps, 31 per epoch: steps 5 and 162 (5 into epoch 2) saw 5 x 64 examples of their epoch.
-    running_x, running_y = _line(accuracy_axis, "train (running mean within the epoch)")
-    assert len(running_x) == 3 * 31 and (running_x[0], running_x[31]) == (320, 10_000 + 320)
-    np.testing.assert_array_equal(running_y, np.repeat(TRAIN_ACCURACIES, 31))
+    # Step rows every 5 steps, 31 per epoch, then the epoch row: steps 5 and 162 (5 into epoch 2) saw
+    # 5 x 64 examples of their epoch; the epoch rows sit at the epochs' ends.
+    running_x, running_y = _line(accuracy_axis, TRAIN_LABEL)
+    assert len(running_x) == 3 * 32 and (running_x[0], running_x[31], running_x[32]) == (320, 10_000, 10_000 + 320)
+    np.testing.assert_array_equal(running_y, np.repeat(TRAIN_ACCURACIES, 32))
     reference = _reference("fashion/cnn3")["curves"]
     _assert_line(accuracy_axis, "notebook test", reference["test"]["examples_seen"], reference["test"]["accuracy"])
     _assert_line(loss_axis, "notebook train_batch", reference["train_batch"]["examples_seen"],
                  reference["train_batch"]["loss"])
+    (rate_line,) = rate_axis.get_lines()
+    np.testing.assert_array_equal(rate_line.get_xdata(), running_x)
+    np.testing.assert_allclose(rate_line.get_ydata(), 1e-3, rtol=1e-6)
+    assert rate_axis.get_ylim()[0] == 0
+    # The last value of each evaluated split is written beside its point.
+    assert [text.get_text() for text in accuracy_axis.texts] == ["98.50%"]
+    assert [text.get_text() for text in loss_axis.texts] == ["0.15"]
+
+
+def test_loss_axes_are_labelled_in_plain_decimals(tmp_path):
+    run = _workdir(tmp_path, "run", "fashion/cnn3", ACCURACIES, steps_per_epoch=157)
+    loss_axis = plots.plot_curves(run, tmp_path / "curves.png").axes[0]
+    labels = _tick_labels(loss_axis)
+    assert labels and all(re.fullmatch(r"[0-9.]+", label) for label in labels), labels
+
+
+def test_a_one_epoch_run_is_drawn_per_logged_step(tmp_path):
+    run = _workdir(tmp_path, "run", "fashion/cnn", [80.0], steps_per_epoch=157)
+    figure = plots.plot_curves(run, tmp_path / "curves.png")
+    accuracy_axis = figure.axes[1]
+    running_x, _ = _line(accuracy_axis, TRAIN_LABEL)
+    assert len(running_x) == 32 and running_x[-1] == 10_000
+    assert accuracy_axis.get_xlim()[0] == 0 and accuracy_axis.get_xlim()[1] > 10_000
 
 
 def test_curves_plot_places_notebook_epochs_on_the_full_training_split_and_labels_a_short_run(tmp_path):
     run = _workdir(tmp_path, "run", "report/network_cnn", ACCURACIES, shortened=True, epochs=3)
-    figure = experiments.plot_curves(run, tmp_path / "curves.png")
-    loss_axis, accuracy_axis = figure.axes
+    figure = plots.plot_curves(run, tmp_path / "curves.png")
+    loss_axis, accuracy_axis = figure.axes[:2]
     assert figure.get_suptitle() == "report/network_cnn [shortened run]"
-    assert _legend(accuracy_axis) == ["train (running mean within the epoch)", "train (epoch)", "test",
-                                      "notebook test", "notebook train"]
+    assert _legend(accuracy_axis) == [TRAIN_LABEL, "test", "notebook test", "notebook train"]
     reference = _reference("report/network_cnn")["curves"]
     # The notebook's epoch e ends after e x 60,000 examples, whatever the size of our run's split.
     notebook_x = [60_000 * epoch for epoch in range(1, 51)]
@@ -384,37 +418,41 @@ def test_curves_plot_places_notebook_epochs_on_the_full_training_split_and_label
     _assert_line(accuracy_axis, "test", [10_000, 20_000, 30_000], ACCURACIES)
 
 
-def test_errors_plot_shows_the_error_rate_of_each_split_per_epoch(tmp_path):
+def test_errors_plot_shows_the_error_rate_of_training_per_step_and_each_split_per_epoch(tmp_path):
     run = _workdir(tmp_path, "run", "lenet/lenet_deep_warm_restarts", ACCURACIES, steps_per_epoch=192)
-    figure = experiments.plot_errors(run, tmp_path / "errors.png")
-    (axis,) = figure.axes
-    assert axis.get_title() == "lenet/lenet_deep_warm_restarts: error rate after each epoch"
-    assert _labels_and_scale(axis) == ("number of training examples seen", "error (%)", "linear")
-    assert _legend(axis) == ["train", "valid", "test"]  # the config's eval order
+    figure = plots.plot_errors(run, tmp_path / "errors.png")
+    axis = figure.axes[0]
+    assert axis.get_title() == "lenet/lenet_deep_warm_restarts: error rate"
+    assert _labels_and_scale(axis) == ("training examples seen", "error (%)", "linear")
+    assert _legend(axis) == [TRAIN_LABEL, "valid", "test"]  # the config's eval order
     epoch_x = [10_000, 20_000, 30_000]
-    _assert_line(axis, "train", epoch_x, [4.0, 3.0, 2.5])
     _assert_line(axis, "test", epoch_x, [3.0, 2.0, 1.5])
     _assert_line(axis, "valid", epoch_x, [3.0, 2.0, 1.5])
+    running_x, running_y = _line(axis, TRAIN_LABEL)
+    assert running_x[-1] == 30_000
+    np.testing.assert_array_equal(np.unique(running_y), [2.5, 3.0, 4.0])
 
 
 def test_learning_rate_plot_draws_the_schedule_through_the_logged_rates(tmp_path):
     run = _workdir(tmp_path, "run", "lenet/lenet_deep_warm_restarts", ACCURACIES, steps_per_epoch=192)
-    figure = experiments.plot_learning_rate(run, tmp_path / "lr.png")
+    figure = plots.plot_learning_rate(run, tmp_path / "lr.png")
     (axis,) = figure.axes
     assert axis.get_title() == "lenet/lenet_deep_warm_restarts: learning rate per update"
     assert _labels_and_scale(axis) == ("optimizer update", "learning rate", "linear")
     assert _legend(axis) == ["schedule", "logged during training"]
+    assert axis.get_ylim()[0] == 0
     updates, rates = _line(axis, "schedule")
     np.testing.assert_array_equal(updates, np.arange(1, 3 * 192 + 1))
     # Cosine warm restarts from 1e-3 with t_0=250, t_mult=2: cycles start at updates 1 and 251 and
     # are half-way down (5e-4) 125 and 250 updates later.
     np.testing.assert_allclose(rates[[0, 125, 250, 500]], [1e-3, 5e-4, 1e-3, 5e-4], rtol=1e-5)
     logged_steps, logged_rates = _line(axis, "logged during training")
-    rows = experiments.step_rows(run) + experiments.epoch_rows(run)
+    rows = runs_lib.training_rows(runs_lib.read_rows(run))  # one dot per logged step
     np.testing.assert_array_equal(logged_steps, [row["step"] for row in rows])
     np.testing.assert_array_equal(logged_rates, [row["learning_rate"] for row in rows])
     # A row logged at update k reports that update's rate: the dots lie on the line.
     np.testing.assert_allclose(rates[logged_steps.astype(int) - 1], logged_rates, rtol=1e-6)
+    assert all(re.fullmatch(r"[0-9.]+", label) for label in _tick_labels(axis))  # no '1e-3' above the axis
 
 
 def test_comparison_plot_draws_each_seed_over_the_notebook_curve_or_its_number(tmp_path):
@@ -424,7 +462,7 @@ def test_comparison_plot_draws_each_seed_over_the_notebook_curve_or_its_number(t
     workdirs.append(_workdir(tmp_path, "warm_restarts", "lenet/lenet_deep_warm_restarts", ACCURACIES,
                              shortened=True, epochs=3))
     out = tmp_path / "compare.png"
-    figure = experiments.plot_comparison([experiments.read_run(workdir) for workdir in workdirs], out)
+    figure = plots.plot_comparison([compare_lib.read_run(workdir) for workdir in workdirs], out)
     assert out.read_bytes()[:8] == PNG_SIGNATURE
     warm_accuracy, warm_loss, network_accuracy, network_loss = figure.axes  # one row per experiment, by name
     assert [axis.get_title() for axis in figure.axes] == [
@@ -438,18 +476,35 @@ def test_comparison_plot_draws_each_seed_over_the_notebook_curve_or_its_number(t
     assert _legend(warm_accuracy) == ["ours test, seed 0 [shortened (--epochs 3)]", "notebook max: 99.51"]
     _assert_line(warm_accuracy, "notebook max: 99.51", [0, 1], [99.51, 99.51])
     _assert_line(warm_loss, "ours test, seed 0 [shortened (--epochs 3)]", [1, 2, 3], _losses(ACCURACIES))
-    ours = [f"ours {split}, seed {seed}" for split in ("test", "train") for seed in (0, 1)]
-    assert _legend(network_accuracy) == [*ours[:2], "notebook test", *ours[2:], "notebook train"]
+    assert _legend(network_accuracy) == ["ours test, seed 0", "ours train, seed 0", "ours test, seed 1",
+                                         "ours train, seed 1", "notebook test", "notebook train"]
     epochs = list(range(1, 51))
     _assert_line(network_accuracy, "ours test, seed 1", epochs, network_accuracies)
     _assert_line(network_accuracy, "ours train, seed 0", epochs, [accuracy - 1.0 for accuracy in network_accuracies])
     reference = _reference("report/network_cnn")["curves"]
     _assert_line(network_accuracy, "notebook test", reference["test"]["epoch"], reference["test"]["accuracy"])
     _assert_line(network_loss, "notebook train", reference["train"]["epoch"], reference["train"]["loss"])
+    # A seed's lines share its colour.
+    colors = {line.get_label(): line.get_color() for line in network_accuracy.get_lines()}
+    assert colors["ours test, seed 1"] == colors["ours train, seed 1"] != colors["ours test, seed 0"]
 
 
-def test_training_curves_plot_shows_each_split_per_epoch_and_the_logged_learning_rate(tmp_path):
+def test_comparison_plot_draws_a_one_epoch_run_per_logged_step(tmp_path):
+    run = _workdir(tmp_path, "cnn", "fashion/cnn", [80.0], steps_per_epoch=157)
+    figure = plots.plot_comparison([compare_lib.read_run(run)], tmp_path / "compare.png")
+    accuracy_axis = figure.axes[0]
+    x, y = _line(accuracy_axis, "ours train (mean since the epoch began), seed 0")
+    assert len(x) == 32 and x[0] == pytest.approx(320 / 10_000) and x[-1] == 1.0
+    np.testing.assert_array_equal(y, 79.0)
+    assert accuracy_axis.get_xlim()[0] == 0
+
+
+def test_training_curves_plot_from_the_log_the_engine_writes(tmp_path):
     """The curves.png `jaxmnist train` writes, from a metrics.jsonl written by reporting.MetricsLog."""
+    config = config_lib.load_experiment("lenet/lenet_deep_warm_restarts")
+    run_config = json.loads(config.to_json_best_effort())
+    run_config["batch_size"] = 1000
+    (tmp_path / "config.json").write_text(json.dumps(run_config))
     log = reporting.MetricsLog(tmp_path, resume_step=0)
     for epoch, accuracy in enumerate(ACCURACIES, start=1):
         log.write({"kind": "step", "step": 10 * epoch - 5, "epoch": epoch, "train": _split_metrics(accuracy - 2.0),
@@ -460,24 +515,24 @@ def test_training_curves_plot_shows_each_split_per_epoch_and_the_logged_learning
     out = tmp_path / "curves.png"
     figure = reporting.plot_curves(tmp_path, out)
     assert out.read_bytes()[:8] == PNG_SIGNATURE
-    loss_axis, accuracy_axis, lr_axis = figure.axes
-    assert [axis.get_title() for axis in figure.axes] == ["loss", "accuracy", "learning rate"]
-    assert [_labels_and_scale(axis) for axis in figure.axes] == [
-        ("epoch", "loss", "log"), ("epoch", "accuracy (%)", "linear"), ("step", "learning rate", "linear")]
+    loss_axis, accuracy_axis, rate_axis = figure.axes[:3]
     for axis in (loss_axis, accuracy_axis):
-        assert _legend(axis) == ["train", "test", "valid"]  # the epoch row's order
-    epochs = [1, 2, 3]
-    _assert_line(accuracy_axis, "train", epochs, TRAIN_ACCURACIES)
-    _assert_line(accuracy_axis, "test", epochs, ACCURACIES)
-    _assert_line(accuracy_axis, "valid", epochs, [accuracy - 0.5 for accuracy in ACCURACIES])
-    _assert_line(loss_axis, "test", epochs, _losses(ACCURACIES))
-    # The rate of every logged step row; epoch rows' rates are drawn only for runs without step rows.
-    (lr_line,) = lr_axis.get_lines()
-    np.testing.assert_array_equal(lr_line.get_xdata(), [5, 15, 25])
-    np.testing.assert_allclose(lr_line.get_ydata(), [0.1 / 5, 0.1 / 15, 0.1 / 25], rtol=1e-12)
+        assert _legend(axis)[:3] == [TRAIN_LABEL, "valid", "test"]  # the config's eval order
+    # 10,000 training examples a epoch (the split metrics' total), batches of 1,000.
+    epoch_x = [10_000, 20_000, 30_000]
+    _assert_line(accuracy_axis, "test", epoch_x, ACCURACIES)
+    _assert_line(accuracy_axis, "valid", epoch_x, [accuracy - 0.5 for accuracy in ACCURACIES])
+    _assert_line(loss_axis, "test", epoch_x, _losses(ACCURACIES))
+    _assert_line(accuracy_axis, TRAIN_LABEL, [5_000, 10_000, 15_000, 20_000, 25_000, 30_000],
+                 [accuracy + change for accuracy in ACCURACIES for change in (-2.0, -1.0)])
+    (rate_line,) = rate_axis.get_lines()
+    np.testing.assert_array_equal(rate_line.get_xdata(), [5_000, 10_000, 15_000, 20_000, 25_000, 30_000])
+    np.testing.assert_allclose(rate_line.get_ydata(), [0.1 / step for step in (5, 10, 15, 20, 25, 30)], rtol=1e-12)
 
 
 def test_training_curves_plot_waits_for_the_first_epoch(tmp_path):
+    config = config_lib.load_experiment("fashion/cnn3")
+    (tmp_path / "config.json").write_text(config.to_json_best_effort())
     log = reporting.MetricsLog(tmp_path, resume_step=0)
     log.write({"kind": "step", "step": 5, "epoch": 1, "train": _split_metrics(90.0), "learning_rate": 0.1})
     assert reporting.plot_curves(tmp_path, tmp_path / "curves.png") is None
@@ -485,34 +540,41 @@ def test_training_curves_plot_waits_for_the_first_epoch(tmp_path):
 
 
 def test_examples_seen_counts_the_short_last_batch():
-    assert experiments._examples_seen({"epoch": 1, "step": 10}, 1000, 64) == 640
-    assert experiments._examples_seen({"epoch": 1, "step": 16}, 1000, 64) == 1000
-    assert experiments._examples_seen({"epoch": 2, "step": 17}, 1000, 64) == 1064
+    assert runs_lib.examples_seen({"epoch": 1, "step": 10}, 1000, 64) == 640
+    assert runs_lib.examples_seen({"epoch": 1, "step": 16}, 1000, 64) == 1000
+    assert runs_lib.examples_seen({"epoch": 2, "step": 17}, 1000, 64) == 1064
 
 
-@pytest.mark.parametrize("kind, function, call", [
-    ("curves", "plot_curves", lambda args: ((args.workdir, args.out), {})),
-    ("errors", "plot_errors", lambda args: ((args.workdir, args.out), {})),
-    ("lr", "plot_learning_rate", lambda args: ((args.workdir, args.out), {})),
-    ("predictions", "plot_predictions",
+@pytest.mark.parametrize("kind, module, function, call", [
+    ("curves", plots, "plot_curves", lambda args: ((args.workdir, args.out), {})),
+    ("errors", plots, "plot_errors", lambda args: ((args.workdir, args.out), {})),
+    ("lr", plots, "plot_learning_rate", lambda args: ((args.workdir, args.out), {})),
+    ("predictions", pictures, "plot_predictions",
      lambda args: ((args.workdir, args.out, args.n, args.data_dir, args.data_source), {})),
-    ("feature-maps", "plot_feature_maps",
+    ("feature-maps", pictures, "plot_feature_maps",
      lambda args: ((args.workdir, args.out, args.index), {"data_dir": args.data_dir,
                                                            "data_source": args.data_source})),
 ])
-def test_plot_command_runs_the_plot_of_its_kind(monkeypatch, capsys, kind, function, call):
+def test_plot_command_runs_the_plot_of_its_kind(monkeypatch, capsys, kind, module, function, call):
     calls = []
-    monkeypatch.setattr(experiments, function, lambda *args, **kwargs: calls.append((args, kwargs)))
+    monkeypatch.setattr(module, function, lambda *args, **kwargs: calls.append((args, kwargs)) or "figure")
     args = argparse.Namespace(workdir="run", kind=kind, out="picture.png", n=8, index=3, data_dir="data",
                               data_source="idx")
-    assert experiments.plot_command(args) == 0
+    assert pictures.plot_command(args) == 0
     assert calls == [call(args)]
     assert capsys.readouterr().out == "wrote picture.png\n"
 
 
+def test_plot_command_says_when_a_run_has_no_epoch_to_draw(tmp_path):
+    run = _workdir(tmp_path, "run", "fashion/cnn3", [])
+    with pytest.raises(UserError, match="has no finished epoch in metrics.jsonl yet"):
+        pictures.plot_command(argparse.Namespace(workdir=run, kind="errors", out=tmp_path / "errors.png"))
+    assert not (tmp_path / "errors.png").exists()
+
+
 def test_plot_command_rejects_an_unknown_kind():
     with pytest.raises(UserError, match="unknown plot kind 'histogram'"):
-        experiments.plot_command(argparse.Namespace(workdir="run", kind="histogram", out="picture.png"))
+        pictures.plot_command(argparse.Namespace(workdir="run", kind="histogram", out="picture.png"))
 
 
 @pytest.fixture
@@ -524,64 +586,84 @@ def untrained(monkeypatch, fixture_data_dir):
         module = models.create(run_config["model"], **run_config["model_overrides"])
         return run_config, module, models.init_variables(module, jax.random.key(0))
 
-    monkeypatch.setattr(experiments, "_load_trained", load)
+    monkeypatch.setattr(pictures, "_load_trained", load)
     return fixture_data_dir
 
 
 def test_predictions_plot_titles_each_test_image_with_its_prediction(tmp_path, untrained):
     run = _workdir(tmp_path, "run", "fashion/cnn3", [80.0])
-    figure = experiments.plot_predictions(run, tmp_path / "predictions.png", count=8, data_dir=str(untrained))
-    assert figure.get_suptitle() == "fashion/cnn3: first 8 test images"
+    figure = pictures.plot_predictions(run, tmp_path / "predictions.png", count=8, data_dir=str(untrained))
+    assert figure.get_suptitle() == "fashion/cnn3: first 8 test images (red: wrong prediction)"
     assert len(figure.axes) == 12  # 2 rows of 6; the last 4 cells are blank
     shown, blank = figure.axes[:8], figure.axes[8:]
     assert [axis.axison for axis in blank] == [False] * 4 and all(not axis.get_images() for axis in blank)
-    config, module, variables = experiments._load_trained(run)
-    raw, images, labels = experiments._eval_images(config, str(untrained), None, 8)
+    config, module, variables = pictures._load_trained(run)
+    raw, images, labels = pictures._eval_images(config, str(untrained), None, np.arange(8))
     test_split = pipeline.load("fashion_mnist", "test", str(untrained))
     np.testing.assert_array_equal(labels, np.asarray(test_split.labels[:8]))
     for index, axis in enumerate(shown):
         np.testing.assert_array_equal(_image(axis), np.asarray(test_split.images[index, :, :, 0]))
     predictions = np.asarray(module.apply(variables, images, train=False)).argmax(axis=1)
-    expected = [(f"Predicted: {predicted}", "black") if predicted == label else
-                (f"Predicted: {predicted} (true {label})", "red") for predicted, label in zip(predictions, labels)]
+    names = evaluate.FASHION_MNIST_CLASSES
+    expected = [(f"Predicted: {names[predicted]}", "black") if predicted == label else
+                (f"Predicted: {names[predicted]}\n(true: {names[label]})", "red")
+                for predicted, label in zip(predictions, labels)]
     assert [(axis.get_title(), axis.title.get_color()) for axis in shown] == expected
 
 
-@pytest.mark.parametrize("experiment, stage_names, clipped", [
-    # network_cnn's visualize stages, clipped to [0, 1] as notebook 004's filter_convert.
-    ("report/network_cnn", ["relu(conv1) 24x24", "max_pool(relu(conv1)) 12x12", "relu(conv2) 8x8",
-                            "max_pool(relu(conv2)) 4x4"], True),
-    # Other models: every conv layer's raw output.
-    ("lenet/lenet", ["conv block1/0 28x28", "conv block2/0 14x14"], False),
+@pytest.mark.parametrize("experiment, index, stage_names, clipped", [
+    # network_cnn's visualize stages, clipped to [0, 1] as notebook 004's filter_convert, of the first '5'.
+    ("report/network_cnn", None, ["relu(conv1): 24x24, 20 of 32 maps", "max_pool(relu(conv1)): 12x12, 20 of 32 maps",
+                                  "relu(conv2): 8x8, 20 of 64 maps", "max_pool(relu(conv2)): 4x4, 20 of 64 maps"],
+     True),
+    # Other models: every conv layer's raw output, of the training image asked for.
+    ("lenet/lenet", 3, ["conv block1/0: 28x28, 16 of 16 maps", "conv block2/0: 14x14, 20 of 32 maps"], False),
 ])
-def test_feature_maps_plot_shows_the_first_20_maps_of_each_stage(tmp_path, untrained, experiment, stage_names,
-                                                                  clipped):
-    run = _workdir(tmp_path, "run", experiment, [80.0])
-    figure = experiments.plot_feature_maps(run, tmp_path / "maps.png", index=3, data_dir=str(untrained))
-    config, module, variables = experiments._load_trained(run)
-    raw, images, labels = experiments._eval_images(config, str(untrained), None, 1, start=3)
-    stages = experiments.feature_maps(module, variables, images[0])
-    input_axis, *map_axes = figure.axes
-    assert input_axis.get_title() == f"test[3]: {labels[0]}"
+def test_feature_maps_plot_shows_the_first_20_maps_of_each_stage(tmp_path, untrained, experiment, index,
+                                                                  stage_names, clipped):
+    # The whole fixture training split: notebook 003's train[:48000] is beyond its 1,500 images.
+    run = _workdir(tmp_path, "run", experiment, [80.0], train_split="train")
+    figure = pictures.plot_feature_maps(run, tmp_path / "maps.png", index=index, data_dir=str(untrained))
+    train_labels = pipeline.load("mnist", "train", str(untrained)).labels
+    shown_index = int(np.flatnonzero(train_labels == 5)[0]) if index is None else index
+    config, module, variables = pictures._load_trained(run)
+    raw, images, labels = pictures._eval_images(config, str(untrained), None, [shown_index], split="train")
+    stages = pictures.feature_maps(module, variables, images[0])
+    input_figure, *stage_figures = figure.subfigs
+    (input_axis,) = input_figure.axes
+    assert input_axis.get_title(loc="left") == f"train image {shown_index}: label {labels[0]}"
+    if index is None:
+        assert labels[0] == 5
     np.testing.assert_array_equal(_image(input_axis), raw[0, :, :, 0])
+    assert [stage_figure._suptitle.get_text() for stage_figure in stage_figures] == stage_names
+    map_axes = [axis for stage_figure in stage_figures for axis in stage_figure.axes if axis.get_images()]
     expected_maps = [np.clip(maps[:, :, channel], 0, 1) if clipped else maps[:, :, channel]
                      for _, maps in stages for channel in range(min(20, maps.shape[-1]))]
     assert len(map_axes) == len(expected_maps)
     for axis, expected in zip(map_axes, expected_maps):
         np.testing.assert_array_equal(_image(axis), expected)
-    assert [axis.get_title(loc="left") for axis in map_axes if axis.get_title(loc="left")] == stage_names
     shown = np.concatenate([_image(axis).ravel() for axis in map_axes])
     assert (shown.min() >= 0 and shown.max() <= 1) == clipped  # raw conv outputs go below 0 and above 1
-    assert figure.get_suptitle().endswith(
-        "(clipped to [0, 1] as the notebook)" if clipped else "(conv outputs, before any activation)")
+    (heading,) = input_figure.texts
+    chosen = "the first training image labelled 5, standing in for notebook 004's '5'" if index is None \
+        else f"training image {index}"
+    assert heading.get_text().startswith(f"{experiment}: feature maps of {chosen}\n")
+    assert heading.get_text().endswith("maps clipped to [0, 1] as the notebook" if clipped
+                                       else "conv outputs, before any activation")
+
+
+def test_feature_maps_refuse_an_index_outside_the_training_split(tmp_path, untrained):
+    run = _workdir(tmp_path, "run", "report/network_cnn", [80.0])
+    with pytest.raises(UserError, match=r"--index 60000 is outside train \(0 \.\. 1499\)"):
+        pictures.plot_feature_maps(run, tmp_path / "maps.png", index=60_000, data_dir=str(untrained))
 
 
 def test_feature_maps_of_network_cnn_follow_visualize():
     module = models.create("network_cnn")
     variables = models.init_variables(module, jax.random.key(0))
-    stages = experiments.feature_maps(module, variables, jax.numpy.ones((28, 28, 1)))
+    stages = pictures.feature_maps(module, variables, jax.numpy.ones((28, 28, 1)))
     assert [maps.shape for _, maps in stages] == [(24, 24, 32), (12, 12, 32), (8, 8, 64), (4, 4, 64)]
-    conv_stages = experiments.feature_maps(models.create("lenet"), models.init_variables(
+    conv_stages = pictures.feature_maps(models.create("lenet"), models.init_variables(
         models.create("lenet"), jax.random.key(0)), jax.numpy.ones((28, 28, 1)))
     assert [maps.shape[-1] for _, maps in conv_stages] == [16, 32]
     assert math.isclose(float(stages[0][1].min()), 0.0, abs_tol=1e-6)  # relu'd

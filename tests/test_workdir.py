@@ -14,10 +14,11 @@ from pathlib import Path
 import ml_collections
 import pytest
 
-from jaxmnist import checkpoint, reporting, train
+from jaxmnist import checkpoint, train
 from jaxmnist import config as config_lib
 from jaxmnist import workdir as workdir_lib
 from jaxmnist.errors import RunWarning, UserError
+from jaxmnist.report import runs
 
 CONFIG = Path(__file__).resolve().parent / "configs" / "tiny_lenet_bn.py"
 REPO = Path(__file__).resolve().parent.parent
@@ -248,7 +249,7 @@ def test_a_partial_last_log_line_is_dropped_with_a_warning(fixture_data_dir, fin
     assert (workdir / "metrics.jsonl").read_text() == (finished / "metrics.jsonl").read_text()
     with pytest.raises(UserError, match=r"metrics.jsonl, line 1 is damaged"):
         (workdir / "metrics.jsonl").write_text("garbage\n{}\n")
-        reporting.read_rows(workdir)
+        runs.read_rows(workdir)
 
 
 def test_a_checkpoint_damaged_since_its_save_falls_back_with_one_warning(fixture_data_dir, finished, tmp_path):

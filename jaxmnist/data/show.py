@@ -3,13 +3,10 @@
 import textwrap
 
 import jax
-import matplotlib
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from jaxmnist.data import pipeline  # noqa: E402
+from jaxmnist.data import pipeline
+from jaxmnist.report import plots
 
 
 def show_command(args) -> int:
@@ -24,7 +21,7 @@ def show_command(args) -> int:
     originals = np.asarray(split.images)[..., 0] / 255.0
 
     rows, columns = len(indices), 1 + args.variants
-    figure, axes = plt.subplots(rows, columns, figsize=(1.6 * columns, 1.6 * rows), squeeze=False)
+    figure, axes = plots.pyplot().subplots(rows, columns, figsize=(1.6 * columns, 1.6 * rows), squeeze=False)
     for row in range(rows):
         panels = [(originals[row], "original [0,1]")] + [
             (draw[row], f"draw {variant + 1}") for variant, draw in enumerate(draws)]
@@ -41,7 +38,6 @@ def show_command(args) -> int:
     title = textwrap.fill(f"{args.dataset} {args.split}: {args.augment}", width=18 * columns)
     figure.suptitle(title, fontsize=8)
     figure.tight_layout()
-    figure.savefig(args.out, dpi=100)
-    plt.close(figure)
+    plots.save(figure, args.out)
     print(f"wrote {args.out} ({rows} images x {args.variants} augmented draws)")
     return 0

@@ -1,0 +1,185 @@
+"""`jaxmnist compare`: our runs next to the notebooks' numbers, measured as each reference says.
+
+Runs cut short (--epochs, --limit-train) or with a changed recipe are labelled and never
+presented as reproductions; seeds of one run aggregate to mean ± std.
+"""
+
+import json
+import os
+import statistics
+import warnings
+from pathlib import Path
+
+from jaxmnist.errors import RunWarning, UserError
+from jaxmnist.report import plots, runs
+from jaxmnist.report import reference as reference_lib
+
+# What a run computes, apart from its seed and length: a run differing here is not the notebook's run.
+RECIPE_KEYS = ("dataset", "train_split", "train_pp", "shuffle", "eval", "model", "model_overrides", "loss",
+               "optimizer", "schedule", "batch_size", "eval_batch_size")
+
+
+def _changed_recipe_keys(run_config: dict, registered) -> list[str]:
+    """Recipe keys the run changed from the experiment file (e.g. with --set)."""
+    original = json.loads(registered.to_json_best_effort())
+    return [key for key in RECIPE_KEYS if run_config.get(key) != original.get(key)]
+
+
+def read_run(workdir) -> dict:
+    """One workdir: its experiment, seed, how far it ran, whether it was cut short, and its measurement."""
+    workdir = Path(workdir)
+    run_config = runs.run_config(workdir)
+    name = run_config.get("experiment", str(workdir))
+    registered = runs.registered_config(name)
+    reference = runs.reference_of(run_config, registered)
+    if reference is None:
+        raise UserError(f"{workdir}: experiment '{name}' has no reference")
+    configured_epochs = registered.epochs if registered is not None else run_config["epochs"]
+    all_rows = runs.read_rows(workdir)
+    rows = [row for row in all_rows if row["kind"] == "epoch"]
+    epochs_run = rows[-1]["epoch"] if rows else 0
+    changed = [] if registered is None else _changed_recipe_keys(run_config, registered)
+    labels = [f"modified ({', '.join(changed)})"] if changed else []
+    if run_config.get("shortened"):
+        cuts = []
+        if run_config.get("epochs") != configured_epochs:
+            cuts.append(f"--epochs {run_config.get('epochs')}")
+        if run_config.get("limit_train") is not None:
+            cuts.append(f"--limit-train {run_config['limit_train']}")
+        labels.append(f"shortened ({', '.join(cuts) or 'by command-line options'})")
+    if labels:
+        status = ", ".join(labels)
+    elif epochs_run < configured_epochs:
+        status = "incomplete"
+    else:
+        status = "complete"
+    value, at_epoch = reference_lib.measure(rows, reference)
+    # An unfinished (not shortened) run that got past the epoch notebook 000 is read at has computed
+    # exactly what the full run would have by then; otherwise only complete runs compare.
+    comparable = status == "complete" or (
+        reference["reduce"] == "epoch" and status == "incomplete" and at_epoch is not None)
+    return {"workdir": str(workdir), "experiment": name, "seed": run_config.get("seed"), "status": status,
+            "epochs_run": epochs_run, "epochs_configured": configured_epochs, "reference": reference,
+            "measured": value, "measured_epoch": at_epoch, "comparable": comparable, "rows": rows,
+            "training_rows": runs.training_rows(all_rows), "batch_size": run_config.get("batch_size"),
+            "seconds": runs.training_seconds(workdir)}
+
+
+def _aggregate(group: list[dict]) -> dict:
+    reference = group[0]["reference"]
+    values = [run["measured"] for run in group if run["measured"] is not None]
+    mean = statistics.fmean(values) if values else None
+    std = statistics.stdev(values) if len(values) > 1 else None
+    comparable = group[0]["comparable"] and mean is not None and reference["value"] is not None
+    difference = mean - reference["value"] if comparable else None
+    return {
+        "experiment": group[0]["experiment"], "status": group[0]["status"],
+        "epochs_run": group[0]["epochs_run"], "epochs_configured": group[0]["epochs_configured"],
+        "metric": reference_lib.describe(reference), "reference": reference["value"],
+        "reference_text": reference["text"],
+        "reference_noise": reference["noise"],
+        "measured": mean, "std": std, "n": len(values), "difference_pp": difference,
+        "seeds": [run["seed"] for run in group], "workdirs": [run["workdir"] for run in group],
+        "measured_runs": [run["measured"] for run in group],
+        "seconds_runs": [run["seconds"] for run in group], "notebook_seconds": reference["notebook_seconds"],
+    }
+
+
+def expand_workdirs(paths: list) -> list[tuple[Path, bool]]:
+    """(workdir, named) for each workdir as given (named), or every workdir found below a directory
+    that is not one itself."""
+    workdirs = []
+    for path in map(Path, paths):
+        if (path / "config.json").exists():
+            workdirs.append((path, True))
+            continue
+        found = sorted(config.parent for config in path.rglob("config.json"))
+        if not found:
+            raise UserError(f"{path} is not a training workdir (no config.json) and holds none")
+        workdirs += [(workdir, False) for workdir in found]
+    return workdirs
+
+
+def read_runs(paths: list) -> list[dict]:
+    """`read_run` of every workdir of `paths`. A folder found below a given one that is not a run
+    (e.g. a config.json of something else) is skipped with a warning; a named one is an error."""
+    measured = []
+    for workdir, named in expand_workdirs(paths):
+        try:
+            measured.append(read_run(workdir))
+        except UserError as error:
+            if named:
+                raise
+            warnings.warn(f"skipped {error}", RunWarning, stacklevel=2)
+    return measured
+
+
+def compare(workdirs: list, measured: list[dict] | None = None) -> list[dict]:
+    """One row per (experiment, status, epochs run): seeds of the same run aggregate to mean ± std.
+
+    Complete runs are never averaged with shortened or incomplete ones, and the difference to the
+    notebook is given only where the measurement is the notebook's (complete runs, or unfinished
+    ones past the epoch the reference is read at): a shortened run is never a reproduction.
+    """
+    groups: dict[tuple, list[dict]] = {}
+    for run in read_runs(workdirs) if measured is None else measured:
+        groups.setdefault((run["experiment"], run["status"], run["epochs_run"]), []).append(run)
+    return [_aggregate(group) for _, group in sorted(groups.items(), key=lambda item: item[0])]
+
+
+def _format_number(value, digits=2) -> str:
+    return "—" if value is None else f"{value:.{digits}f}"
+
+
+def format_workdirs(workdirs: list[str]) -> str:
+    """One workdir as given; several as their common folder and their names, e.g. 'runs/{seed0,seed1}'."""
+    if len(workdirs) == 1:
+        return workdirs[0]
+    try:
+        parent = os.path.commonpath(workdirs)
+    except ValueError:  # absolute and relative paths mixed
+        return ",".join(workdirs)
+    names = ",".join(os.path.relpath(workdir, parent) for workdir in workdirs)
+    return os.path.join(parent, f"{{{names}}}") if parent else f"{{{names}}}"
+
+
+def format_table(rows: list[dict]) -> str:
+    header = ["experiment", "epochs", "metric", "notebook", "ours", "diff (pp)", "n", "minutes", "status",
+              "workdir"]
+    lines = []
+    for row in rows:
+        reference = _format_number(row["reference"]) if row["reference"] is not None \
+            else f"— \"{row['reference_text'][:40]}\""
+        ours = _format_number(row["measured"])
+        if row["std"] is not None:
+            ours += f" ± {row['std']:.2f}"
+        difference = "—" if row["difference_pp"] is None else f"{row['difference_pp']:+.2f}"
+        seconds = [value for value in row["seconds_runs"] if value is not None]
+        minutes = f"{statistics.fmean(seconds) / 60:.1f}" if seconds else "—"
+        lines.append([row["experiment"], f"{row['epochs_run']}/{row['epochs_configured']}", row["metric"],
+                      reference, ours, difference, str(row["n"]), minutes, row["status"],
+                      format_workdirs(row["workdirs"])])
+    widths = [max(len(str(cells[index])) for cells in [header, *lines]) for index in range(len(header))]
+    text = [" | ".join(cell.ljust(width) for cell, width in zip(cells, widths)).rstrip()
+            for cells in [header, *lines]]
+    text.insert(1, "-+-".join("-" * width for width in widths))
+    if any(row["status"] != "complete" for row in rows):
+        text.append("Runs not 'complete' are not reproductions of the notebook: no difference is given "
+                    "unless they got past the epoch the notebook is read at.")
+    return "\n".join(text)
+
+
+def compare_command(args) -> int:
+    measured = read_runs(args.workdirs)
+    if not measured:
+        raise UserError(f"no run to compare in {', '.join(map(str, args.workdirs))}")
+    rows = compare(args.workdirs, measured)
+    if args.json:
+        print(json.dumps(rows, indent=2))
+    else:
+        print(format_table(rows))
+    if args.plot:
+        plots.plot_comparison(measured, args.plot)
+        if not args.json:
+            print(f"wrote {args.plot}")
+    return 0

@@ -1,0 +1,290 @@
+"""The pictures of a run's files and of the notebooks' numbers: curves, error rates, learning rates.
+
+Every plot_* saves its picture and returns the closed Figure: its axes, lines and images stay
+readable. Training is drawn per logged step (the running mean since its epoch began, as the
+progress bar shows it), so a one-epoch run has a curve, not one point; evaluations are drawn per
+epoch. Loss axes are logarithmic and labelled in plain decimals.
+"""
+
+from typing import TYPE_CHECKING
+
+from jaxmnist.errors import UserError
+from jaxmnist.report import reference as reference_lib
+from jaxmnist.report import runs
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+# Train blue and test red as notebook 001's plot_graph; the notebook's own points in black and grey.
+SPLIT_COLORS = {"train": "tab:blue", "test": "tab:red", "valid": "tab:green"}
+NOTEBOOK_COLORS = {"test": "black", "valid": "black", "train": "grey"}
+
+
+def pyplot():
+    """matplotlib.pyplot drawing to files only (the Agg backend), the setup of every picture."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def save(figure: "Figure", out) -> "Figure":
+    """Write the picture (a bad path is one UserError) and close it; returns the Figure."""
+    try:
+        figure.savefig(out, dpi=100)
+    except OSError as error:
+        raise UserError(f"cannot write {out}: {error.strerror or error}") from None
+    finally:
+        pyplot().close(figure)
+    return figure
+
+
+def _plain_log_scale(axis: "Axes"):
+    """A logarithmic y axis whose labels read 0.02, 0.1, 1.5 (matplotlib's default: 2×10⁻²)."""
+    from matplotlib import ticker
+
+    class PlainLogFormatter(ticker.LogFormatter):
+        # LogFormatter decides which ticks get a label (minor ones only on a short range); this writes it.
+        def _num_to_string(self, value, vmin, vmax):
+            return f"{value:g}"
+
+    axis.set_yscale("log")
+    axis.yaxis.set_major_formatter(PlainLogFormatter())
+    axis.yaxis.set_minor_formatter(PlainLogFormatter(labelOnlyBase=False, minor_thresholds=(2, 0.5)))
+
+
+def _plain_numbers(axis: "Axes"):
+    """y labels such as 0.0005 instead of 5 under a '1e-4' written above the axis."""
+    from matplotlib import ticker
+
+    axis.yaxis.set_major_formatter(ticker.FuncFormatter(lambda value, _: f"{value:g}"))
+
+
+def _examples_axis(axis: "Axes", train_size: int):
+    """x: training examples seen (as notebook 001), labelled 30k, 1.2M; the epochs along the top."""
+    from matplotlib import ticker
+
+    def short(value, _):
+        for unit, size in (("M", 1e6), ("k", 1e3)):
+            if abs(value) >= size:
+                return f"{value / size:g}{unit}"
+        return f"{value:g}"
+
+    axis.xaxis.set_major_formatter(ticker.FuncFormatter(short))
+    axis.set_xlabel("training examples seen")
+    axis.set_xlim(left=0)
+    top = axis.secondary_xaxis("top", functions=(lambda x: x / train_size, lambda epoch: epoch * train_size))
+    top.set_xlabel("epoch", fontsize=9)
+
+
+def _finish(axis: "Axes", ylabel: str, legend: bool = True):
+    axis.set_ylabel(ylabel)
+    axis.grid(alpha=0.3)
+    if legend:
+        axis.legend(fontsize=8)
+
+
+# --- one run ----------------------------------------------------------------------------------
+
+def _series(label: str, x: list, loss, accuracy, evaluated=False, **style) -> dict:
+    return {"label": label, "x": x, "loss": loss, "accuracy": accuracy, "evaluated": evaluated, "style": style}
+
+
+def _draw(axis: "Axes", item: dict, values: list, percent: bool = False):
+    """One series; an evaluated split's last value also written beside its point."""
+    axis.plot(item["x"], values, label=item["label"], **item["style"])
+    if item["evaluated"]:
+        text = f"{values[-1]:.2f}%" if percent else f"{values[-1]:.4g}"
+        axis.annotate(text, (item["x"][-1], values[-1]), textcoords="offset points", xytext=(-4, 6), ha="right",
+                      fontsize=8, color=item["style"]["color"])
+
+
+def _run_series(workdir) -> tuple[dict, int, list[dict]] | None:
+    """(config.json, training examples per epoch, series to draw) of a workdir; None before its first epoch.
+
+    x is the number of training examples seen; 'loss' and 'accuracy' are lists, or None where unknown.
+    """
+    config = runs.run_config(workdir)
+    rows = runs.read_rows(workdir)
+    epochs = [row for row in rows if row["kind"] == "epoch"]
+    if not epochs:
+        return None
+    train_size = epochs[0]["train"]["total"]
+    training = runs.training_rows(rows)
+    series = [_series("train (mean since the epoch began)",
+                      [runs.examples_seen(row, train_size, config["batch_size"]) for row in training],
+                      [row["train"]["loss"] for row in training], [row["train"]["accuracy"] for row in training],
+                      color=SPLIT_COLORS["train"], linewidth=1.2)]
+    for name in config["eval"]:
+        series.append(_series(name, [row["epoch"] * train_size for row in epochs],
+                              [row[name]["loss"] for row in epochs], [row[name]["accuracy"] for row in epochs],
+                              evaluated=True, color=SPLIT_COLORS.get(name), marker="o", markersize=4))
+    return config, train_size, series + _notebook_series(config)
+
+
+def _notebook_series(config: dict) -> list[dict]:
+    """The points the notebook printed, placed on its own training split at full size."""
+    from jaxmnist.data import pipeline
+
+    reference = runs.reference_of(config, runs.registered_config(config.get("experiment", ""))) or {}
+    # Both datasets have 60,000 training images.
+    _, start, stop = pipeline._slice_bounds(config["train_split"], 60_000)
+    series = []
+    for name, curve in reference.get("curves", {}).items():
+        if "examples_seen" in curve:
+            x = curve["examples_seen"]
+        elif "epoch" in curve:
+            x = [epoch * (stop - start) for epoch in curve["epoch"]]
+        else:
+            continue  # printed points whose epochs are unknown
+        series.append(_series(f"notebook {name}", x, curve.get("loss"), curve.get("accuracy"),
+                              color=NOTEBOOK_COLORS.get(name, "grey"), linestyle="--", marker="x", markersize=5))
+    return series
+
+
+def _title(config: dict, workdir) -> str:
+    shortened = " [shortened run]" if config.get("shortened") else ""
+    return f"{config.get('experiment', str(workdir))}{shortened}"
+
+
+def plot_curves(workdir, out) -> "Figure | None":
+    """A run's loss, accuracy and learning rate against the training examples seen, as notebook
+    001's plot_graph, with the notebook's printed points; None, writing nothing, before the first epoch."""
+    found = _run_series(workdir)
+    if found is None:
+        return None
+    config, train_size, series = found
+    figure, (loss_axis, accuracy_axis, rate_axis) = pyplot().subplots(1, 3, figsize=(17, 4.6))
+    for item in series:
+        for key, axis in (("loss", loss_axis), ("accuracy", accuracy_axis)):
+            if item[key] is not None:
+                _draw(axis, item, item[key], percent=key == "accuracy")
+    training = series[0]
+    rows = runs.training_rows(runs.read_rows(workdir))
+    rate_axis.plot(training["x"], [row["learning_rate"] for row in rows], color="tab:orange",
+                   label="learning rate at each logged step")
+    rate_axis.set_ylim(bottom=0)
+    _plain_numbers(rate_axis)
+    _plain_log_scale(loss_axis)
+    for axis, ylabel in ((loss_axis, "loss"), (accuracy_axis, "accuracy (%)"), (rate_axis, "learning rate")):
+        _examples_axis(axis, train_size)
+        _finish(axis, ylabel, legend=axis is not rate_axis)
+    figure.suptitle(_title(config, workdir))
+    figure.tight_layout()
+    return save(figure, out)
+
+
+def plot_errors(workdir, out) -> "Figure | None":
+    """Notebook 001's error plot: the error rate (%) of training and of each evaluated split against the
+    training examples seen; None, writing nothing, before the first epoch."""
+    found = _run_series(workdir)
+    if found is None:
+        return None
+    config, train_size, series = found
+    figure, axis = pyplot().subplots(figsize=(8, 4.6))
+    for item in series:
+        if item["accuracy"] is not None:
+            _draw(axis, item, [100.0 - value for value in item["accuracy"]], percent=True)
+    _examples_axis(axis, train_size)
+    axis.set_ylim(bottom=0)
+    _finish(axis, "error (%)")
+    axis.set_title(f"{_title(config, workdir)}: error rate", fontsize=11)
+    figure.tight_layout()
+    return save(figure, out)
+
+
+def plot_schedule(out, rates, title: str, logged: list[dict] = ()) -> "Figure":
+    """The rate of every optimizer update (index k: update k + 1), and `logged` rows' rates at their steps."""
+    figure, axis = pyplot().subplots(figsize=(10, 4.2))
+    axis.plot(range(1, len(rates) + 1), rates, color="tab:orange", linewidth=1.2, label="schedule")
+    if logged:
+        # A logged row at step k reports the rate update k used.
+        axis.plot([row["step"] for row in logged], [row["learning_rate"] for row in logged], "k.", markersize=4,
+                  label="logged during training")
+        axis.legend(fontsize=9)
+    axis.set(xlabel="optimizer update", ylabel="learning rate", xlim=(0, len(rates) + 1))
+    axis.set_ylim(bottom=0, top=max(float(max(rates)), 1e-12) * 1.08)
+    _plain_numbers(axis)
+    axis.set_title(title, fontsize=10, wrap=True)
+    axis.grid(alpha=0.3)
+    figure.tight_layout()
+    return save(figure, out)
+
+
+def plot_learning_rate(workdir, out) -> "Figure | None":
+    """Notebook 003's learning-rate monitor: the schedule's rate at every update of the run, and the rates
+    it logged; None, writing nothing, before the first epoch."""
+    import numpy as np
+
+    from jaxmnist import optim
+
+    config = runs.run_config(workdir)
+    rows = runs.training_rows(runs.read_rows(workdir))
+    if not any(row["kind"] == "epoch" for row in rows):
+        return None
+    schedule = optim.learning_rate_schedule(config["optimizer"], config.get("schedule"))
+    rates = np.asarray(schedule(np.arange(rows[-1]["step"], dtype=np.int32)))
+    return plot_schedule(out, rates, f"{_title(config, workdir)}: learning rate per update", logged=rows)
+
+
+# --- several runs against the notebooks -------------------------------------------------------
+
+def _epoch_positions(run: dict) -> tuple[list[float], list[dict]]:
+    """(x in epochs, rows) of a run's training per logged step: a one-epoch run's only curve."""
+    train_size = run["rows"][0]["train"]["total"]
+    rows = run["training_rows"]
+    return [runs.examples_seen(row, train_size, run["batch_size"]) / train_size for row in rows], rows
+
+
+def plot_comparison(measured: list[dict], out) -> "Figure":
+    """Per experiment: accuracy and loss per epoch of our runs (solid) over the notebook's (dashed).
+
+    `measured` are jaxmnist.report.compare.read_run's dicts.
+    """
+    by_experiment: dict[str, list[dict]] = {}
+    for run in measured:
+        by_experiment.setdefault(run["experiment"], []).append(run)
+    figure, axes = pyplot().subplots(len(by_experiment), 2, figsize=(13, 4 * len(by_experiment)), squeeze=False)
+    for (name, experiment_runs), (accuracy_axis, loss_axis) in zip(sorted(by_experiment.items()), axes):
+        reference = experiment_runs[0]["reference"]
+        split = reference["split"]
+        # The measured split, and the training curves where the notebook printed them too.
+        shown = [split] + (["train"] if "train" in reference["curves"] else [])
+        for index, run in enumerate(experiment_runs):
+            # One colour per run: its evaluated split with markers, its training curve thinner.
+            suffix = f", seed {run['seed']}" + ("" if run["status"] == "complete" else f" [{run['status']}]")
+            color = f"C{index % 10}"
+            for name_shown, marker in zip(shown, ("o", "s")):
+                rows = [row for row in run["rows"] if name_shown in row]
+                epochs = [row["epoch"] for row in rows]
+                for key, axis in (("accuracy", accuracy_axis), ("loss", loss_axis)):
+                    axis.plot(epochs, [row[name_shown][key] for row in rows], marker=marker, markersize=4,
+                              color=color, linewidth=1.5 if name_shown == split else 0.8,
+                              label=f"ours {name_shown}{suffix}")
+            if run["epochs_run"] == 1 and run["training_rows"]:
+                x, rows = _epoch_positions(run)
+                for key, axis in (("accuracy", accuracy_axis), ("loss", loss_axis)):
+                    axis.plot(x, [row["train"][key] for row in rows], color=color, linewidth=0.8,
+                              label=f"ours train (mean since the epoch began){suffix}")
+        for name_shown, marker in zip(shown, ("o", "s")):
+            curve = reference["curves"].get(name_shown, {})
+            for key, axis in (("accuracy", accuracy_axis), ("loss", loss_axis)):
+                if "epoch" in curve and key in curve:
+                    axis.plot(curve["epoch"], curve[key], "--", color=NOTEBOOK_COLORS.get(name_shown, "grey"),
+                              marker=marker, markersize=4, label=f"notebook {name_shown}")
+        if reference["value"] is not None and not reference["curves"].get(split, {}).get("accuracy"):
+            # Only the summary number is printed (e.g. notebook 003's maximum): a line at its height.
+            accuracy_axis.axhline(reference["value"], color="black", linestyle="--",
+                                  label=f"notebook {reference['reduce']}: {reference['value']:.2f}")
+        accuracy_axis.set_title(f"{name}: accuracy (compared: {reference_lib.describe(reference)})", fontsize=10)
+        loss_axis.set_title(f"{name}: loss", fontsize=10)
+        _plain_log_scale(loss_axis)
+        for axis, ylabel in ((accuracy_axis, "accuracy (%)"), (loss_axis, "loss")):
+            axis.set_xlabel("epoch")
+            axis.set_xlim(left=0)
+            _finish(axis, ylabel)
+    figure.tight_layout()
+    return save(figure, out)
