@@ -1,7 +1,7 @@
 """The training recipe each notebook shares between its runs, for the configs in experiments/.
 
 Each experiment file calls one of these with everything its run varies and sets its own
-`reference` (see jaxmnist.experiments for that format), so the file plus this module is
+`reference` (see jaxmnist.report.reference for that format), so the file plus this module is
 the full record of the run. The notebook text is in ../shared/seeds/.
 """
 
@@ -133,7 +133,7 @@ def table_rows(rows: list[tuple[float, float, float, float]]) -> dict:
 def reference(*, source: str, split: str, reduce: str, value: float | None, text: str, epoch: int | None = None,
               curves: dict | None = None, notes: str = "", noise: str = "", notebook_seconds: float | None = None
               ) -> dict:
-    """A `reference` dict with every field present (format documented in jaxmnist.experiments)."""
+    """A `reference` dict with every field present (format documented in jaxmnist.report.reference)."""
     return {"source": source, "split": split, "reduce": reduce, "epoch": epoch, "value": value, "text": text,
             "curves": curves or {}, "notes": notes, "noise": noise, "notebook_seconds": notebook_seconds}
 

@@ -143,7 +143,7 @@ def test_run_writes_metrics_curves_and_checkpoints(uninterrupted):
     assert history[-1]["test"]["total"] == 500
     rows = [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()]
     assert [row["step"] for row in rows if row["kind"] == "step"] == [2, 4, 6, 8, 10, 12, 14, 16, 18]
-    assert (workdir / "curves.png").is_file()  # what it shows: test_experiments.py::test_training_curves_plot_*
+    assert (workdir / "curves.png").is_file()  # what it shows: test_experiments.py::test_training_curves_plot_from_the_log_the_engine_writes
     assert json.loads((workdir / "config.json").read_text())["model"] == "lenet_bn"
 
 
