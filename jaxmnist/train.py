@@ -54,6 +54,9 @@ _MODULE_LOADED = time.perf_counter()
 NON_RECIPE_KEYS = ("data_dir", "data_source", "reference", "steps_per_dispatch")
 # Recipe keys that configs saved before they existed lack; such a run computed with this value.
 ADDED_KEY_DEFAULTS = {"matmul_precision": "highest"}
+# torch's cyclic schedulers set the optimizer's rate themselves (jaxmnist.optim): with them
+# optimizer.learning_rate is not in force.
+RATE_SETTING_SCHEDULES = ("cyclic", "one_cycle")
 # `matmul_precision` -> the precision of every dot and convolution on GPU and TPU. XLA:CPU
 # computes float32 products in float32 whatever is asked.
 PRECISIONS = {
@@ -477,6 +480,15 @@ def _seconds_since_process_start() -> float:
         return time.perf_counter() - _MODULE_LOADED
 
 
+def recorded_config(config: dict) -> dict:
+    """`config` as config.json records it: without optimizer.learning_rate where the schedule sets the rate."""
+    schedule, optimizer = config.get("schedule"), config.get("optimizer")
+    if not (isinstance(schedule, dict) and schedule.get("name") in RATE_SETTING_SCHEDULES
+            and isinstance(optimizer, dict)):
+        return config
+    return {**config, "optimizer": {key: value for key, value in optimizer.items() if key != "learning_rate"}}
+
+
 def _check_config(workdir: Path, config: ml_collections.ConfigDict, force: bool) -> str:
     """The config.json a run of `config` writes in `workdir`; writes nothing.
 
@@ -484,7 +496,7 @@ def _check_config(workdir: Path, config: ml_collections.ConfigDict, force: bool)
     checkpoints whose config.json is damaged or gone: nothing says which config they belong to.
     """
     saved_path = workdir / "config.json"
-    current = {**ADDED_KEY_DEFAULTS, **json.loads(config.to_json_best_effort())}
+    current = recorded_config({**ADDED_KEY_DEFAULTS, **json.loads(config.to_json_best_effort())})
     text = json.dumps(current, indent=2, sort_keys=True) + "\n"
     if force:
         return text
@@ -499,7 +511,7 @@ def _check_config(workdir: Path, config: ml_collections.ConfigDict, force: bool)
                 f"cannot read {saved_path}: {error.strerror}") from None
         if not isinstance(saved, dict):
             raise UserError(f"{saved_path} is damaged (not a JSON object). {continue_anyway}")
-        saved = {**ADDED_KEY_DEFAULTS, **saved}
+        saved = recorded_config({**ADDED_KEY_DEFAULTS, **saved})  # as written before it left unused rates out
         differing = sorted(key for key in set(saved) | set(current)
                            if key not in NON_RECIPE_KEYS and saved.get(key) != current.get(key))
         if differing:
