@@ -144,9 +144,9 @@ def plot_feature_maps(workdir, out, index: int | None = None, channels: int = 20
     for stage_figure, (name, maps), rows in zip(stage_figures, stages, stage_rows):
         shown = min(channels, maps.shape[-1])
         stage_figure.suptitle(f"{name}: {maps.shape[0]}x{maps.shape[1]}, {shown} of {maps.shape[-1]} maps",
-                              fontsize=11, x=0.02, ha="left")
+                              fontsize=11, x=0.02, y=0.97, ha="left")
         axes = stage_figure.subplots(rows, columns, squeeze=False,
-                                     gridspec_kw=dict(left=0.02, right=0.98, bottom=0.03, top=0.8, wspace=0.08,
+                                     gridspec_kw=dict(left=0.02, right=0.98, bottom=0.03, top=0.84, wspace=0.08,
                                                       hspace=0.08))
         for channel, axis in enumerate(axes.flat):
             axis.set(xticks=[], yticks=[])
@@ -154,7 +154,6 @@ def plot_feature_maps(workdir, out, index: int | None = None, channels: int = 20
                 axis.axis("off")
                 continue
             axis.imshow(np.clip(maps[:, :, channel], 0, 1) if clip else maps[:, :, channel])
-            axis.text(0.03, 0.97, str(channel), transform=axis.transAxes, fontsize=7, va="top", color="white")
     return plots.save(figure, out)
 
 

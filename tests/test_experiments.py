@@ -422,7 +422,7 @@ def test_errors_plot_shows_the_error_rate_of_training_per_step_and_each_split_pe
     run = _workdir(tmp_path, "run", "lenet/lenet_deep_warm_restarts", ACCURACIES, steps_per_epoch=192)
     figure = plots.plot_errors(run, tmp_path / "errors.png")
     axis = figure.axes[0]
-    assert axis.get_title() == "lenet/lenet_deep_warm_restarts: error rate"
+    assert figure.get_suptitle() == "lenet/lenet_deep_warm_restarts: error rate"
     assert _labels_and_scale(axis) == ("training examples seen", "error (%)", "linear")
     assert _legend(axis) == [TRAIN_LABEL, "valid", "test"]  # the config's eval order
     epoch_x = [10_000, 20_000, 30_000]

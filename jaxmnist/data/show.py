@@ -35,7 +35,8 @@ def show_command(args) -> int:
                 axis.set_title(title, fontsize=8)
             axis.set_xlabel(f"[{image.min():.2f}, {image.max():.2f}]", fontsize=6)
         axes[row, 0].set_ylabel(f"label {int(split.labels[row])}", fontsize=7)
-    title = textwrap.fill(f"{args.dataset} {args.split}: {args.augment}", width=18 * columns)
+    # Spaces around '|' let a long pipeline wrap between its ops, not inside one.
+    title = textwrap.fill(f"{args.dataset} {args.split}: {args.augment.replace('|', ' | ')}", width=18 * columns)
     figure.suptitle(title, fontsize=8)
     figure.tight_layout()
     plots.save(figure, args.out)

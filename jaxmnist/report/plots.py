@@ -42,6 +42,11 @@ def save(figure: "Figure", out) -> "Figure":
     return figure
 
 
+def _decimal(value: float) -> str:
+    """0.00008, 0.25, 2: a tick label without exponent (rounded to 10 decimals, which ticks never need)."""
+    return f"{value:.10f}".rstrip("0").rstrip(".")
+
+
 def _plain_log_scale(axis: "Axes"):
     """A logarithmic y axis whose labels read 0.02, 0.1, 1.5 (matplotlib's default: 2×10⁻²)."""
     from matplotlib import ticker
@@ -49,7 +54,7 @@ def _plain_log_scale(axis: "Axes"):
     class PlainLogFormatter(ticker.LogFormatter):
         # LogFormatter decides which ticks get a label (minor ones only on a short range); this writes it.
         def _num_to_string(self, value, vmin, vmax):
-            return f"{value:g}"
+            return _decimal(value)
 
     axis.set_yscale("log")
     axis.yaxis.set_major_formatter(PlainLogFormatter())
@@ -57,10 +62,10 @@ def _plain_log_scale(axis: "Axes"):
 
 
 def _plain_numbers(axis: "Axes"):
-    """y labels such as 0.0005 instead of 5 under a '1e-4' written above the axis."""
+    """y labels such as 0.00005 instead of 5 under a '1e-5' written above the axis."""
     from matplotlib import ticker
 
-    axis.yaxis.set_major_formatter(ticker.FuncFormatter(lambda value, _: f"{value:g}"))
+    axis.yaxis.set_major_formatter(ticker.FuncFormatter(lambda value, _: _decimal(value)))
 
 
 def _examples_axis(axis: "Axes", train_size: int):
@@ -77,7 +82,7 @@ def _examples_axis(axis: "Axes", train_size: int):
     axis.set_xlabel("training examples seen")
     axis.set_xlim(left=0)
     top = axis.secondary_xaxis("top", functions=(lambda x: x / train_size, lambda epoch: epoch * train_size))
-    top.set_xlabel("epoch", fontsize=9)
+    top.set_xlabel("epoch of this run", fontsize=9)
 
 
 def _finish(axis: "Axes", ylabel: str, legend: bool = True):
@@ -98,7 +103,7 @@ def _draw(axis: "Axes", item: dict, values: list, percent: bool = False):
     axis.plot(item["x"], values, label=item["label"], **item["style"])
     if item["evaluated"]:
         text = f"{values[-1]:.2f}%" if percent else f"{values[-1]:.4g}"
-        axis.annotate(text, (item["x"][-1], values[-1]), textcoords="offset points", xytext=(-4, 6), ha="right",
+        axis.annotate(text, (item["x"][-1], values[-1]), textcoords="offset points", xytext=(0, 7), ha="center",
                       fontsize=8, color=item["style"]["color"])
 
 
@@ -191,7 +196,7 @@ def plot_errors(workdir, out) -> "Figure | None":
     _examples_axis(axis, train_size)
     axis.set_ylim(bottom=0)
     _finish(axis, "error (%)")
-    axis.set_title(f"{_title(config, workdir)}: error rate", fontsize=11)
+    figure.suptitle(f"{_title(config, workdir)}: error rate")
     figure.tight_layout()
     return save(figure, out)
 
