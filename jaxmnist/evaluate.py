@@ -42,6 +42,7 @@ from jaxmnist import checkpoint, models, runtime, torch_port, train
 from jaxmnist import config as config_lib
 from jaxmnist.data import augment, pipeline
 from jaxmnist.errors import UserError
+from jaxmnist.report import runs
 
 # Written by `jaxmnist import-torch` beside the variables: {"model": registry name}.
 IMPORTED_MODEL_FILE = torch_port.MODEL_FILE
@@ -77,16 +78,6 @@ def locate(path) -> tuple[Path, int | None, bool]:
         raise UserError(f"{path} does not exist")
     raise UserError(f"{path} is neither a training workdir (no config.json) nor a checkpoint written by "
                     "`jaxmnist import-torch`")
-
-
-def _saved_config(workdir: Path) -> ml_collections.ConfigDict:
-    try:
-        saved = json.loads((workdir / "config.json").read_text())
-    except (ValueError, UnicodeDecodeError):
-        saved = None
-    if not isinstance(saved, dict):
-        raise UserError(f"{workdir / 'config.json'} is damaged (not a JSON object)")
-    return ml_collections.ConfigDict(saved)
 
 
 def _chosen_step(workdir: Path, step: int | None) -> int:
@@ -206,7 +197,7 @@ def load(path, experiment: str | None = None, step: int | None = None, data_dir=
     devices = _engine_devices(devices or saved_device_count(path, step))
     if imported:
         return _load_imported(directory, experiment, step, data_dir, data_source, devices)
-    run_config = _saved_config(directory)
+    run_config = ml_collections.ConfigDict(runs.run_config(directory))
     with run_config.unlocked():
         # By default the data the run was trained on.
         run_config.data_dir = data_dir or run_config.get("data_dir")
