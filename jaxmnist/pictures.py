@@ -60,6 +60,8 @@ def plot_predictions(workdir, out, count: int = 12, data_dir=None, data_source=N
 
     from jaxmnist.evaluate import class_names
 
+    if count < 1:
+        raise UserError(f"--n must be at least 1, got {count}")
     config, module, variables = _load_trained(workdir)
     raw, images, labels = _eval_images(config, data_dir, data_source, np.arange(count))
     predictions = np.asarray(module.apply(variables, images, train=False)).argmax(axis=1)

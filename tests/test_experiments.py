@@ -652,6 +652,11 @@ def test_feature_maps_plot_shows_the_first_20_maps_of_each_stage(tmp_path, untra
                                        else "conv outputs, before any activation")
 
 
+def test_predictions_need_at_least_one_image(tmp_path):
+    with pytest.raises(UserError, match="--n must be at least 1, got 0"):
+        pictures.plot_predictions(tmp_path, tmp_path / "predictions.png", count=0)
+
+
 def test_feature_maps_refuse_an_index_outside_the_training_split(tmp_path, untrained):
     run = _workdir(tmp_path, "run", "report/network_cnn", [80.0])
     with pytest.raises(UserError, match=r"--index 60000 is outside train \(0 \.\. 1499\)"):
