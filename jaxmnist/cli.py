@@ -34,7 +34,7 @@ what a run writes into its workdir:
   metrics.jsonl   one row per epoch and per logged step: loss, accuracy, learning rate
   timing.jsonl    wall time per epoch, and the seconds to each process's first step
   tensorboard/    the same scalars as TensorBoard events
-  curves.png      loss, accuracy and learning rate per epoch
+  curves.png      loss, accuracy and learning rate against the training examples seen
   checkpoints/    the latest saves (and the best by best_split's accuracy), to resume from
   .lock           held while a run uses the workdir (removed when it ends)
 rerun the same command to resume; a complete run is reported and left as it is"""
