@@ -383,9 +383,13 @@ def test_curves_plot_shows_loss_accuracy_and_rate_against_examples_seen_with_the
     np.testing.assert_array_equal(rate_line.get_xdata(), running_x)
     np.testing.assert_allclose(rate_line.get_ydata(), 1e-3, rtol=1e-6)
     assert rate_axis.get_ylim()[0] == 0
-    # The last value of each evaluated split is written beside its point.
-    assert [text.get_text() for text in accuracy_axis.texts] == ["98.50%"]
-    assert [text.get_text() for text in loss_axis.texts] == ["0.15"]
+    # The last value of each evaluated split is written beside its point, towards the middle of the axes:
+    # right of both (the notebook's points reach twice as far), below the highest accuracy, above the
+    # lowest loss.
+    assert [(text.get_text(), text.get_ha(), text.get_va()) for text in accuracy_axis.texts] == [
+        ("98.50%", "left", "top")]
+    assert [(text.get_text(), text.get_ha(), text.get_va()) for text in loss_axis.texts] == [
+        ("0.15", "left", "bottom")]
 
 
 def test_loss_axes_are_labelled_in_plain_decimals(tmp_path):

@@ -80,7 +80,6 @@ def _examples_axis(axis: "Axes", train_size: int):
 
     axis.xaxis.set_major_formatter(ticker.FuncFormatter(short))
     axis.set_xlabel("training examples seen")
-    axis.set_xlim(left=0)
     top = axis.secondary_xaxis("top", functions=(lambda x: x / train_size, lambda epoch: epoch * train_size))
     top.set_xlabel("epoch of this run", fontsize=9)
 
@@ -98,13 +97,23 @@ def _series(label: str, x: list, loss, accuracy, evaluated=False, **style) -> di
     return {"label": label, "x": x, "loss": loss, "accuracy": accuracy, "evaluated": evaluated, "style": style}
 
 
-def _draw(axis: "Axes", item: dict, values: list, percent: bool = False):
-    """One series; an evaluated split's last value also written beside its point."""
-    axis.plot(item["x"], values, label=item["label"], **item["style"])
-    if item["evaluated"]:
-        text = f"{values[-1]:.2f}%" if percent else f"{values[-1]:.4g}"
-        axis.annotate(text, (item["x"][-1], values[-1]), textcoords="offset points", xytext=(0, 7), ha="center",
-                      fontsize=8, color=item["style"]["color"])
+def _draw(axis: "Axes", series: list[dict], key: str, errors: bool = False):
+    """Every series that has `key` ('loss' or 'accuracy'; `errors`: 100 - accuracy), from x = 0, the error
+    rate from 0; then each evaluated split's last value written beside its point, facing the middle."""
+    drawn = [(item, [100.0 - value for value in item[key]] if errors else item[key])
+             for item in series if item[key] is not None]
+    for item, values in drawn:
+        axis.plot(item["x"], values, label=item["label"], **item["style"])
+    axis.set_xlim(left=0)
+    if errors:
+        axis.set_ylim(bottom=0)
+    for item, values in drawn:
+        if item["evaluated"]:
+            x, y = item["x"][-1], values[-1]
+            right, high = axis.transAxes.inverted().transform(axis.transData.transform((x, y))) > 0.5
+            axis.annotate(f"{y:.2f}%" if key == "accuracy" else f"{y:.4g}", (x, y), textcoords="offset points",
+                          xytext=(-6 if right else 6, -8 if high else 8), ha="right" if right else "left",
+                          va="top" if high else "bottom", fontsize=8, color=item["style"]["color"])
 
 
 def _run_series(workdir) -> tuple[dict, int, list[dict]] | None:
@@ -163,17 +172,16 @@ def plot_curves(workdir, out) -> "Figure | None":
         return None
     config, train_size, series = found
     figure, (loss_axis, accuracy_axis, rate_axis) = pyplot().subplots(1, 3, figsize=(17, 4.6))
-    for item in series:
-        for key, axis in (("loss", loss_axis), ("accuracy", accuracy_axis)):
-            if item[key] is not None:
-                _draw(axis, item, item[key], percent=key == "accuracy")
+    _plain_log_scale(loss_axis)
+    _draw(loss_axis, series, "loss")
+    _draw(accuracy_axis, series, "accuracy")
     training = series[0]
     rows = runs.training_rows(runs.read_rows(workdir))
     rate_axis.plot(training["x"], [row["learning_rate"] for row in rows], color="tab:orange",
                    label="learning rate at each logged step")
+    rate_axis.set_xlim(left=0)
     rate_axis.set_ylim(bottom=0)
     _plain_numbers(rate_axis)
-    _plain_log_scale(loss_axis)
     for axis, ylabel in ((loss_axis, "loss"), (accuracy_axis, "accuracy (%)"), (rate_axis, "learning rate")):
         _examples_axis(axis, train_size)
         _finish(axis, ylabel, legend=axis is not rate_axis)
@@ -190,11 +198,8 @@ def plot_errors(workdir, out) -> "Figure | None":
         return None
     config, train_size, series = found
     figure, axis = pyplot().subplots(figsize=(8, 4.6))
-    for item in series:
-        if item["accuracy"] is not None:
-            _draw(axis, item, [100.0 - value for value in item["accuracy"]], percent=True)
+    _draw(axis, series, "accuracy", errors=True)
     _examples_axis(axis, train_size)
-    axis.set_ylim(bottom=0)
     _finish(axis, "error (%)")
     figure.suptitle(f"{_title(config, workdir)}: error rate")
     figure.tight_layout()
