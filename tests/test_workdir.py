@@ -295,7 +295,9 @@ def test_a_second_sigterm_stops_at_once_in_one_line_and_the_rerun_resumes(fixtur
     time.sleep(0.05)  # two signals at once reach Python's handler once
     process.send_signal(signal.SIGTERM)
     _, stderr = process.communicate(timeout=120)
-    if process.returncode == 128 + signal.SIGTERM and "second SIGTERM" not in stderr:
+    # The first stop may finish before the second signal arrives: it then exits with 143, or the
+    # second signal meets the default handler restored on the way out and ends the process (-15).
+    if process.returncode in (128 + signal.SIGTERM, -signal.SIGTERM) and "second SIGTERM" not in stderr:
         pytest.skip("the first stop finished before the second signal arrived")
     assert process.returncode == 128 + signal.SIGTERM, stderr
     assert "Traceback" not in stderr
