@@ -70,7 +70,7 @@ def fashion(model: str) -> ml_collections.ConfigDict:
         batch_size=64, eval_batch_size=64, epochs=1, seed=0, log_every_steps=20)
 
 
-def tiny(*, dropout_rate: float, rotate: bool) -> ml_collections.ConfigDict:
+def net8k(*, dropout_rate: float, rotate: bool) -> ml_collections.ConfigDict:
     """Notebook 002 (cells 35-42): Net, SGD lr 0.01 momentum 0.9, batch 128 train and test, 15 epochs.
 
     torch.manual_seed(1) (torch's stream is not reproduced); train shuffled; F.nll_loss. Train

@@ -360,7 +360,7 @@ class Engine:
     def in_turn(self, outputs):
         """Waits for a program on a multi-device CPU host: XLA:CPU's devices share one thread pool,
         and with several programs queued one device's all-reduce waited 40 s for the other and
-        aborted the process (2 CPU devices, tiny/net_bn_dropout_aug)."""
+        aborted the process (2 CPU devices, net8k/net_bn_dropout_aug)."""
         if self.mesh.devices.flat[0].platform == "cpu" and self.mesh.size > 1:
             jax.block_until_ready(outputs)
         return outputs
@@ -512,6 +512,8 @@ def _check_config(workdir: Path, config: ml_collections.ConfigDict, force: bool)
         if not isinstance(saved, dict):
             raise UserError(f"{saved_path} is damaged (not a JSON object). {continue_anyway}")
         saved = recorded_config({**ADDED_KEY_DEFAULTS, **saved})  # as written before it left unused rates out
+        if isinstance(saved.get("experiment"), str):
+            saved["experiment"] = config_lib.current_name(saved["experiment"])
         differing = sorted(key for key in set(saved) | set(current)
                            if key not in NON_RECIPE_KEYS and saved.get(key) != current.get(key))
         if differing:

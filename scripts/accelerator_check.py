@@ -77,10 +77,10 @@ TENSORFLOW_MODULES = ("tensorflow", "tensorflow_datasets")
 
 BENCHMARK_MODELS = ("def_net", "cnn", "cnn3", "net", "lenet_bn", "lenet_deep", "simple_net", "network_cnn")
 DRY_RUN_MODELS = ("net", "lenet_bn")
-EPOCH_RECIPES = ("tiny/net_bn_dropout_aug", "lenet/lenet_deep_aug")
+EPOCH_RECIPES = ("net8k/net_bn_dropout_aug", "lenet/lenet_deep_aug")
 # Notebook 003 validates on train[48000:], which the 1,500-image fixture does not have.
-DRY_RUN_EPOCH_RECIPES = ("tiny/net_bn_dropout_aug",)
-DETERMINISM_EXPERIMENT = "tiny/net_bn_dropout_aug"  # augmentation and dropout: every random stream is used
+DRY_RUN_EPOCH_RECIPES = ("net8k/net_bn_dropout_aug",)
+DETERMINISM_EXPERIMENT = "net8k/net_bn_dropout_aug"  # augmentation and dropout: every random stream is used
 
 
 def fail(message: str):

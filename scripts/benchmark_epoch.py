@@ -1,7 +1,7 @@
 """End-to-end epoch time of notebook recipes, jaxmnist vs the notebook's own PyTorch code, side by side.
 
 Usage:
-    python scripts/benchmark_epoch.py [--recipes tiny/net_bn_dropout_aug lenet/lenet_deep_aug]
+    python scripts/benchmark_epoch.py [--recipes net8k/net_bn_dropout_aug lenet/lenet_deep_aug]
         [--repeats 3] [--limit-batches N] [--torch-warmup-batches N] [--only jax|torch] [--cpu-devices N]
         [--steps-per-dispatch K] [--json]
         [--torch-python .venv-torchvision/bin/python] [--torch-device cpu|cuda] [--data-source DIR] [--data-dir DIR]
@@ -62,7 +62,7 @@ WORKER = REPO / "scripts" / "benchmark_epoch_torch_worker.py"
 DEFAULT_TORCH_PYTHON = REPO / ".venv-torchvision" / "bin" / "python"
 # Where the offline IDX files sit beside this checkout (as the Makefile and tests/conftest.py assume).
 SHARED_DATA = REPO.parent / "shared" / "data"
-RECIPES = ("tiny/net_bn_dropout_aug", "lenet/lenet_deep_aug")
+RECIPES = ("net8k/net_bn_dropout_aug", "lenet/lenet_deep_aug")
 COMPILE_EVENTS = ("/jax/core/compile/jaxpr_trace_duration", "/jax/core/compile/jaxpr_to_mlir_module_duration",
                   "/jax/core/compile/backend_compile_duration")
 

@@ -5,7 +5,7 @@ imports jax or the jaxmnist package; the notebooks' model classes (jaxmnist/torc
 the malloc settings (jaxmnist/runtime.py) are loaded by path. benchmark_epoch.py starts it; by hand:
 
     .venv-torchvision/bin/python scripts/benchmark_epoch_torch_worker.py
-    {"experiment": "tiny/net_bn_dropout_aug", "idx_dir": "/work/shared/data/mnist", "limit_batches": 2}
+    {"experiment": "net8k/net_bn_dropout_aug", "idx_dir": "/work/shared/data/mnist", "limit_batches": 2}
     epoch
 
 Protocol, one JSON object per line: the first stdin line names the recipe (`experiment`,
@@ -241,7 +241,7 @@ def notebook_003(root: Path, limit_batches, device: torch.device):
     return epoch, description
 
 
-RECIPES = {"tiny/net_bn_dropout_aug": notebook_002, "lenet/lenet_deep_aug": notebook_003}
+RECIPES = {"net8k/net_bn_dropout_aug": notebook_002, "lenet/lenet_deep_aug": notebook_003}
 
 
 def requested_device(name: str) -> torch.device:

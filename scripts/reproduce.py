@@ -1,10 +1,10 @@
 """Run a list of experiments to completion into one directory, then print the compare table.
 
 Usage:
-    python scripts/reproduce.py --dir workdirs/repro tiny/net_bn tiny/net_bn_dropout report/network_cnn
-    python scripts/reproduce.py --dir workdirs/repro tiny/           # every experiment of a group
+    python scripts/reproduce.py --dir workdirs/repro net8k/net_bn net8k/net_bn_dropout feature_maps/network_cnn
+    python scripts/reproduce.py --dir workdirs/repro net8k/           # every experiment of a group
     python scripts/reproduce.py --dir workdirs/repro --seeds 3 activations/   # 3 seeds each
-    python scripts/reproduce.py --dir /tmp/smoke --epochs 1 --limit-train 256 tiny/   # a quick smoke run
+    python scripts/reproduce.py --dir /tmp/smoke --epochs 1 --limit-train 256 net8k/   # a quick smoke run
 
 With `--seeds N`, each experiment also runs with seeds S+1 .. S+N-1 (S: the
 config's seed) in DIR/<experiment>-seed<seed>; `compare` shows their mean and std.
@@ -30,6 +30,7 @@ def _fail(message: str):
 
 def selected(patterns: list[str]) -> list[str]:
     names = config_lib.experiment_names()
+    patterns = [config_lib.current_name(pattern) for pattern in patterns]
     chosen = [name for pattern in patterns for name in names
               if name == pattern or (pattern.endswith("/") and name.startswith(pattern))]
     unknown = [pattern for pattern in patterns if not any(

@@ -15,14 +15,14 @@ def _run(*args):
 
 
 def test_jax_side_reports_timed_epochs_as_json(fixture_data_dir):
-    result = _run("--only", "jax", "--recipes", "tiny/net_bn_dropout_aug", "--limit-batches", "2",
+    result = _run("--only", "jax", "--recipes", "net8k/net_bn_dropout_aug", "--limit-batches", "2",
                   "--repeats", "1", "--data-dir", str(fixture_data_dir), "--json")
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads(result.stdout)  # the loop's own epoch table went to stderr
     assert report["repeats"] == 1 and report["limit_batches"] == 2
     assert report["environment"]["jax"] and report["environment"]["cpus"]
     (recipe,) = report["results"]
-    assert recipe["experiment"] == "tiny/net_bn_dropout_aug" and recipe["shortened"]
+    assert recipe["experiment"] == "net8k/net_bn_dropout_aug" and recipe["shortened"]
     jax_side = recipe["jax"]
     warm_up, timed = jax_side["epochs"]
     assert jax_side["first_epoch_seconds"] == warm_up["seconds"]

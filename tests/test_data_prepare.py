@@ -262,7 +262,7 @@ config = {str(REPO / 'tests' / 'configs' / 'tiny_lenet_bn.py')!r}
 codes = [main(["train", config, "--workdir", {str(workdir)!r}, "--data-dir", {str(fixture_data_dir)!r},
                "--epochs", "1", "--limit-train", "96", "--cpu-devices", "1"]),
          main(["plot", {str(workdir)!r}, "--kind", "predictions", "--out", {str(tmp_path / 'p.png')!r}]),
-         main(["compare", {str(REPO / 'docs' / 'runs' / 'tiny')!r}])]
+         main(["compare", {str(REPO / 'docs' / 'runs' / 'net8k')!r}])]
 imported = sorted(name for name in sys.modules if name.split(".")[0] in ("tensorflow", "tensorflow_datasets"))
 print("codes", codes, "imported", imported[:5])
 """

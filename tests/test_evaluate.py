@@ -151,16 +151,16 @@ def test_an_imported_checkpoint_needs_an_experiment_of_its_model(run, imported, 
 
     assert "pass --experiment" in _error(capsys, "evaluate", imported)
     assert "pass --experiment" in _error(capsys, "predict", imported, "test[:2]")
-    mismatch = _error(capsys, "evaluate", imported, "--experiment", "tiny/net_bn")
+    mismatch = _error(capsys, "evaluate", imported, "--experiment", "net8k/net_bn")
     assert "holds a 'lenet_bn' model" in mismatch and "'net'" in mismatch
     assert "no steps" in _error(capsys, "evaluate", imported, "--experiment", CONFIG, "--step", 15)
-    assert "holds a 'lenet_bn' model" in _error(capsys, "evaluate", run, "--experiment", "tiny/net_bn")
+    assert "holds a 'lenet_bn' model" in _error(capsys, "evaluate", run, "--experiment", "net8k/net_bn")
 
 
 def test_an_imported_checkpoint_without_its_model_name_is_checked_by_shape(imported, tmp_path, capsys):
     unnamed = torch_port.save_variables(tmp_path / "unnamed", torch_port.load_variables(imported))
 
-    error = _error(capsys, "evaluate", unnamed, "--experiment", "tiny/net_bn")
+    error = _error(capsys, "evaluate", unnamed, "--experiment", "net8k/net_bn")
     assert "do not fit model 'net'" in error
 
 

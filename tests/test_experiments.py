@@ -29,7 +29,7 @@ REQUIRED_RUNS = {
     # Notebook 001: CNN3 as main() ran it, CNN and CNN2 with the same recipe.
     "fashion/cnn3", "fashion/cnn", "fashion/cnn2",
     # Notebook 002: the three tables.
-    "tiny/net_bn", "tiny/net_bn_dropout", "tiny/net_bn_dropout_aug",
+    "net8k/net_bn", "net8k/net_bn_dropout", "net8k/net_bn_dropout_aug",
     # Notebook 003.
     "lenet/lenet", "lenet/lenet_bn", "lenet/lenet_drop",
     "lenet/lenet_bn_50", "lenet/lenet_drop_50", "lenet/lenet_drop_bn", "lenet/lenet_dl", "lenet/lenet_dl_k3",
@@ -38,7 +38,7 @@ REQUIRED_RUNS = {
     "lenet/lenet_deep_cosine_aug_b250", "lenet/lenet_deep_triangular_2500", "lenet/lenet_deep_triangular_1000",
     "lenet/lenet_deep_triangular2", "lenet/lenet_deep_warm_restarts", "lenet/simple_net_warm_restarts",
     # Notebook 004.
-    "report/network_cnn",
+    "feature_maps/network_cnn",
 }
 
 ENGINE_KEYS = {"dataset", "train_split", "train_pp", "shuffle", "eval", "best_split", "model", "model_overrides",
@@ -86,11 +86,11 @@ def _reference(name):
 
 
 def test_reference_numbers_equal_the_notebooks():
-    augmentation = _reference("tiny/net_bn_dropout_aug")
+    augmentation = _reference("net8k/net_bn_dropout_aug")
     assert (augmentation["reduce"], augmentation["value"]) == ("max", 99.35)
     assert max(augmentation["curves"]["test"]["accuracy"]) == 99.35
-    assert _reference("tiny/net_bn")["value"] == 99.31
-    report = _reference("report/network_cnn")
+    assert _reference("net8k/net_bn")["value"] == 99.31
+    report = _reference("feature_maps/network_cnn")
     assert (report["reduce"], report["value"]) == ("final", 99.20)
     assert report["curves"]["test"]["accuracy"][-1] == 99.20 and len(report["curves"]["test"]["epoch"]) == 50
     def_net = _reference("activations/def_net")
@@ -115,7 +115,7 @@ def test_notebook_quirks_are_in_the_configs():
     assert normalised_train.eval.test.pp == "to_tensor"  # tested on unnormalised images, as the notebook
     assert normalised_train.eval.valid.pp == normalised_train.train_pp  # validation split augmented
     assert config_lib.load_experiment("fashion/cnn3").train_pp.endswith("normalize(mean=0.1307, std=0.3081)")
-    report = config_lib.load_experiment("report/network_cnn")
+    report = config_lib.load_experiment("feature_maps/network_cnn")
     assert report.loss == "cross_entropy_on_probabilities"
     cyclic = config_lib.load_experiment("lenet/lenet_deep_triangular_1000").schedule
     assert (cyclic.step_size_up, cyclic.cycle_momentum) == (1000, False)
@@ -123,7 +123,7 @@ def test_notebook_quirks_are_in_the_configs():
 
 def test_an_experiment_file_given_by_a_relative_path_gets_its_registered_name(monkeypatch):
     monkeypatch.chdir(config_lib.EXPERIMENTS_DIR.parent)
-    assert config_lib.load_experiment("experiments/tiny/net_bn.py").experiment == "tiny/net_bn"
+    assert config_lib.load_experiment("experiments/net8k/net_bn.py").experiment == "net8k/net_bn"
 
 
 # --- compare on synthetic workdirs -------------------------------------------------------------
@@ -171,10 +171,10 @@ def test_measure_final_max_and_epoch():
 
 def test_compare_aggregates_seeds_and_labels_short_runs(tmp_path):
     fifteen = [98.0] * 14
-    seeds = [_workdir(tmp_path, f"seed{seed}", "tiny/net_bn_dropout_aug", fifteen + [final], seed=seed)
+    seeds = [_workdir(tmp_path, f"seed{seed}", "net8k/net_bn_dropout_aug", fifteen + [final], seed=seed)
              for seed, final in enumerate([99.30, 99.40, 99.20])]
-    short = _workdir(tmp_path, "short", "tiny/net_bn_dropout_aug", [97.0, 99.5], shortened=True, epochs=2)
-    cut = _workdir(tmp_path, "cut", "tiny/net_bn_dropout_aug", [97.0, 98.0, 98.5])
+    short = _workdir(tmp_path, "short", "net8k/net_bn_dropout_aug", [97.0, 99.5], shortened=True, epochs=2)
+    cut = _workdir(tmp_path, "cut", "net8k/net_bn_dropout_aug", [97.0, 98.0, 98.5])
     rows = compare_lib.compare([*seeds, short, cut])
     by_status = {row["status"]: row for row in rows}
     assert set(by_status) == {"complete", "shortened (--epochs 2)", "incomplete"}
@@ -192,7 +192,7 @@ def test_compare_aggregates_seeds_and_labels_short_runs(tmp_path):
 
 
 def test_compare_labels_runs_with_a_changed_recipe(tmp_path):
-    run = _workdir(tmp_path, "fast", "tiny/net_bn", [99.4] * 15, optimizer={"name": "sgd", "learning_rate": 0.1})
+    run = _workdir(tmp_path, "fast", "net8k/net_bn", [99.4] * 15, optimizer={"name": "sgd", "learning_rate": 0.1})
     (row,) = compare_lib.compare([run])
     assert row["status"] == "modified (optimizer)" and row["difference_pp"] is None
 
@@ -220,7 +220,7 @@ def test_compare_without_reference_number(tmp_path):
 
 
 def test_compare_command_prints_json_and_plots_the_runs(tmp_path, capsys, monkeypatch):
-    runs = [_workdir(tmp_path, f"run{seed}", "report/network_cnn", [94.0 + 0.1 * epoch for epoch in range(50)],
+    runs = [_workdir(tmp_path, f"run{seed}", "feature_maps/network_cnn", [94.0 + 0.1 * epoch for epoch in range(50)],
                      seed=seed) for seed in range(2)]
     plotted = []
     # The picture is checked by test_comparison_plot_draws_each_seed_over_the_notebook_curve_or_its_number.
@@ -241,7 +241,7 @@ def test_compare_finds_the_runs_below_a_directory_and_their_wall_time(tmp_path):
     runs = tmp_path / "runs"
     runs.mkdir()
     for seed in range(2):
-        workdir = _workdir(runs, f"net_bn_seed{seed}", "tiny/net_bn", [99.0] * 15, seed=seed)
+        workdir = _workdir(runs, f"net_bn_seed{seed}", "net8k/net_bn", [99.0] * 15, seed=seed)
         # Epoch 2 was interrupted and rerun: it counts once.
         timing = [(1, 60.0), (2, 10.0), (2, 60.0)] + [(epoch, 60.0) for epoch in range(3, 16)]
         (workdir / "timing.jsonl").write_text("".join(
@@ -254,8 +254,8 @@ def test_compare_finds_the_runs_below_a_directory_and_their_wall_time(tmp_path):
 def test_compare_skips_a_folder_below_that_is_no_run_with_a_warning(tmp_path):
     runs = tmp_path / "runs"
     runs.mkdir()
-    run = _workdir(runs, "net_bn", "tiny/net_bn", [99.0] * 15)
-    other = _workdir(runs, "other", "tiny/net_bn", [99.0] * 15)
+    run = _workdir(runs, "net_bn", "net8k/net_bn", [99.0] * 15)
+    other = _workdir(runs, "other", "net8k/net_bn", [99.0] * 15)
     (other / "config.json").write_text(json.dumps({"experiment": "no/such/experiment", "epochs": 1}))
     damaged = runs / "damaged"
     damaged.mkdir()
@@ -271,8 +271,8 @@ def test_compare_skips_a_folder_below_that_is_no_run_with_a_warning(tmp_path):
 
 
 def test_compare_table_names_the_workdirs_of_each_row(tmp_path):
-    seeds = [_workdir(tmp_path, f"seed{seed}", "tiny/net_bn", [99.0] * 15, seed=seed) for seed in range(2)]
-    cut = _workdir(tmp_path, "cut", "tiny/net_bn", [99.0] * 3)
+    seeds = [_workdir(tmp_path, f"seed{seed}", "net8k/net_bn", [99.0] * 15, seed=seed) for seed in range(2)]
+    cut = _workdir(tmp_path, "cut", "net8k/net_bn", [99.0] * 3)
     table = compare_lib.format_table(compare_lib.compare([*seeds, cut]))
     header, _, *lines, _note = table.splitlines()
     assert header.split(" | ")[-1].strip() == "workdir"
@@ -286,22 +286,32 @@ def test_compare_table_names_the_workdirs_of_each_row(tmp_path):
 def test_compare_gives_a_config_file_path_the_status_of_its_registered_name(tmp_path, monkeypatch, cut, status):
     monkeypatch.chdir(tmp_path)
     copy = Path("my_net_bn.py")
-    copy.write_text((config_lib.EXPERIMENTS_DIR / "tiny/net_bn.py").read_text())
+    copy.write_text((config_lib.EXPERIMENTS_DIR / "net8k/net_bn.py").read_text())
     cut = dict(cut)
     accuracies = [99.0] * cut.pop("epochs_run", cut.get("epochs", 15))
-    by_name = _workdir(tmp_path, "by_name", "tiny/net_bn", accuracies, **cut)
+    by_name = _workdir(tmp_path, "by_name", "net8k/net_bn", accuracies, **cut)
     by_path = _workdir(tmp_path, "by_path", str(copy), accuracies, **cut)
     (named,), (pathed,) = compare_lib.compare([by_name]), compare_lib.compare([by_path])
     assert named["status"] == pathed["status"] == status
     assert pathed["experiment"] == "my_net_bn.py" and pathed["epochs_configured"] == 15
 
 
+def test_a_renamed_group_still_names_its_experiments_by_the_former_name(tmp_path):
+    assert config_lib.load_experiment("tiny/net_bn").experiment == "net8k/net_bn"
+    assert config_lib.load_experiment("report/network_cnn").experiment == "feature_maps/network_cnn"
+    recorded = _workdir(tmp_path, "recorded", "net8k/net_bn", [99.0] * 15)
+    run_config = json.loads((recorded / "config.json").read_text())
+    (recorded / "config.json").write_text(json.dumps({**run_config, "experiment": "tiny/net_bn"}))
+    (row,) = compare_lib.compare([recorded])
+    assert (row["experiment"], row["status"], row["reference"]) == ("net8k/net_bn", "complete", 99.31)
+
+
 def test_list_command(capsys):
     reference_lib.list_command(argparse.Namespace(json=True))
     entries = {entry["name"]: entry for entry in json.loads(capsys.readouterr().out)}
     assert set(entries) == REQUIRED_RUNS
-    assert entries["tiny/net_bn_dropout_aug"]["reference"]["value"] == 99.35
-    assert entries["tiny/net_bn_dropout_aug"]["notebook"] == "002"
+    assert entries["net8k/net_bn_dropout_aug"]["reference"]["value"] == 99.35
+    assert entries["net8k/net_bn_dropout_aug"]["notebook"] == "002"
     reference_lib.list_command(argparse.Namespace(json=False))
     assert "about 98%" in capsys.readouterr().out
 
@@ -409,12 +419,12 @@ def test_a_one_epoch_run_is_drawn_per_logged_step(tmp_path):
 
 
 def test_curves_plot_places_notebook_epochs_on_the_full_training_split_and_labels_a_short_run(tmp_path):
-    run = _workdir(tmp_path, "run", "report/network_cnn", ACCURACIES, shortened=True, epochs=3)
+    run = _workdir(tmp_path, "run", "feature_maps/network_cnn", ACCURACIES, shortened=True, epochs=3)
     figure = plots.plot_curves(run, tmp_path / "curves.png")
     loss_axis, accuracy_axis = figure.axes[:2]
-    assert figure.get_suptitle() == "report/network_cnn [shortened run]"
+    assert figure.get_suptitle() == "feature_maps/network_cnn [shortened run]"
     assert _legend(accuracy_axis) == [TRAIN_LABEL, "test", "notebook test", "notebook train"]
-    reference = _reference("report/network_cnn")["curves"]
+    reference = _reference("feature_maps/network_cnn")["curves"]
     # The notebook's epoch e ends after e x 60,000 examples, whatever the size of our run's split.
     notebook_x = [60_000 * epoch for epoch in range(1, 51)]
     _assert_line(accuracy_axis, "notebook test", notebook_x, reference["test"]["accuracy"])
@@ -461,19 +471,19 @@ def test_learning_rate_plot_draws_the_schedule_through_the_logged_rates(tmp_path
 
 def test_comparison_plot_draws_each_seed_over_the_notebook_curve_or_its_number(tmp_path):
     network_accuracies = [94.0 + 0.1 * epoch for epoch in range(50)]
-    workdirs = [_workdir(tmp_path, f"network_cnn{seed}", "report/network_cnn", network_accuracies, seed=seed)
+    workdirs = [_workdir(tmp_path, f"network_cnn{seed}", "feature_maps/network_cnn", network_accuracies, seed=seed)
                 for seed in range(2)]
     workdirs.append(_workdir(tmp_path, "warm_restarts", "lenet/lenet_deep_warm_restarts", ACCURACIES,
                              shortened=True, epochs=3))
     out = tmp_path / "compare.png"
     figure = plots.plot_comparison([compare_lib.read_run(workdir) for workdir in workdirs], out)
     assert out.read_bytes()[:8] == PNG_SIGNATURE
-    warm_accuracy, warm_loss, network_accuracy, network_loss = figure.axes  # one row per experiment, by name
+    network_accuracy, network_loss, warm_accuracy, warm_loss = figure.axes  # one row per experiment, by name
     assert [axis.get_title() for axis in figure.axes] == [
+        "feature_maps/network_cnn: accuracy (compared: test accuracy, after the last epoch)",
+        "feature_maps/network_cnn: loss",
         "lenet/lenet_deep_warm_restarts: accuracy (compared: test accuracy, max over epochs)",
-        "lenet/lenet_deep_warm_restarts: loss",
-        "report/network_cnn: accuracy (compared: test accuracy, after the last epoch)",
-        "report/network_cnn: loss"]
+        "lenet/lenet_deep_warm_restarts: loss"]
     assert [_labels_and_scale(axis) for axis in figure.axes] == [("epoch", "accuracy (%)", "linear"),
                                                             ("epoch", "loss", "log")] * 2
     # Notebook 003 printed only its maximum: a horizontal line at that number.
@@ -485,7 +495,7 @@ def test_comparison_plot_draws_each_seed_over_the_notebook_curve_or_its_number(t
     epochs = list(range(1, 51))
     _assert_line(network_accuracy, "ours test, seed 1", epochs, network_accuracies)
     _assert_line(network_accuracy, "ours train, seed 0", epochs, [accuracy - 1.0 for accuracy in network_accuracies])
-    reference = _reference("report/network_cnn")["curves"]
+    reference = _reference("feature_maps/network_cnn")["curves"]
     _assert_line(network_accuracy, "notebook test", reference["test"]["epoch"], reference["test"]["accuracy"])
     _assert_line(network_loss, "notebook train", reference["train"]["epoch"], reference["train"]["loss"])
     # A seed's lines share its colour.
@@ -617,7 +627,7 @@ def test_predictions_plot_titles_each_test_image_with_its_prediction(tmp_path, u
 
 @pytest.mark.parametrize("experiment, index, stage_names, clipped", [
     # network_cnn's visualize stages, clipped to [0, 1] as notebook 004's filter_convert, of the first '5'.
-    ("report/network_cnn", None, ["relu(conv1): 24x24, 20 of 32 maps", "max_pool(relu(conv1)): 12x12, 20 of 32 maps",
+    ("feature_maps/network_cnn", None, ["relu(conv1): 24x24, 20 of 32 maps", "max_pool(relu(conv1)): 12x12, 20 of 32 maps",
                                   "relu(conv2): 8x8, 20 of 64 maps", "max_pool(relu(conv2)): 4x4, 20 of 64 maps"],
      True),
     # Other models: every conv layer's raw output, of the training image asked for.
@@ -662,7 +672,7 @@ def test_predictions_need_at_least_one_image(tmp_path):
 
 
 def test_feature_maps_refuse_an_index_outside_the_training_split(tmp_path, untrained):
-    run = _workdir(tmp_path, "run", "report/network_cnn", [80.0])
+    run = _workdir(tmp_path, "run", "feature_maps/network_cnn", [80.0])
     with pytest.raises(UserError, match=r"--index 60000 is outside train \(0 \.\. 1499\)"):
         pictures.plot_feature_maps(run, tmp_path / "maps.png", index=60_000, data_dir=str(untrained))
 

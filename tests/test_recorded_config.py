@@ -1,4 +1,5 @@
-"""config.json records the rates in force: a cyclic schedule's, not an optimizer rate it overrides."""
+"""config.json records the rates in force (a cyclic schedule's, not an optimizer rate it overrides), and a
+config.json written before a change of what it records still resumes."""
 
 import json
 from pathlib import Path
@@ -46,4 +47,14 @@ def test_a_cyclic_run_written_with_the_optimizer_rate_still_resumes(fixture_data
     with config.unlocked():
         config.schedule.max_lr = 0.2
     with pytest.raises(UserError, match=r"schedule: .*'max_lr': 0\.1.* -> .*'max_lr': 0\.2"):
+        train._check_config(tmp_path, config, force=False)
+
+
+def test_a_run_recorded_under_a_former_group_name_still_resumes(tmp_path):
+    config = config_lib.load_experiment("net8k/net_bn")
+    recorded = json.loads(train._check_config(tmp_path, config, force=False))
+    (tmp_path / "config.json").write_text(json.dumps({**recorded, "experiment": "tiny/net_bn"}))
+    assert json.loads(train._check_config(tmp_path, config, force=False))["experiment"] == "net8k/net_bn"
+    (tmp_path / "config.json").write_text(json.dumps({**recorded, "experiment": "lenet/lenet"}))
+    with pytest.raises(UserError, match="experiment: 'lenet/lenet' -> 'net8k/net_bn'"):
         train._check_config(tmp_path, config, force=False)

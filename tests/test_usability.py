@@ -65,11 +65,11 @@ def test_commands_that_build_no_dataset_import_no_tensorflow(fixture_data_dir, t
         for split in prepare.SPLITS:
             prepare.load_split(dataset, split, str(fixture_data_dir))
     # The commands that compute nothing with JAX come first: the ones after them import it.
-    without_jax = [["experiments"], ["compare", str(REPO / "docs" / "runs" / "tiny")],
-                   ["plot", str(REPO / "docs" / "runs" / "tiny" / "net_bn"), "--kind", "curves",
+    without_jax = [["experiments"], ["compare", str(REPO / "docs" / "runs" / "net8k")],
+                   ["plot", str(REPO / "docs" / "runs" / "net8k" / "net_bn"), "--kind", "curves",
                     "--out", str(tmp_path / "curves.png")],
                    ["data", "info", "--data-dir", str(fixture_data_dir)]]
-    with_jax = [["models"], ["summary", "lenet"], ["schedule", "tiny/net_bn", "--steps", "3"]]
+    with_jax = [["models"], ["summary", "lenet"], ["schedule", "net8k/net_bn", "--steps", "3"]]
     script = (
         "import contextlib, io, json, sys\n"
         "from jaxmnist import cli\n"

@@ -10,6 +10,7 @@ import statistics
 import warnings
 from pathlib import Path
 
+from jaxmnist import config as config_lib
 from jaxmnist.errors import RunWarning, UserError
 from jaxmnist.report import plots, runs
 from jaxmnist.report import reference as reference_lib
@@ -29,7 +30,7 @@ def read_run(workdir) -> dict:
     """One workdir: its experiment, seed, how far it ran, whether it was cut short, and its measurement."""
     workdir = Path(workdir)
     run_config = runs.run_config(workdir)
-    name = run_config.get("experiment", str(workdir))
+    name = config_lib.current_name(run_config.get("experiment", str(workdir)))
     registered = runs.registered_config(name)
     reference = runs.reference_of(run_config, registered)
     if reference is None:

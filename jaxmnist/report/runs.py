@@ -104,7 +104,7 @@ def registered_config(name: str):
     """The experiment's config as its file says now: a registered name, or a config file's path
     (as the run was started with it) while that file is still there; else None."""
     is_config_file = name.endswith(".py") and Path(name).is_file()
-    if name not in config_lib.experiment_names() and not is_config_file:
+    if config_lib.current_name(name) not in config_lib.experiment_names() and not is_config_file:
         return None
     try:
         return config_lib.load_experiment(name)

@@ -1,6 +1,6 @@
 """Notebook 002, cell In [42]: Net with BatchNorm, Dropout(0.01) and RandomRotation(±7°), 15 epochs.
 
-    jaxmnist train tiny/net_bn_dropout_aug --workdir workdirs/tiny/net_bn_dropout_aug
+    jaxmnist train net8k/net_bn_dropout_aug --workdir workdirs/net8k/net_bn_dropout_aug
 
 The notebook's printed code, the last of its three stages.
 
@@ -23,7 +23,7 @@ TABLE = [
 
 
 def get_config():
-    config = recipes.tiny(dropout_rate=0.01, rotate=True)
+    config = recipes.net8k(dropout_rate=0.01, rotate=True)
     config.reference = recipes.reference(
         source=f"{recipes.NOTEBOOK_002}, cell In [42] output, RESULT 'After adding Image Augmentation' and the "
                "last Analysis table",

@@ -1,6 +1,6 @@
 """Notebook 002, "After adding Batch Normalisation": Net without dropout, no augmentation, 15 epochs.
 
-    jaxmnist train tiny/net_bn --workdir workdirs/tiny/net_bn
+    jaxmnist train net8k/net_bn --workdir workdirs/net8k/net_bn
 
 The first of the notebook's three stages, whose code it does not keep: the printed code (cell
 In [39]) with `dropout_value = 0` and without RandomRotation, as the Analysis says BatchNorm came
@@ -23,7 +23,7 @@ TABLE = [
 
 
 def get_config():
-    config = recipes.tiny(dropout_rate=0.0, rotate=False)
+    config = recipes.net8k(dropout_rate=0.0, rotate=False)
     config.reference = recipes.reference(
         source=f"{recipes.NOTEBOOK_002}, RESULT 'After adding Batch Normalisation' and the Analysis table "
                "'Output After Adding Batch Normalisation'",

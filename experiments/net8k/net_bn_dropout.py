@@ -1,6 +1,6 @@
 """Notebook 002, "After adding Dropout": Net with BatchNorm and Dropout(0.01), no augmentation, 15 epochs.
 
-    jaxmnist train tiny/net_bn_dropout --workdir workdirs/tiny/net_bn_dropout
+    jaxmnist train net8k/net_bn_dropout --workdir workdirs/net8k/net_bn_dropout
 
 The second of the notebook's three stages: the printed code (cell In [39]) without the
 RandomRotation line, which the Analysis adds only in the third.
@@ -22,7 +22,7 @@ TABLE = [
 
 
 def get_config():
-    config = recipes.tiny(dropout_rate=0.01, rotate=False)
+    config = recipes.net8k(dropout_rate=0.01, rotate=False)
     config.reference = recipes.reference(
         source=f"{recipes.NOTEBOOK_002}, RESULT 'After adding Dropout' and the Analysis table "
                "'Output after Adding Dropout'",

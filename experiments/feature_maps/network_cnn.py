@@ -1,6 +1,6 @@
 """Notebook 004, cell [12]: Network_CNN, softmax output fed to CrossEntropyLoss, Adam lr 1e-4, 50 epochs.
 
-    jaxmnist train report/network_cnn --workdir workdirs/report/network_cnn
+    jaxmnist train feature_maps/network_cnn --workdir workdirs/feature_maps/network_cnn
 
 Data and loaders: cells [4]-[7]. Quirks reproduced:
 - nn.CrossEntropyLoss applies log_softmax again to the model's softmax probabilities (loss
