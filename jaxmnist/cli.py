@@ -7,6 +7,7 @@ fast (JAX and TensorFlow take seconds to import).
 
 import argparse
 import importlib
+import os
 import sys
 import warnings
 
@@ -229,9 +230,14 @@ def main(argv=None) -> int:
     _show_run_warnings_as_one_line()
     try:
         result = args.run(args)
+        sys.stdout.flush()  # here, where a reader gone away is caught, not at the interpreter's exit
     except UserError as error:
         print(f"error: {error}", file=sys.stderr)
         return error.exit_code
+    except BrokenPipeError:  # e.g. `jaxmnist models | head`; an OSError, so caught before the others
+        # What is still buffered goes nowhere, as Python's documentation of SIGPIPE advises.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except Exception as error:  # a full disk or a read-only folder is the user's to fix; anything else is a bug
         user_error = filesystem_error(error, "a file")
         if user_error is None:
@@ -241,9 +247,6 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    except BrokenPipeError:  # e.g. `jaxmnist schedule ... | head`
-        sys.stderr.close()
-        return 0
     return int(result or 0)
 
 

@@ -59,7 +59,7 @@ def test_parameter_count_and_output_shape(name):
     variables = models.abstract_variables(name)
     assert models.param_count(variables) == EXPECTED_PARAMS[name]
     assert models.param_count(variables["params"]) == EXPECTED_PARAMS[name]
-    assert models.info(name)["params"] == EXPECTED_PARAMS[name]
+    assert models.info(name)["params"] == models.entry(name).params == EXPECTED_PARAMS[name]
     for train in (False, True):
         out = jax.eval_shape(lambda v, x: module.apply(v, x, train=train, rngs={"dropout": jax.random.key(0)},
                                                        mutable=["batch_stats"])[0],

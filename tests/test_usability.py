@@ -68,8 +68,8 @@ def test_commands_that_build_no_dataset_import_no_tensorflow(fixture_data_dir, t
     without_jax = [["experiments"], ["compare", str(REPO / "docs" / "runs" / "net8k")],
                    ["plot", str(REPO / "docs" / "runs" / "net8k" / "net_bn"), "--kind", "curves",
                     "--out", str(tmp_path / "curves.png")],
-                   ["data", "info", "--data-dir", str(fixture_data_dir)]]
-    with_jax = [["models"], ["summary", "lenet"], ["schedule", "net8k/net_bn", "--steps", "3"]]
+                   ["data", "info", "--data-dir", str(fixture_data_dir)], ["models"]]
+    with_jax = [["summary", "lenet"], ["schedule", "net8k/net_bn", "--steps", "3"]]
     script = (
         "import contextlib, io, json, sys\n"
         "from jaxmnist import cli\n"
@@ -94,3 +94,11 @@ def test_importing_tensorflow_prints_none_of_its_startup_lines():
                             capture_output=True, text=True, env=env, cwd=REPO, timeout=300)
     assert result.returncode == 0, result.stderr
     assert result.stderr == ""
+
+
+def test_a_reader_that_goes_away_ends_a_listing_quietly():
+    process = subprocess.Popen([sys.executable, "-m", "jaxmnist.cli", "models"], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, cwd=REPO)
+    process.stdout.close()  # gone before the first line, as `| head -1` can be
+    stderr = process.stderr.read().decode()
+    assert process.wait(timeout=60) == 0 and stderr == ""

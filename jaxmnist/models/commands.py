@@ -3,16 +3,7 @@
 import functools
 import json
 
-import flax.linen as nn
-import jax
-import jax.numpy as jnp
-
 from jaxmnist import models
-from jaxmnist.models import layers
-
-# The layers torchsummary would list: torch.nn modules that are leaves of the network.
-_LEAF_LAYERS = (layers.Conv2d, layers.Linear, layers.BatchNorm, layers.Dropout, layers.ReLU,
-                layers.MaxPool2d, layers.AvgPool2d)
 
 
 def _print_table(header, rows):
@@ -22,23 +13,31 @@ def _print_table(header, rows):
 
 
 def list_command(args) -> int:
-    entries = [models.info(name) for name in models.names()]
-    if args.json:
-        print(json.dumps(entries, indent=2))
+    if args.json:  # with what the built modules say (BatchNorm, dropout rates): loads JAX
+        print(json.dumps([models.info(name) for name in models.names()], indent=2))
         return 0
     _print_table(["name", "notebook", "torch class", "params", "output", "description"],
-                 [[e["name"], e["notebook"], e["torch_class"], f"{e['params']:,}", e["output"], e["description"]]
-                  for e in entries])
+                 [[name, e.notebook, e.torch_class, f"{e.params:,}", e.output, e.description]
+                  for name, e in models.REGISTRY.items()])
     return 0
 
 
 def layer_table(name: str) -> list[dict]:
     """One row per leaf layer in call order (path, type, output shape, params), like torchsummary."""
+    import flax.linen as nn
+    import jax
+    import jax.numpy as jnp
+
+    from jaxmnist.models import layers
+
+    # The layers torchsummary would list: torch.nn modules that are leaves of the network.
+    leaf_layers = (layers.Conv2d, layers.Linear, layers.BatchNorm, layers.Dropout, layers.ReLU,
+                   layers.MaxPool2d, layers.AvgPool2d)
     calls = []
 
     def record(next_fun, args, kwargs, context):
         output = next_fun(*args, **kwargs)
-        if context.method_name == "__call__" and isinstance(context.module, _LEAF_LAYERS):
+        if context.method_name == "__call__" and isinstance(context.module, leaf_layers):
             calls.append((context.module.path, type(context.module).__name__, output.shape))
         return output
 
@@ -63,8 +62,7 @@ def summary_command(args) -> int:
     args.name = models.canonical_name(args.name)
     entry = models.info(args.name)
     rows = layer_table(args.name)
-    running_statistics = sum(leaf.size for leaf in jax.tree_util.tree_leaves(
-        models.abstract_variables(args.name).get("batch_stats", {})))
+    running_statistics = models.param_count(models.abstract_variables(args.name).get("batch_stats", {}))
     if args.json:
         print(json.dumps({**entry, "input_shape": [-1, *models.INPUT_SHAPE], "layers": rows,
                           "batch_stats": running_statistics}, indent=2))
