@@ -296,6 +296,20 @@ def test_compare_gives_a_config_file_path_the_status_of_its_registered_name(tmp_
     assert pathed["experiment"] == "my_net_bn.py" and pathed["epochs_configured"] == 15
 
 
+@pytest.mark.parametrize("bests, inside, cell", [([99.0, 99.2, 99.4], True, "yes (99.00-99.40)"),
+                                                  ([99.5, 99.6], False, "no (99.50-99.60)")])
+def test_compare_says_whether_the_notebook_lies_inside_the_range_of_our_seeds(tmp_path, bests, inside, cell):
+    seeds = [_workdir(tmp_path, f"seed{seed}", "net8k/net_bn", [98.0] * 14 + [best], seed=seed)
+             for seed, best in enumerate(bests)]
+    (row,) = compare_lib.compare(seeds)
+    assert (row["reference"], row["range"], row["reference_inside_range"]) == (99.31, [min(bests), max(bests)], inside)
+    header, _, line = compare_lib.format_table([row]).splitlines()
+    cells = dict(zip([name.strip() for name in header.split(" | ")], [value.strip() for value in line.split(" | ")]))
+    assert cells["notebook in our range"] == cell
+    (single,) = compare_lib.compare(seeds[:1])
+    assert single["range"] is None and single["reference_inside_range"] is None
+
+
 def test_a_renamed_group_still_names_its_experiments_by_the_former_name(tmp_path):
     assert config_lib.load_experiment("tiny/net_bn").experiment == "net8k/net_bn"
     assert config_lib.load_experiment("report/network_cnn").experiment == "feature_maps/network_cnn"

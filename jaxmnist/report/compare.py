@@ -73,6 +73,9 @@ def _aggregate(group: list[dict]) -> dict:
     std = statistics.stdev(values) if len(values) > 1 else None
     comparable = group[0]["comparable"] and mean is not None and reference["value"] is not None
     difference = mean - reference["value"] if comparable else None
+    # Whether the notebook's one run could be one more of our seeds: inside their range.
+    spread = [min(values), max(values)] if len(values) > 1 else None
+    inside = spread[0] <= reference["value"] <= spread[1] if comparable and spread else None
     return {
         "experiment": group[0]["experiment"], "status": group[0]["status"],
         "epochs_run": group[0]["epochs_run"], "epochs_configured": group[0]["epochs_configured"],
@@ -80,6 +83,7 @@ def _aggregate(group: list[dict]) -> dict:
         "reference_text": reference["text"],
         "reference_noise": reference["noise"],
         "measured": mean, "std": std, "n": len(values), "difference_pp": difference,
+        "range": spread, "reference_inside_range": inside,
         "seeds": [run["seed"] for run in group], "workdirs": [run["workdir"] for run in group],
         "measured_runs": [run["measured"] for run in group],
         "seconds_runs": [run["seconds"] for run in group], "notebook_seconds": reference["notebook_seconds"],
@@ -145,8 +149,8 @@ def format_workdirs(workdirs: list[str]) -> str:
 
 
 def format_table(rows: list[dict]) -> str:
-    header = ["experiment", "epochs", "metric", "notebook", "ours", "diff (pp)", "n", "minutes", "status",
-              "workdir"]
+    header = ["experiment", "epochs", "metric", "notebook", "ours", "diff (pp)", "n", "notebook in our range",
+              "minutes", "status", "workdir"]
     lines = []
     for row in rows:
         reference = _format_number(row["reference"]) if row["reference"] is not None \
@@ -155,10 +159,12 @@ def format_table(rows: list[dict]) -> str:
         if row["std"] is not None:
             ours += f" ± {row['std']:.2f}"
         difference = "—" if row["difference_pp"] is None else f"{row['difference_pp']:+.2f}"
+        inside = "—" if row["reference_inside_range"] is None else \
+            f"{'yes' if row['reference_inside_range'] else 'no'} ({row['range'][0]:.2f}-{row['range'][1]:.2f})"
         seconds = [value for value in row["seconds_runs"] if value is not None]
         minutes = f"{statistics.fmean(seconds) / 60:.1f}" if seconds else "—"
         lines.append([row["experiment"], f"{row['epochs_run']}/{row['epochs_configured']}", row["metric"],
-                      reference, ours, difference, str(row["n"]), minutes, row["status"],
+                      reference, ours, difference, str(row["n"]), inside, minutes, row["status"],
                       format_workdirs(row["workdirs"])])
     widths = [max(len(str(cells[index])) for cells in [header, *lines]) for index in range(len(header))]
     text = [" | ".join(cell.ljust(width) for cell, width in zip(cells, widths)).rstrip()
