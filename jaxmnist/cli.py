@@ -138,7 +138,7 @@ def _add_train_commands(subparsers):
     train.add_argument("--coordinator", help="with --distributed: host:port of process 0")
     train.add_argument("--num-processes", type=int, help="with --distributed")
     train.add_argument("--process-id", type=int, help="with --distributed")
-    train.set_defaults(run=_handler("jaxmnist.train:train_command"))
+    train.set_defaults(run=_handler("jaxmnist.train.command:train_command"))
 
 
 def _add_experiment_commands(subparsers):

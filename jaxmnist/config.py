@@ -111,7 +111,7 @@ def apply_overrides(config: ml_collections.ConfigDict, assignments: list[str]) -
     return config
 
 
-# Keys every training config sets; the others have defaults in jaxmnist.train.
+# Keys every training config sets; the others have defaults in the jaxmnist.train package.
 REQUIRED_KEYS = ("dataset", "train_split", "train_pp", "shuffle", "eval", "model", "loss", "optimizer",
                  "batch_size", "eval_batch_size", "epochs", "seed")
 # How a user sets a key from the command line, for the fix an error message suggests.
@@ -127,8 +127,11 @@ def validate(config: ml_collections.ConfigDict):
 
     Runs before a run writes anything, so a bad value never reaches a workdir's config.json.
     """
-    from jaxmnist import models, optim, train
+    from jaxmnist import models, optim
     from jaxmnist.data import augment, prepare
+    from jaxmnist.train.programs import PRECISIONS
+    from jaxmnist.train.run_config import ADDED_KEY_DEFAULTS
+    from jaxmnist.train.steps import LOSSES
 
     source = config.get("experiment") or "the config"
     missing = [key for key in REQUIRED_KEYS if key not in config]
@@ -154,11 +157,11 @@ def validate(config: ml_collections.ConfigDict):
         raise bad("shuffle", "True or False", config.shuffle)
     if config.dataset not in prepare.DATASETS:
         raise bad("dataset", f"one of {', '.join(prepare.DATASETS)}", config.dataset)
-    if config.loss not in train.LOSSES:
-        raise bad("loss", f"one of {', '.join(train.LOSSES)}", config.loss)
-    precision = config.get("matmul_precision", train.ADDED_KEY_DEFAULTS["matmul_precision"])
-    if precision not in train.PRECISIONS:
-        raise bad("matmul_precision", f"one of {', '.join(train.PRECISIONS)}", precision)
+    if config.loss not in LOSSES:
+        raise bad("loss", f"one of {', '.join(LOSSES)}", config.loss)
+    precision = config.get("matmul_precision", ADDED_KEY_DEFAULTS["matmul_precision"])
+    if precision not in PRECISIONS:
+        raise bad("matmul_precision", f"one of {', '.join(PRECISIONS)}", precision)
     for key in ("train_split", "train_pp"):
         if not isinstance(config[key], str):
             raise bad(key, "a string", config[key])

@@ -8,7 +8,7 @@ A model comes from one of
   the model's name), so `--experiment NAME` supplies the rest, and the experiment's model must
   be the checkpoint's.
 
-`evaluate` runs the train loop's own evaluation program (train.Engine.eval_program) on the
+`evaluate` runs the train loop's own evaluation program (CompiledPrograms.eval_program) on the
 batches, keys and number of devices training used (where the host has that many), so a
 workdir's numbers for one of its eval splits at a step where training evaluated are the ones in
 metrics.jsonl. Per-class accuracy and the confusion matrix come from the model's outputs on the
@@ -38,11 +38,13 @@ import ml_collections
 import numpy as np
 from jax.sharding import PartitionSpec as P
 
-from jaxmnist import checkpoint, models, runtime, torch_port, train
+from jaxmnist import checkpoint, models, runtime, torch_port
 from jaxmnist import config as config_lib
 from jaxmnist.data import augment, pipeline
 from jaxmnist.errors import UserError
 from jaxmnist.report import runs
+from jaxmnist.train.programs import CompiledPrograms, resolve_steps_per_dispatch
+from jaxmnist.train.steps import DATA_AXIS, TrainState, device_batch, model_variables, padded_rows, summarise
 
 # Written by `jaxmnist import-torch` beside the variables: {"model": registry name}.
 IMPORTED_MODEL_FILE = torch_port.MODEL_FILE
@@ -53,11 +55,11 @@ NUM_CLASSES = 10
 
 @dataclasses.dataclass
 class LoadedModel:
-    """A model's variables on the engine's devices and the config saying how to evaluate it."""
+    """A model's variables on the programs' devices and the config saying how to evaluate it."""
 
     config: ml_collections.ConfigDict
-    engine: train.Engine
-    state: train.TrainState  # params and batch_stats; no optimizer state
+    programs: CompiledPrograms
+    state: TrainState  # params and batch_stats; no optimizer state
     step: int | None  # the checkpoint's step; None for an imported checkpoint
     source: str  # what the variables come from, for the reports
     imported: bool
@@ -108,13 +110,13 @@ def saved_device_count(path, step: int | None = None) -> int:
         return 1  # the restore reports what is wrong with it
 
 
-def _restore_workdir_state(workdir: Path, run_config, engine: train.Engine,
-                           step: int | None) -> tuple[train.TrainState, int]:
+def _restore_workdir_state(workdir: Path, run_config, programs: CompiledPrograms,
+                           step: int | None) -> tuple[TrainState, int]:
     """(TrainState, step) of the chosen checkpoint; the latest readable one without `step`."""
     import orbax.checkpoint as ocp
 
     manager = checkpoint.open_manager(workdir, read_only=True)
-    abstract = engine.abstract_state(run_config.seed)
+    abstract = programs.abstract_state(run_config.seed)
     if step is None:
         restored = checkpoint.restore_latest(manager, abstract, set_aside_unreadable=False)
         if restored is None:
@@ -177,7 +179,7 @@ def _experiment_config(experiment: str, data_dir, data_source) -> ml_collections
     return config
 
 
-def _engine_devices(count: int) -> list:
+def _program_devices(count: int) -> list:
     devices = jax.devices()
     return devices[:count] if len(devices) >= count else devices
 
@@ -194,7 +196,7 @@ def load(path, experiment: str | None = None, step: int | None = None, data_dir=
     if step is not None and named_step is not None and step != named_step:
         raise UserError(f"{path} is the checkpoint of step {named_step}, but --step {step} was given")
     step = step if step is not None else named_step
-    devices = _engine_devices(devices or saved_device_count(path, step))
+    devices = _program_devices(devices or saved_device_count(path, step))
     if imported:
         return _load_imported(directory, experiment, step, data_dir, data_source, devices)
     run_config = ml_collections.ConfigDict(runs.run_config(directory))
@@ -204,8 +206,8 @@ def load(path, experiment: str | None = None, step: int | None = None, data_dir=
         run_config.data_source = data_source or run_config.get("data_source")
     if step is not None:
         _chosen_step(directory, step)  # a step that was never saved (or was removed) is named as such
-    restore_engine = train.Engine(run_config, devices=devices)
-    state, step = _restore_workdir_state(directory, run_config, restore_engine, step)
+    restore_programs = CompiledPrograms(run_config, devices=devices)
+    state, step = _restore_workdir_state(directory, run_config, restore_programs, step)
     config = run_config
     if experiment is not None:
         config = _experiment_config(experiment, run_config.data_dir, run_config.data_source)
@@ -214,8 +216,8 @@ def load(path, experiment: str | None = None, step: int | None = None, data_dir=
         if models.canonical_name(theirs[0]) != models.canonical_name(ours[0]) or theirs[1] != ours[1]:
             raise UserError(f"{directory} holds a '{ours[0]}' model{_overrides_text(ours[1])}, experiment "
                             f"'{experiment}' uses '{theirs[0]}'{_overrides_text(theirs[1])}")
-    engine = train.Engine(config, devices=devices)
-    return LoadedModel(config, engine, state.replace(opt_state=None), step, str(directory), imported=False)
+    programs = CompiledPrograms(config, devices=devices)
+    return LoadedModel(config, programs, state.replace(opt_state=None), step, str(directory), imported=False)
 
 
 def _overrides_text(overrides: dict) -> str:
@@ -242,11 +244,11 @@ def _load_imported(directory: Path, experiment, step, data_dir, data_source, dev
     if not _same_shapes(variables, config.model, overrides):
         raise UserError(f"the variables in {directory} do not fit model '{config.model}' of experiment "
                         f"'{experiment}' (other layers or shapes)")
-    engine = train.Engine(config, devices=devices)
+    programs = CompiledPrograms(config, devices=devices)
     batch_stats = variables.get("batch_stats") or None
-    state = engine.replicate(train.TrainState(step=np.int32(0), params=variables["params"],
+    state = programs.replicate(TrainState(step=np.int32(0), params=variables["params"],
                                               batch_stats=batch_stats, opt_state=None))
-    return LoadedModel(config, engine, state, None, str(directory), imported=True)
+    return LoadedModel(config, programs, state, None, str(directory), imported=True)
 
 
 # --- data and preprocessing ---------------------------------------------------------------------
@@ -274,17 +276,17 @@ def _preprocessing(spec: str, train_split: pipeline.Split):
 # --- running the model ------------------------------------------------------------------------
 
 def _split_outputs(state, split, batch_indices, rows, key, *, preprocess, module, train_mode):
-    """The model's outputs on a block of evaluation batches, computed as train.eval_step computes them
+    """The model's outputs on a block of evaluation batches, computed as train.steps.eval_step computes them
     (same batch keys, same dropout keys in train mode); runs per device inside shard_map."""
 
     def one_batch(_, batch):
         index, batch_rows = batch
         batch_key = jax.random.fold_in(key, index)
-        images, _, mask = train._device_batch(batch_rows, split, preprocess, batch_key)
-        variables = train._variables(state, state.params)
+        images, _, mask = device_batch(batch_rows, split, preprocess, batch_key)
+        variables = model_variables(state, state.params)
         if not train_mode:
             return None, module.apply(variables, images, train=False)
-        device_key = jax.random.fold_in(batch_key, jax.lax.axis_index(train.DATA_AXIS))
+        device_key = jax.random.fold_in(batch_key, jax.lax.axis_index(DATA_AXIS))
         with models.batch_statistics_over(mask):
             outputs, _ = module.apply(variables, images, train=True, rngs={"dropout": device_key},
                                       mutable=["batch_stats"])
@@ -296,15 +298,16 @@ def _split_outputs(state, split, batch_indices, rows, key, *, preprocess, module
 def model_outputs(loaded: LoadedModel, split: pipeline.Split, preprocess, key, batch_size: int,
                   train_mode: bool = False) -> np.ndarray:
     """(N, classes) outputs of the model on every example of `split`, in order."""
-    engine = loaded.engine
+    programs = loaded.programs
     program = jax.jit(jax.shard_map(
-        engine._traced_for_backend(functools.partial(_split_outputs, preprocess=preprocess, module=engine.module,
-                                                     train_mode=train_mode)),
-        mesh=engine.mesh, in_specs=(P(), P(), P(), P(None, train.DATA_AXIS), P()),
-        out_specs=P(None, train.DATA_AXIS)))
-    rows = train.padded_rows(np.arange(len(split.labels)), batch_size, engine.mesh.size)
-    outputs = np.asarray(program(loaded.state, engine.replicate(split),
-                                 engine.replicate(np.arange(len(rows), dtype=np.int32)), engine.put_rows(rows), key))
+        programs.traced_for_backend(functools.partial(_split_outputs, preprocess=preprocess, module=programs.module,
+                                                      train_mode=train_mode)),
+        mesh=programs.mesh, in_specs=(P(), P(), P(), P(None, DATA_AXIS), P()),
+        out_specs=P(None, DATA_AXIS)))
+    rows = padded_rows(np.arange(len(split.labels)), batch_size, programs.mesh.size)
+    outputs = np.asarray(program(loaded.state, programs.replicate(split),
+                                 programs.replicate(np.arange(len(rows), dtype=np.int32)), programs.put_rows(rows),
+                                 key))
     by_example = np.empty((len(split.labels), outputs.shape[-1]), np.float32)
     valid = rows >= 0
     by_example[rows[valid]] = outputs[valid]
@@ -313,22 +316,22 @@ def model_outputs(loaded: LoadedModel, split: pipeline.Split, preprocess, key, b
 
 def _eval_key(config, step: int | None):
     """The key training evaluates with after `step` (it matters for random or train-mode evaluation)."""
-    eval_root = jax.random.fold_in(jax.random.key(config.seed), 3)  # as train._train_in_workdir derives it
+    eval_root = jax.random.fold_in(jax.random.key(config.seed), 3)  # as CompiledPrograms.key_roots derives it
     return jax.random.fold_in(eval_root, step or 0)
 
 
 def _metric_sums(loaded: LoadedModel, split: pipeline.Split, preprocess, train_mode: bool, key,
                  train_examples: int) -> dict:
     """Loss and accuracy sums from the train loop's evaluation program, in its blocks of batches."""
-    config, engine = loaded.config, loaded.engine
+    config, programs = loaded.config, loaded.programs
     batches_per_epoch = -(-train_examples // config.batch_size)
-    steps_per_dispatch = train.resolve_steps_per_dispatch(config.get("steps_per_dispatch"), batches_per_epoch)
-    program = engine.eval_program(preprocess, train_mode)
-    data = engine.replicate(split)
+    steps_per_dispatch = resolve_steps_per_dispatch(config.get("steps_per_dispatch"), batches_per_epoch)
+    program = programs.eval_program(preprocess, train_mode)
+    data = programs.replicate(split)
     sums = []
-    for batch_indices, rows in engine.eval_blocks(len(split.labels), config.eval_batch_size, steps_per_dispatch):
+    for batch_indices, rows in programs.eval_blocks(len(split.labels), config.eval_batch_size, steps_per_dispatch):
         sums.append(program(loaded.state, data, batch_indices, rows, key))
-        if jax.default_backend() == "cpu" and engine.mesh.size > 1:
+        if jax.default_backend() == "cpu" and programs.mesh.size > 1:
             jax.block_until_ready(sums[-1])  # as the train loop: CPU devices share one thread pool
     return functools.reduce(lambda a, b: jax.tree.map(jnp.add, a, b), sums)
 
@@ -348,7 +351,7 @@ def evaluate(loaded: LoadedModel, split: str = "test") -> dict:
     data = pipeline.load(config.dataset, dataset_split, config.get("data_dir"), config.get("data_source"))
     preprocess = _preprocessing(spec, train_split)
     key = _eval_key(config, loaded.step)
-    summary = train._summarise(_metric_sums(loaded, data, preprocess, train_mode, key, len(train_split.labels)))
+    summary = summarise(_metric_sums(loaded, data, preprocess, train_mode, key, len(train_split.labels)))
     outputs = model_outputs(loaded, data, preprocess, key, config.eval_batch_size, train_mode)
     matrix = confusion_matrix(data.labels, outputs.argmax(axis=1))
     totals, correct = matrix.sum(axis=1), np.diag(matrix)
@@ -537,7 +540,7 @@ def _prepare_process(args):
     """Before JAX starts: the compilation cache, and on CPU as many devices as wrote the checkpoint."""
     runtime.enable_compilation_cache()
     count = saved_device_count(args.path, args.step)
-    if count > 1:  # one device is there in any case: the engine takes the first
+    if count > 1:  # one device is there in any case: the programs take the first
         try:
             runtime.use_cpu_cores_as_devices(count)
         except RuntimeError:

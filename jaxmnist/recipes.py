@@ -33,7 +33,7 @@ def base(**settings) -> ml_collections.ConfigDict:
     config.keep_checkpoints = 2
     config.model_overrides = {}
     config.schedule = {"name": "constant"}
-    # Every dot and convolution in float32, as the notebooks ran (see jaxmnist.train.PRECISIONS).
+    # Every dot and convolution in float32, as the notebooks ran (see jaxmnist.train.programs.PRECISIONS).
     config.matmul_precision = "highest"
     for key, value in settings.items():
         config[key] = value

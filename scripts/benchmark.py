@@ -36,9 +36,12 @@ import numpy as np
 import torch
 
 from jaxmnist import config as config_lib
-from jaxmnist import models, runtime, train
+from jaxmnist import models, runtime
 from jaxmnist.data import augment, pipeline
 from jaxmnist.torch_reference import TORCH_MODELS
+from jaxmnist.train.programs import CompiledPrograms
+from jaxmnist.train.run_config import ADDED_KEY_DEFAULTS
+from jaxmnist.train.steps import padded_rows, zero_totals
 
 
 def notebook_recipes() -> dict:
@@ -68,7 +71,7 @@ def jax_runner(config, batch_size: int):
     Models that differ only in their initialisation (bn_xavier, bn_kaiming, ...) have the train
     step of one benchmarked before them: its program is in the cache when their turn comes.
     """
-    engine = train.Engine(config)
+    engine = CompiledPrograms(config)
     state = engine.init_state(config.seed)
     rng = np.random.default_rng(0)
     # The loop's update program, on a batch its batch program gathered and scaled on the device. As
@@ -76,10 +79,10 @@ def jax_runner(config, batch_size: int):
     update = engine.update_program()
     split = engine.replicate(pipeline.Split(rng.integers(0, 256, (batch_size, 28, 28, 1), dtype=np.uint8),
                                             rng.integers(0, 10, batch_size).astype(np.int32)))
-    rows = engine.put_rows(train.padded_rows(np.arange(batch_size), batch_size, engine.mesh.size))
+    rows = engine.put_rows(padded_rows(np.arange(batch_size), batch_size, engine.mesh.size))
     roots = jax.device_put((jax.random.key(0), jax.random.key(1)), engine.replicated)
     batch = engine.batch_program(augment.parse("to_tensor"))(state.step, split, rows, state.step, roots[0])
-    totals = engine.replicate(train.zero_totals())
+    totals = engine.replicate(zero_totals())
     holder = {"state": state, "totals": totals}
     compile_seconds = []
     hits_before = len(_CACHE_HITS)
@@ -181,7 +184,7 @@ def main() -> None:
         config = recipes[name]
         batch_size = config.batch_size
         jax_run, compile_seconds, cached_compile_seconds, program_was_cached = jax_runner(config, batch_size)
-        tf32 = use_tf32(config.get("matmul_precision", train.ADDED_KEY_DEFAULTS["matmul_precision"]))
+        tf32 = use_tf32(config.get("matmul_precision", ADDED_KEY_DEFAULTS["matmul_precision"]))
         torch_run = torch_runner(config, batch_size, device)
         jax_rates, torch_rates = [], []
         for _ in range(args.repeats):

@@ -133,10 +133,10 @@ class CompileClock:
 def jax_config(experiment: str, epochs: int, limit_batches: int | None, data_dir, data_source,
                steps_per_dispatch=None):
     """The experiment's config as `jaxmnist train EXPERIMENT --epochs N [--steps-per-dispatch K]` builds it."""
-    from jaxmnist import train
     from jaxmnist.data import pipeline, prepare
+    from jaxmnist.train import command
 
-    config = train._resolve_config(argparse.Namespace(
+    config = command.resolve_config(argparse.Namespace(
         experiment=experiment, set=[], epochs=epochs, limit_train=None, data_dir=data_dir, data_source=data_source,
         steps_per_dispatch=steps_per_dispatch))
     if limit_batches is not None:

@@ -13,6 +13,7 @@ import pytest
 
 from jaxmnist import train
 from jaxmnist.models import cpu_kernels
+from jaxmnist.train import programs
 
 from test_train import _config, _final_variables
 
@@ -23,7 +24,7 @@ def test_xla_kernels_in_blocks_of_steps_train_as_single_steps(fixture_data_dir, 
 
     for name in ("conv2d", "batch_norm_training", "max_pool2d", "fusion_barrier"):
         monkeypatch.setattr(cpu_kernels, name, refused)
-    monkeypatch.setattr(train, "Engine", functools.partial(train.Engine, kernels="xla"))
+    monkeypatch.setattr(programs, "CompiledPrograms", functools.partial(programs.CompiledPrograms, kernels="xla"))
     runs = {steps: train.train_and_evaluate(_config(fixture_data_dir, steps_per_dispatch=steps),
                                             str(tmp_path / str(steps)))
             for steps in (1, 4, "epoch")}

@@ -5,8 +5,10 @@ import numpy as np
 import pytest
 
 from jaxmnist import config as config_lib
-from jaxmnist import optim, train
+from jaxmnist import optim
 from jaxmnist.data import augment, pipeline
+from jaxmnist.train.programs import CompiledPrograms
+from jaxmnist.train.steps import padded_rows, zero_totals
 
 # A smaller batch than the recipe's: compiling, most of the test's time, takes as long at any batch size,
 # and running the steps takes less.
@@ -29,13 +31,13 @@ def test_smoke_experiment_trains_two_steps_and_evaluates(name, fixture_data_dir)
     config = config_lib.load_experiment(name)
     train_split = pipeline.load(config.dataset, config.train_split.split("[")[0], str(fixture_data_dir))
     train_stats = pipeline.pixel_stats(train_split)
-    engine = train.Engine(config)
+    engine = CompiledPrograms(config)
     state = engine.init_state(config.seed)
     split = engine.replicate(train_split)
     # Both updates in one program: the block of several steps that GPUs and TPUs run.
     program = engine.train_program(augment.parse(config.train_pp, train_stats), steps=2)
-    rows = engine.put_rows(train.padded_rows(np.arange(2 * BATCH_SIZE), BATCH_SIZE, engine.mesh.size, extra_rows=1))
-    totals = engine.replicate(train.zero_totals())
+    rows = engine.put_rows(padded_rows(np.arange(2 * BATCH_SIZE), BATCH_SIZE, engine.mesh.size, extra_rows=1))
+    totals = engine.replicate(zero_totals())
     roots = jax.device_put((jax.random.key(0), jax.random.key(1)), engine.replicated)
     state, totals, rate = program(state, totals, split, rows, engine.replicate(np.int32(0)), roots)
     assert int(state.step) == 2 and int(totals["count"]) == 2 * BATCH_SIZE

@@ -10,6 +10,7 @@ import pytest
 
 from jaxmnist import config as config_lib
 from jaxmnist import train
+from jaxmnist.train.progress import format_duration, seconds_left
 
 CONFIG = Path(__file__).resolve().parent / "configs" / "tiny_lenet_bn.py"
 REPO = Path(__file__).resolve().parent.parent
@@ -22,12 +23,12 @@ REPO = Path(__file__).resolve().parent.parent
     (None, 5, 0.0, 0.0, None),  # nothing done yet: no estimate
 ])
 def test_seconds_left(epoch_seconds, epochs_after, fraction, elapsed, expected):
-    assert train.seconds_left(epoch_seconds, epochs_after, fraction, elapsed) == expected
+    assert seconds_left(epoch_seconds, epochs_after, fraction, elapsed) == expected
 
 
 @pytest.mark.parametrize(("seconds", "text"), [(0.4, "0s"), (45, "45s"), (192.4, "3m12s"), (7500, "2h05m")])
 def test_format_duration(seconds, text):
-    assert train.format_duration(seconds) == text
+    assert format_duration(seconds) == text
 
 
 def test_without_a_terminal_each_epoch_but_the_last_ends_with_the_time_the_run_needs(fixture_data_dir, tmp_path,

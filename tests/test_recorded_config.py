@@ -8,6 +8,7 @@ import pytest
 
 from jaxmnist import config as config_lib
 from jaxmnist import train
+from jaxmnist.train.run_config import check_config
 from jaxmnist.errors import UserError
 
 CONFIG = Path(__file__).resolve().parent / "configs" / "tiny_lenet_bn.py"
@@ -34,27 +35,27 @@ def test_a_cyclic_run_writes_the_schedule_rates_and_no_optimizer_rate(fixture_da
 
 
 def test_a_schedule_of_the_optimizer_rate_keeps_it(fixture_data_dir, tmp_path):
-    written = json.loads(train._check_config(tmp_path, _config(fixture_data_dir), force=False))
+    written = json.loads(check_config(tmp_path, _config(fixture_data_dir), force=False))
     assert written["optimizer"] == {"name": "sgd", "learning_rate": 0.01, "momentum": 0.9}
 
 
 def test_a_cyclic_run_written_with_the_optimizer_rate_still_resumes(fixture_data_dir, tmp_path):
     config = _config(fixture_data_dir, schedule=CYCLIC)
-    older = json.loads(train._check_config(tmp_path, config, force=False))
+    older = json.loads(check_config(tmp_path, config, force=False))
     older["optimizer"]["learning_rate"] = 0.01
     (tmp_path / "config.json").write_text(json.dumps(older))
-    assert "learning_rate" not in json.loads(train._check_config(tmp_path, config, force=False))["optimizer"]
+    assert "learning_rate" not in json.loads(check_config(tmp_path, config, force=False))["optimizer"]
     with config.unlocked():
         config.schedule.max_lr = 0.2
     with pytest.raises(UserError, match=r"schedule: .*'max_lr': 0\.1.* -> .*'max_lr': 0\.2"):
-        train._check_config(tmp_path, config, force=False)
+        check_config(tmp_path, config, force=False)
 
 
 def test_a_run_recorded_under_a_former_group_name_still_resumes(tmp_path):
     config = config_lib.load_experiment("net8k/net_bn")
-    recorded = json.loads(train._check_config(tmp_path, config, force=False))
+    recorded = json.loads(check_config(tmp_path, config, force=False))
     (tmp_path / "config.json").write_text(json.dumps({**recorded, "experiment": "tiny/net_bn"}))
-    assert json.loads(train._check_config(tmp_path, config, force=False))["experiment"] == "net8k/net_bn"
+    assert json.loads(check_config(tmp_path, config, force=False))["experiment"] == "net8k/net_bn"
     (tmp_path / "config.json").write_text(json.dumps({**recorded, "experiment": "lenet/lenet"}))
     with pytest.raises(UserError, match="experiment: 'lenet/lenet' -> 'net8k/net_bn'"):
-        train._check_config(tmp_path, config, force=False)
+        check_config(tmp_path, config, force=False)

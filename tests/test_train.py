@@ -20,6 +20,9 @@ from jaxmnist import config as config_lib
 from jaxmnist import reporting, train
 from jaxmnist.data import augment, pipeline
 from jaxmnist.errors import UserError
+from jaxmnist.train import loop
+from jaxmnist.train.programs import CompiledPrograms
+from jaxmnist.train.steps import padded_rows, per_example_loss, zero_totals
 
 CONFIG = Path(__file__).resolve().parent / "configs" / "tiny_lenet_bn.py"
 REPO = Path(__file__).resolve().parent.parent
@@ -312,7 +315,7 @@ def test_non_finite_loss_before_the_first_save_says_none_was_kept(fixture_data_d
 
 
 def _one_step_program(config, devices=1):
-    engine = train.Engine(config, devices=jax.devices()[:devices])
+    engine = CompiledPrograms(config, devices=jax.devices()[:devices])
     return engine, engine.train_program(augment.parse(config.train_pp), steps=1)
 
 
@@ -322,11 +325,11 @@ def _roots(engine, seed=0):
 
 
 def _zero_totals(engine):
-    return engine.replicate(train.zero_totals())
+    return engine.replicate(zero_totals())
 
 
 def test_padded_rows_keep_the_last_smaller_batch_and_fit_the_devices():
-    rows = train.padded_rows(np.arange(10, 20), batch_size=4, devices=3, extra_rows=1)
+    rows = padded_rows(np.arange(10, 20), batch_size=4, devices=3, extra_rows=1)
     np.testing.assert_array_equal(rows, [[10, 11, 12, 13, -1, -1], [14, 15, 16, 17, -1, -1],
                                          [18, 19, -1, -1, -1, -1], [-1] * 6])
 
@@ -334,7 +337,7 @@ def test_padded_rows_keep_the_last_smaller_batch_and_fit_the_devices():
 def test_evaluation_in_blocks_counts_every_example_once(fixture_data_dir):
     """One batch per program (CPU) and the whole split in one (GPU/TPU) give the same sums."""
     config = _config(fixture_data_dir)
-    engine = train.Engine(config, devices=jax.devices()[:1])
+    engine = CompiledPrograms(config, devices=jax.devices()[:1])
     split = engine.replicate(pipeline.load("mnist", "test", str(fixture_data_dir)))  # 500 = 3 x 128 + 116
     evaluate = engine.eval_program(augment.parse(config.eval.test.pp))
     state = engine.init_state(config.seed)
@@ -354,7 +357,7 @@ def test_the_last_smaller_batch_runs_the_compiled_train_step(fixture_data_dir):
     config = _config(fixture_data_dir)
     engine, program = _one_step_program(config)
     split = engine.replicate(pipeline.load("mnist", "train[:400]", str(fixture_data_dir)))
-    rows = engine.put_rows(train.padded_rows(np.arange(400), 48, devices=1))  # 8 x 48, then 16
+    rows = engine.put_rows(padded_rows(np.arange(400), 48, devices=1))  # 8 x 48, then 16
     state, first_step = engine.init_state(config.seed), engine.replicate(np.int32(0))
     state, sums, _ = program(state, _zero_totals(engine), split, rows, first_step, _roots(engine))
     compiles = []
@@ -378,7 +381,7 @@ def test_padding_rows_enter_no_sum_and_no_gradient(fixture_data_dir):
     outputs = np.asarray(engine.module.apply({"params": state.params}, images / np.float32(255), train=False))
     labels = outputs.argmax(axis=1).astype(np.int32)
     split = engine.replicate(pipeline.Split(images, labels))
-    real_losses = train.per_example_loss(outputs, labels, config.loss)
+    real_losses = per_example_loss(outputs, labels, config.loss)
     padded = engine.put_rows(np.array([[0, 1, 2, 3, 4, -1, -1, -1]], np.int32))
 
     ((batch_indices, eval_rows),) = engine.eval_blocks(5, batch_size=8, batches_per_dispatch=1)
@@ -401,18 +404,20 @@ def test_padding_rows_enter_no_sum_and_no_gradient(fixture_data_dir):
 _PARALLEL_SCRIPT = """
 import json, sys
 import jax, numpy as np
-from jaxmnist import config as config_lib, train
+from jaxmnist import config as config_lib
 from jaxmnist.data import augment, pipeline
+from jaxmnist.train.programs import CompiledPrograms
+from jaxmnist.train.steps import zero_totals
 assert jax.device_count() == 4, jax.devices()
 config = config_lib.load_experiment(sys.argv[1])
 config.model, config.model_overrides = sys.argv[3], json.loads(sys.argv[4])
 split = pipeline.load("mnist", config.train_split, sys.argv[2])
 counts = (1, 2, 3, 4)
-engines = {count: train.Engine(config, devices=jax.devices()[:count]) for count in counts}
+engines = {count: CompiledPrograms(config, devices=jax.devices()[:count]) for count in counts}
 programs = {count: engine.train_program(augment.parse(config.train_pp), steps=1) for count, engine in engines.items()}
 data = {count: engine.replicate(split) for count, engine in engines.items()}
 roots = (jax.random.key(2), jax.random.key(1))
-zeros = train.zero_totals()
+zeros = zero_totals()
 state = jax.tree.map(np.asarray, engines[1].init_state(config.seed))
 differences = {count: {"state": 0.0, "loss_sum": 0.0, "counts_equal": True} for count in counts[1:]}
 for epoch in (1, 2):  # 18 steps, each epoch ending with a batch of 16 real examples padded to 48
@@ -543,7 +548,7 @@ class _ShiftedClock:
 
 def test_a_resumed_epoch_counts_its_seconds_before_the_interruption(fixture_data_dir, tmp_path, monkeypatch):
     clock = _ShiftedClock()
-    monkeypatch.setattr(train, "time", clock)
+    monkeypatch.setattr(loop, "time", clock)
     write = reporting.MetricsLog.write
 
     def write_then_stop_after_step_4(log, row):

@@ -11,9 +11,10 @@ from pathlib import Path
 import pytest
 
 import jaxmnist
-from jaxmnist import cli, train
+from jaxmnist import cli
 from jaxmnist.data import augment, prepare
 from jaxmnist.errors import UserError
+from jaxmnist.train import command
 
 from conftest import needs_tfds
 
@@ -53,11 +54,11 @@ def _train_args(*argv) -> argparse.Namespace:
 
 
 def test_seed_option_is_set_seed():
-    by_option = train._resolve_config(_train_args("--seed", "7"))
-    by_set = train._resolve_config(_train_args("--set", "seed=7"))
+    by_option = command.resolve_config(_train_args("--seed", "7"))
+    by_set = command.resolve_config(_train_args("--set", "seed=7"))
     assert by_option.seed == 7 and by_option.to_json() == by_set.to_json()
     with pytest.raises(UserError, match="--seed or --set seed"):
-        train._resolve_config(_train_args("--seed", "7", "--set", "seed=8"))
+        command.resolve_config(_train_args("--seed", "7", "--set", "seed=8"))
 
 
 def test_commands_that_build_no_dataset_import_no_tensorflow(fixture_data_dir, tmp_path):

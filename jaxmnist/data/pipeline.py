@@ -3,7 +3,7 @@
 MNIST-sized splits fit in accelerator memory: a split is loaded once from tfds
 into host memory, the train loop puts it once on every device, and each
 compiled step gathers and preprocesses its batch there from a few hundred
-indices (`jaxmnist.train`).
+indices (`jaxmnist.train.steps`).
 
 Orders are pure functions of (seed, epoch), so any epoch's batches can be
 regenerated exactly (resume relies on it). Training batches follow PyTorch's

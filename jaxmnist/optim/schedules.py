@@ -234,7 +234,7 @@ def _warmup_cosine(base_lr: float, warmup_steps, total_steps, eta_min, warmup_st
 
 # torch's cyclic schedulers: they set the optimizer's rate themselves (ignoring optimizer.learning_rate)
 # and can also cycle its momentum, so their builders return (rate, momentum or None).
-_CYCLES = ("cyclic", "one_cycle")
+RATE_SETTING_SCHEDULES = ("cyclic", "one_cycle")
 
 _SCHEDULE_BUILDERS = {
     "constant": _constant,
@@ -260,7 +260,7 @@ def _compiled(schedule: Schedule) -> Schedule:
 def rate_and_momentum(optimizer_config, schedule_config) -> tuple[Schedule, Schedule | None]:
     """(rate schedule, momentum schedule or None when the schedule leaves momentum alone)."""
     name, parameters = settings.resolve("schedule", schedule_config, SCHEDULE_DEFAULTS, default_name="constant")
-    if name in _CYCLES:
+    if name in RATE_SETTING_SCHEDULES:
         learning_rate, momentum = _SCHEDULE_BUILDERS[name](**parameters)
     else:
         learning_rate = _SCHEDULE_BUILDERS[name](_base_learning_rate(optimizer_config), **parameters)
@@ -280,6 +280,6 @@ def describe(optimizer_config: dict, schedule_config: dict) -> str:
     """'cosine(lr=0.001, t_max=1000, eta_min=0.0)': the schedule with every parameter, defaults filled in."""
     name, parameters = settings.resolve("schedule", schedule_config, SCHEDULE_DEFAULTS, default_name="constant")
     arguments = [f"{key}={value}" for key, value in parameters.items()]
-    if name not in _CYCLES:
+    if name not in RATE_SETTING_SCHEDULES:
         arguments.insert(0, f"lr={_base_learning_rate(optimizer_config):g}")
     return f"{name}({', '.join(arguments)})"

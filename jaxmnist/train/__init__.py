@@ -1,0 +1,18 @@
+"""One training loop for every experiment: `train_and_evaluate(config, workdir)`.
+
+As in Flax's examples, the steps are small pure functions of (state, batch), and an experiment is
+only a config. The data live on the devices: each split is put once on every device, an epoch's
+order once per epoch, and a compiled block gathers, augments and trains on `steps_per_dispatch`
+batches in a row; the host only dispatches blocks and reads the metric sums when it logs.
+
+    steps.py       the pure functions: batch -> loss -> gradients -> optax update, metric sums
+    programs.py    the mesh of every device and the steps compiled as sharded programs
+    run_config.py  the config.json a workdir records, and the check that a resumed run matches it
+    loop.py        train_and_evaluate: epochs, logging, checkpoints, signals; load_trained
+    progress.py    the epoch bar, the time a run still needs, and `estimate` (--dry-run)
+    command.py     `jaxmnist train`
+"""
+
+from jaxmnist.train.loop import Interrupted, load_trained, train_and_evaluate
+
+__all__ = ["Interrupted", "load_trained", "train_and_evaluate"]

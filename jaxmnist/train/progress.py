@@ -1,0 +1,120 @@
+"""What a run shows while it trains (an epoch's bar, the time the run still needs) and `estimate`,
+a dry run that measures how long a run takes here."""
+
+import os
+import time
+from pathlib import Path
+
+import jax
+import ml_collections
+import numpy as np
+from tqdm import tqdm
+
+from jaxmnist import config as config_lib
+from jaxmnist.train import programs
+from jaxmnist.train.steps import zero_totals
+
+_MODULE_LOADED = time.perf_counter()
+
+
+class EpochBar(tqdm):
+    """One epoch's progress bar, `epoch i/N`, with the time the whole run still needs (`run_left`)."""
+
+    def __init__(self, epoch: int, epochs: int, batches: int, first_batch: int, started: float,
+                 last_epoch_seconds: float | None, enabled: bool):
+        super().__init__(total=batches, initial=first_batch, desc=f"epoch {epoch}/{epochs}", unit="batch",
+                         leave=False, dynamic_ncols=True, disable=not enabled)
+        self.epochs_after, self.started, self.last_epoch_seconds = epochs - epoch, started, last_epoch_seconds
+        self.shown = {}
+        self.show()
+
+    def show(self, **metrics):
+        """Shows `metrics` and the run's remaining time as of now beside the bar."""
+        if self.disable:
+            return
+        self.shown.update(metrics)
+        left = seconds_left(self.last_epoch_seconds, self.epochs_after, self.n / self.total,
+                            time.time() - self.started)
+        self.set_postfix(self.shown if left is None else {**self.shown, "run_left": format_duration(left)})
+
+
+def seconds_left(epoch_seconds: float | None, epochs_after: int, epoch_fraction: float,
+                 epoch_elapsed: float) -> float | None:
+    """Seconds the run still needs: the rest of this epoch and `epochs_after` more.
+
+    An epoch takes as long as the last one timed (evaluation included); before one is complete,
+    as this epoch's pace so far says. None when nothing is timed yet.
+    """
+    if epoch_seconds is None:
+        if epoch_fraction <= 0:
+            return None
+        epoch_seconds = epoch_elapsed / epoch_fraction
+    return epoch_seconds * (1 - epoch_fraction + epochs_after)
+
+
+def format_duration(seconds: float) -> str:
+    """'45s', '3m12s', '2h05m': whole seconds up to an hour, whole minutes from there."""
+    seconds = round(seconds)
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    return f"{seconds // 3600}h{seconds // 60 % 60:02d}m"
+
+
+def seconds_since_process_start() -> float:
+    """Wall time since this process started: what a user waits for, imports and compilation included."""
+    try:  # Linux: the start time in clock ticks since boot is field 22 of /proc/self/stat
+        fields = Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()
+        started = int(fields[19]) / os.sysconf("SC_CLK_TCK")
+        return time.clock_gettime(time.CLOCK_BOOTTIME) - started
+    except (OSError, ValueError, IndexError, AttributeError):  # elsewhere: since this module was imported
+        return time.perf_counter() - _MODULE_LOADED
+
+
+def estimate(config: ml_collections.ConfigDict, steps: int = 40) -> dict:
+    """How long a run of `config` takes here, measured on a short warm-up; writes nothing.
+
+    Times the setup (data, initialisation, compiling the train and eval programs), then at
+    least `steps` train steps in whole programs and a second pass of the evaluations: an epoch
+    is its steps at the measured pace plus the evaluations. Python's imports are not counted.
+    """
+    config_lib.validate(config)
+    started = time.perf_counter()
+    compiled = programs.CompiledPrograms(config)
+    run = programs.RunPrograms.load(config, compiled)
+    state = compiled.init_state(config.seed)
+    roots, eval_root = compiled.key_roots(config.seed)
+    epoch_rows = compiled.epoch_rows(run.num_examples, config.batch_size, config.seed, 1, config.shuffle)
+    totals = compiled.replicate(zero_totals())
+    step = 0
+
+    def one_block(state, totals):
+        # Every block trains on the epoch's first batches: the epoch appears to start at this block.
+        return compiled.in_turn(run.run_block(state, totals, run.train_data, epoch_rows,
+                                              compiled.replicate(np.int32(step)), roots))
+
+    def timed_evaluation() -> float:
+        evaluated = time.perf_counter()
+        jax.block_until_ready(run.evaluate_all(state, eval_root))
+        return time.perf_counter() - evaluated
+
+    state, totals, _ = jax.block_until_ready(one_block(state, totals))
+    step += run.steps_per_dispatch
+    timed_evaluation()  # compiles the evaluations
+    setup = time.perf_counter() - started
+    blocks = -(-steps // run.steps_per_dispatch)
+    timed = time.perf_counter()
+    for _ in range(blocks):
+        state, totals, _ = one_block(state, totals)
+        step += run.steps_per_dispatch
+    jax.block_until_ready(totals)
+    step_seconds = (time.perf_counter() - timed) / (blocks * run.steps_per_dispatch)
+    evaluation = timed_evaluation()
+    epoch_seconds = step_seconds * run.batches_per_epoch + evaluation
+    # The warm-up's first block and evaluation also did work an epoch does: only the rest is startup.
+    startup = max(0.0, setup - step_seconds * run.steps_per_dispatch - evaluation)
+    return {"experiment": config.experiment, "epochs": config.epochs, "steps_per_epoch": run.batches_per_epoch,
+            "steps_timed": blocks * run.steps_per_dispatch, "step_seconds": step_seconds,
+            "evaluation_seconds": evaluation, "epoch_seconds": epoch_seconds, "startup_seconds": startup,
+            "total_seconds": startup + config.epochs * epoch_seconds}

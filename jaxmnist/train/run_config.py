@@ -1,0 +1,64 @@
+"""The config a workdir records (config.json), and the check that a run continues its workdir's config."""
+
+import json
+from pathlib import Path
+
+import ml_collections
+
+from jaxmnist import checkpoint
+from jaxmnist import config as config_lib
+from jaxmnist import workdir as workdir_lib
+from jaxmnist.errors import UserError
+from jaxmnist.optim import RATE_SETTING_SCHEDULES
+
+# Config keys that do not change what a run computes (where data lives, the notebook's reference
+# numbers, how many steps one program runs): they may differ when a run is resumed.
+NON_RECIPE_KEYS = ("data_dir", "data_source", "reference", "steps_per_dispatch")
+# Recipe keys that configs saved before they existed lack; such a run computed with this value.
+ADDED_KEY_DEFAULTS = {"matmul_precision": "highest"}
+
+
+def recorded_config(config: dict) -> dict:
+    """`config` as config.json records it: without optimizer.learning_rate where the schedule sets the rate."""
+    schedule, optimizer = config.get("schedule"), config.get("optimizer")
+    if not (isinstance(schedule, dict) and schedule.get("name") in RATE_SETTING_SCHEDULES
+            and isinstance(optimizer, dict)):
+        return config
+    return {**config, "optimizer": {key: value for key, value in optimizer.items() if key != "learning_rate"}}
+
+
+def check_config(workdir: Path, config: ml_collections.ConfigDict, force: bool) -> str:
+    """The config.json a run of `config` writes in `workdir`; writes nothing.
+
+    Refuses to continue a workdir with another config (its checkpoints belong to that one), and
+    checkpoints whose config.json is damaged or gone: nothing says which config they belong to.
+    """
+    saved_path = workdir / "config.json"
+    current = recorded_config({**ADDED_KEY_DEFAULTS, **json.loads(config.to_json_best_effort())})
+    text = json.dumps(current, indent=2, sort_keys=True) + "\n"
+    if force:
+        return text
+    continue_anyway = "Rerun with --force to continue its checkpoints with this config, or use another --workdir"
+    if saved_path.exists():
+        try:
+            saved = json.loads(saved_path.read_text())
+        except (ValueError, UnicodeDecodeError):
+            saved = None
+        except OSError as error:
+            raise workdir_lib.filesystem_error(error, saved_path) or UserError(
+                f"cannot read {saved_path}: {error.strerror}") from None
+        if not isinstance(saved, dict):
+            raise UserError(f"{saved_path} is damaged (not a JSON object). {continue_anyway}")
+        saved = recorded_config({**ADDED_KEY_DEFAULTS, **saved})  # as written before it left unused rates out
+        if isinstance(saved.get("experiment"), str):
+            saved["experiment"] = config_lib.current_name(saved["experiment"])
+        differing = sorted(key for key in set(saved) | set(current)
+                           if key not in NON_RECIPE_KEYS and saved.get(key) != current.get(key))
+        if differing:
+            details = "; ".join(f"{key}: {saved.get(key)!r} -> {current.get(key)!r}" for key in differing)
+            raise UserError(f"{workdir} holds a run with a different config ({details}). Use another "
+                            "--workdir, or --force to continue it with the new config")
+    elif checkpoint.saved_steps(workdir):
+        raise UserError(f"{workdir} holds checkpoints but no config.json, so nothing says which config they "
+                        f"belong to. {continue_anyway}")
+    return text

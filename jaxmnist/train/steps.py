@@ -1,0 +1,205 @@
+"""The pure step functions of training and evaluation: from a batch to the loss, the gradients
+and the optax update, and the metric sums.
+
+Each runs per device inside `jax.shard_map` over a one-axis mesh (`DATA_AXIS`) of every device:
+a device holds a shard of the global batch, gradients and metric sums are combined across
+devices, and BatchNorm takes its statistics over the whole global batch, so N devices compute
+the update one device would; one device is the same code path. Keys come from (seed, step) with `fold_in`, never hidden state.
+"""
+
+from typing import Any
+
+import flax.struct
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from jaxmnist import models, optim
+from jaxmnist.data import augment, pipeline
+from jaxmnist.errors import UserError
+
+LOSSES = ("nll", "cross_entropy", "cross_entropy_on_probabilities")
+DATA_AXIS = "batch"
+
+
+class TrainState(flax.struct.PyTreeNode):
+    step: jax.Array
+    params: Any
+    batch_stats: Any
+    opt_state: Any
+
+
+def per_example_loss(outputs: jax.Array, labels: jax.Array, loss: str) -> jax.Array:
+    """The notebook's criterion per example.
+
+    'nll': F.nll_loss on log-probabilities; 'cross_entropy': nn.CrossEntropyLoss on
+    logits; 'cross_entropy_on_probabilities': notebook 004's quirk of feeding softmax
+    outputs to CrossEntropyLoss (a second softmax inside the loss, so the loss never
+    gets below ~1.46), reproduced so its numbers can be compared.
+    """
+    if loss == "nll":
+        log_probabilities = outputs
+    elif loss in ("cross_entropy", "cross_entropy_on_probabilities"):
+        log_probabilities = jax.nn.log_softmax(outputs)
+    else:
+        raise UserError(f"unknown loss '{loss}' (known: {', '.join(LOSSES)})")
+    return -jnp.take_along_axis(log_probabilities, labels[:, None], axis=1)[:, 0]
+
+
+def _metric_sums(outputs, labels, mask, loss_name) -> dict:
+    """Sums over the valid examples of the global batch (psum over devices)."""
+    losses = jnp.where(mask, per_example_loss(outputs, labels, loss_name), 0.0)
+    correct = (jnp.argmax(outputs, axis=1) == labels) & mask
+    sums = {"loss_sum": jnp.sum(losses), "correct": jnp.sum(correct, dtype=jnp.int32),
+            "count": jnp.sum(mask, dtype=jnp.int32)}
+    return jax.lax.psum(sums, DATA_AXIS)
+
+
+def model_variables(state: TrainState, params) -> dict:
+    variables = {"params": params}
+    if state.batch_stats is not None:
+        variables["batch_stats"] = state.batch_stats
+    return variables
+
+
+def train_step(state: TrainState, images, labels, mask, dropout_key, *, module, tx, loss_name):
+    """One update on one global batch; runs per device inside shard_map. Returns (state, metric sums)."""
+    global_count = jax.lax.psum(jnp.sum(mask), DATA_AXIS)
+    # Each device drops out different units of its own examples.
+    device_key = jax.random.fold_in(dropout_key, jax.lax.axis_index(DATA_AXIS))
+
+    def loss_fn(params):
+        with models.batch_statistics_over(mask):
+            outputs, updates = module.apply(
+                model_variables(state, params), images, train=True, rngs={"dropout": device_key},
+                mutable=["batch_stats"] if state.batch_stats is not None else [])
+        losses = jnp.where(mask, per_example_loss(outputs, labels, loss_name), 0.0)
+        # This device's share of the global mean: shard_map's autodiff sums the gradients
+        # of the replicated parameters over devices, giving the gradient of the global mean.
+        return jnp.sum(losses) / global_count, (outputs, updates)
+
+    (_, (outputs, updates)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
+    param_updates, opt_state = tx.update(grads, state.opt_state, state.params)
+    new_state = state.replace(step=state.step + 1, params=optax.apply_updates(state.params, param_updates),
+                              batch_stats=updates.get("batch_stats", state.batch_stats), opt_state=opt_state)
+    metrics = _metric_sums(outputs, labels, mask, loss_name)
+    metrics["learning_rate"] = optim.current_learning_rate(opt_state)
+    return new_state, metrics
+
+
+def eval_step(state: TrainState, images, labels, mask, dropout_key, *, module, loss_name, train_mode) -> dict:
+    """Metric sums of one global batch. `train_mode` evaluates as a notebook that never called
+    model.eval() did (notebook 004): dropout active, BatchNorm on batch statistics (not kept)."""
+    if not train_mode:
+        outputs = module.apply(model_variables(state, state.params), images, train=False)
+    else:
+        device_key = jax.random.fold_in(dropout_key, jax.lax.axis_index(DATA_AXIS))
+        with models.batch_statistics_over(mask):
+            outputs, _ = module.apply(model_variables(state, state.params), images, train=True,
+                                      rngs={"dropout": device_key}, mutable=["batch_stats"])
+    return _metric_sums(outputs, labels, mask, loss_name)
+
+
+def _accumulate(totals: dict, sums: dict, step) -> dict:
+    """Running epoch sums on device, plus the first step whose loss was not finite (-1 if none)."""
+    first_bad = jnp.where((totals["first_nonfinite_step"] < 0) & ~jnp.isfinite(sums["loss_sum"]),
+                          step, totals["first_nonfinite_step"])
+    return {"loss_sum": totals["loss_sum"] + sums["loss_sum"], "correct": totals["correct"] + sums["correct"],
+            "count": totals["count"] + sums["count"], "first_nonfinite_step": first_bad}
+
+
+def zero_totals() -> dict:
+    """An epoch's metric sums before its first step: the carry train_block and step_on_batch add to."""
+    return {"loss_sum": np.float32(0), "correct": np.int32(0), "count": np.int32(0),
+            "first_nonfinite_step": np.int32(-1)}
+
+
+def summarise(totals: dict) -> dict:
+    count = int(totals["count"])
+    return {"loss": float(totals["loss_sum"]) / count, "accuracy": 100.0 * int(totals["correct"]) / count,
+            "correct": int(totals["correct"]), "total": count}
+
+
+def device_batch(rows, split: pipeline.Split, preprocess, key):
+    """This device's share of a global batch, gathered and preprocessed where it is used.
+
+    `rows` are split indices, -1 for padding. Each example's augmentation key follows its
+    position in the global batch, so the batch is the same however devices and processes share it.
+    """
+    mask = rows >= 0
+    indices = jnp.where(mask, rows, 0)
+    positions = jax.lax.axis_index(DATA_AXIS) * rows.shape[0] + jnp.arange(rows.shape[0])
+    images = augment.apply_batch(preprocess, split.images[indices], key, positions)
+    return images, split.labels[indices], mask
+
+
+def step_batch(step, split, epoch_rows, epoch_first_step, augment_root, *, preprocess):
+    """This device's batch of `step`: row `step - epoch_first_step` of its columns of the epoch's batches."""
+    rows = jax.lax.dynamic_index_in_dim(epoch_rows, step - epoch_first_step, keepdims=False)
+    return device_batch(rows, split, preprocess, jax.random.fold_in(augment_root, step))
+
+
+def step_on_batch(state, totals, images, labels, mask, dropout_root, **step_options):
+    """One update on a batch from `step_batch`: per device inside shard_map. Returns (state, totals, rate)."""
+    step = state.step
+    new_state, sums = train_step(state, images, labels, mask, jax.random.fold_in(dropout_root, step), **step_options)
+    return new_state, _accumulate(totals, sums, step), sums["learning_rate"]
+
+
+def train_block(state: TrainState, totals: dict, split, epoch_rows, epoch_first_step, roots, *, steps: int,
+                preprocess, **step_options):
+    """`steps` updates in one program; runs per device inside shard_map. Returns (state, totals, rate).
+
+    Rows past the epoch's last batch are all padding: a step on one leaves the state and the
+    sums as they were, so an epoch's last block runs the same program. Keys come from
+    (seed, step), whatever the block size.
+    """
+    augment_root, dropout_root = roots
+
+    def update(carry):
+        state, totals, _ = carry
+        batch = step_batch(state.step, split, epoch_rows, epoch_first_step, augment_root, preprocess=preprocess)
+        return step_on_batch(state, totals, *batch, dropout_root, **step_options)
+
+    def update_unless_padding(carry, _):
+        rows = jax.lax.dynamic_index_in_dim(epoch_rows, carry[0].step - epoch_first_step, keepdims=False)
+        has_examples = jax.lax.psum(jnp.sum(rows >= 0), DATA_AXIS) > 0
+        return jax.lax.cond(has_examples, update, lambda carry: carry, carry), None
+
+    carry = (state, totals, optim.current_learning_rate(state.opt_state).astype(jnp.float32))
+    return jax.lax.scan(update_unless_padding, carry, length=steps)[0]
+
+
+def evaluate_split(state: TrainState, split, batch_indices, rows, key, *, preprocess, **eval_options) -> dict:
+    """Metric sums of a block of evaluation batches in one program; runs per device inside shard_map.
+
+    `rows` are this device's columns of the block's batches, `batch_indices` their places in
+    the split's batches: batch i's key is fold_in(key, i), whatever the block size.
+    """
+
+    def one_batch(totals, batch):
+        index, batch_rows = batch
+        batch_key = jax.random.fold_in(key, index)
+        images, labels, mask = device_batch(batch_rows, split, preprocess, batch_key)
+        return jax.tree.map(jnp.add, totals, eval_step(state, images, labels, mask, batch_key, **eval_options)), None
+
+    zeros = {"loss_sum": jnp.float32(0), "correct": jnp.int32(0), "count": jnp.int32(0)}
+    if rows.shape[0] == 1:  # as train_block: no one-step loop on XLA:CPU
+        return one_batch(zeros, (batch_indices[0], rows[0]))[0]
+    return jax.lax.scan(one_batch, zeros, (batch_indices, rows))[0]
+
+
+def padded_rows(order: np.ndarray, batch_size: int, devices: int, extra_rows: int = 0) -> np.ndarray:
+    """Batches of `order` as rows of a (batches + extra_rows, width) matrix, -1 for padding.
+
+    As DataLoader(drop_last=False), the last batch may be smaller; it is padded to the full
+    size, rounded up to a multiple of the device count, so one compiled program serves every batch.
+    """
+    width = -(-batch_size // devices) * devices
+    count = -(-len(order) // batch_size)
+    rows = np.full((count + extra_rows, width), -1, np.int32)
+    for index in range(count):
+        batch = order[index * batch_size:(index + 1) * batch_size]
+        rows[index, :len(batch)] = batch
+    return rows
