@@ -11,6 +11,7 @@ import contextlib
 import errno
 import fcntl
 import os
+import sys
 import tempfile
 from pathlib import Path
 
@@ -124,8 +125,9 @@ def _holder(lock_path: Path) -> str:
 
 
 @contextlib.contextmanager
-def exclusive_lock(directory: Path, purpose: str):
-    """Hold `directory`/.lock for the block, or raise UserError naming the PID that holds it.
+def exclusive_lock(directory: Path, purpose: str, wait: bool = False):
+    """Hold `directory`/.lock for the block, or raise UserError naming the PID that holds it
+    (with `wait`: say so in one line and wait for it).
 
     The file holds the holder's PID and `purpose` (e.g. 'jaxmnist train'), for that message.
 
@@ -141,9 +143,12 @@ def exclusive_lock(directory: Path, purpose: str):
         try:
             fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            os.close(descriptor)
-            raise UserError(f"{directory} is in use: {_holder(lock_path)} in it. Wait for it to finish or stop "
-                            "it, then rerun") from None
+            if not wait:
+                os.close(descriptor)
+                raise UserError(f"{directory} is in use: {_holder(lock_path)} in it. Wait for it to finish or "
+                                "stop it, then rerun") from None
+            print(f"waiting for {directory}: {_holder(lock_path)} in it", file=sys.stderr, flush=True)
+            fcntl.flock(descriptor, fcntl.LOCK_EX)
         try:
             same_file = os.stat(lock_path).st_ino == os.fstat(descriptor).st_ino
         except FileNotFoundError:

@@ -8,6 +8,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -20,6 +21,8 @@ from jaxmnist import workdir as workdir_lib
 from jaxmnist.errors import RunWarning, UserError
 from jaxmnist.report import runs
 from jaxmnist.train.programs import CompiledPrograms
+
+from conftest import SHARED_DATA
 
 CONFIG = Path(__file__).resolve().parent / "configs" / "tiny_lenet_bn.py"
 REPO = Path(__file__).resolve().parent.parent
@@ -336,6 +339,28 @@ def test_a_full_disk_is_one_error_line(fixture_data_dir, tmp_path):
 
 
 # --- data prepare ---------------------------------------------------------------------------------
+
+@pytest.mark.full_data
+def test_runs_that_find_the_data_dir_being_prepared_wait_and_prepare_nothing_again(tmp_path, capsys):
+    from jaxmnist.data import prepare
+
+    if not (SHARED_DATA / "mnist").is_dir():
+        pytest.skip(f"full data not found at {SHARED_DATA}")
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    waiting = f"waiting for {data_dir}: PID {os.getpid()} is running jaxmnist data prepare in it\n"
+    with workdir_lib.exclusive_lock(data_dir, "jaxmnist data prepare"):
+        run = threading.Thread(target=prepare.ensure_prepared, args=("mnist", str(data_dir), str(SHARED_DATA)))
+        run.start()
+        deadline = time.monotonic() + 60
+        while waiting not in capsys.readouterr().err and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert run.is_alive() and not prepare.is_prepared("mnist", data_dir)
+    run.join(timeout=300)
+    assert prepare.is_prepared("mnist", data_dir)
+    prepared = sorted(path.relative_to(data_dir) for path in data_dir.rglob("*"))
+    assert prepare.ensure_prepared("mnist", str(data_dir), str(SHARED_DATA)) == data_dir
+    assert sorted(path.relative_to(data_dir) for path in data_dir.rglob("*")) == prepared
 
 def test_data_prepare_refuses_a_missing_source_and_a_data_dir_in_use(tmp_path, capsys):
     from jaxmnist import cli

@@ -187,7 +187,13 @@ def ensure_prepared(dataset: str, data_dir: str | None = None, data_source: str 
         return directory
     source = data_source or os.environ.get(DATA_SOURCE_ENV)
     if source:
-        prepare(dataset, Path(source), directory, force=force)
+        from jaxmnist import workdir
+
+        workdir.make_directory(directory)
+        # Runs started together on a fresh data dir prepare it once: the others wait, then find it done.
+        with workdir.exclusive_lock(directory, "jaxmnist (preparing the data)", wait=True):
+            if force or not is_prepared(dataset, directory):
+                prepare(dataset, Path(source), directory, force=force)
         return directory
     if not tfds_installed():
         raise UserError(
