@@ -84,18 +84,23 @@ def _where(error: BaseException, path: Path) -> str:
     return f" (line {lines[-1]})" if lines else ""
 
 
-def apply_overrides(config: ml_collections.ConfigDict, assignments: list[str]) -> ml_collections.ConfigDict:
-    """Apply `key=value` strings (dotted keys; values parsed as Python literals when possible)."""
+def parse_value(text: str):
+    """A Python literal (1e-3, True, [1, 2]) or, where the text is none, the text itself (a bare word)."""
     import ast
 
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text
+
+
+def apply_overrides(config: ml_collections.ConfigDict, assignments: list[str]) -> ml_collections.ConfigDict:
+    """Apply `key=value` strings (dotted keys; values parsed as Python literals when possible)."""
     for assignment in assignments:
         key, separator, raw_value = assignment.partition("=")
         if not separator or not key:
             raise UserError(f"--set expects KEY=VALUE, got '{assignment}'")
-        try:
-            value = ast.literal_eval(raw_value)
-        except (ValueError, SyntaxError):
-            value = raw_value
+        value = parse_value(raw_value)
         node = config
         *parents, leaf = key.split(".")
         for part in parents:

@@ -3,12 +3,12 @@
 SPEC is an experiment (its optimizer and schedule) or a spec such as 'cosine(lr=1e-3,t_max=1000)'.
 """
 
-import ast
 import json
 import re
 
 import numpy as np
 
+from jaxmnist.config import parse_value
 from jaxmnist.errors import UserError
 from jaxmnist.optim import schedules, settings
 
@@ -30,10 +30,7 @@ def parse_schedule_spec(spec: str) -> tuple[dict, dict]:
         key, separator, raw_value = (part.strip() for part in argument.partition("="))
         if not separator or not key.isidentifier():
             raise UserError(f"schedule spec {spec!r}: expected key=value, got {argument!r}")
-        try:
-            value = ast.literal_eval(raw_value)
-        except (ValueError, SyntaxError):
-            value = raw_value
+        value = parse_value(raw_value)
         if key in ("lr", "learning_rate"):
             optimizer_config["learning_rate"] = value
         else:
