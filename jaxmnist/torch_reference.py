@@ -3,7 +3,8 @@
 Copied from the notebook text dumps in ../shared/seeds with only the OCR damage repaired
 (`def init (self)`, `self.fcl`, `kernel size=`, `nn.init.kaiming normal (`). The parity
 tests compare every Flax module with its class here, and the benchmark times them.
-Needs torch (`pip install .[torch]`).
+Needs torch (`pip install .[torch]`). One file, longer than the others, because it is a copy of
+five notebooks' cells: split, it would no longer read beside them.
 """
 
 import torch
