@@ -182,7 +182,7 @@ def _add_model_use_commands(subparsers):
     evaluate.add_argument("--confusion", metavar="FILE.png", help="also draw the confusion matrix")
     evaluate.add_argument("--data-dir", help="default: the run's")
     evaluate.add_argument("--data-source", help="IDX folder to prepare from if the dataset is missing")
-    evaluate.set_defaults(run=_handler("jaxmnist.evaluate:evaluate_command"))
+    evaluate.set_defaults(run=_handler("jaxmnist.inference.evaluate:evaluate_command"))
 
     predict = subparsers.add_parser("predict", help="predicted class and its probability for each image")
     predict.add_argument("path", metavar="WORKDIR_OR_CHECKPOINT")
@@ -194,7 +194,7 @@ def _add_model_use_commands(subparsers):
     predict.add_argument("--json", action="store_true")
     predict.add_argument("--data-dir", help="default: the run's")
     predict.add_argument("--data-source", help="IDX folder to prepare from if the dataset is missing")
-    predict.set_defaults(run=_handler("jaxmnist.evaluate:predict_command"))
+    predict.set_defaults(run=_handler("jaxmnist.inference.predict:predict_command"))
 
 
 def build_parser() -> argparse.ArgumentParser:

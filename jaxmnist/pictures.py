@@ -58,7 +58,7 @@ def plot_predictions(workdir, out, count: int = 12, data_dir=None, data_source=N
     """Notebook 001's predict_batch + plot_data: the first test images titled with the predicted class."""
     import numpy as np
 
-    from jaxmnist.evaluate import class_names
+    from jaxmnist.inference.evaluate import class_names
 
     if count < 1:
         raise UserError(f"--n must be at least 1, got {count}")

@@ -215,7 +215,7 @@ def test_bad_images_are_one_error_line(run, capsys, tmp_path):
 
 def test_probabilities_follow_the_model_s_output():
     outputs = np.log(np.array([[0.7, 0.2, 0.1]]))
-    from jaxmnist.evaluate import probabilities
+    from jaxmnist.inference.predict import probabilities
 
     np.testing.assert_allclose(probabilities(outputs, "def_net"), [[0.7, 0.2, 0.1]])  # log_softmax
     np.testing.assert_allclose(probabilities(np.exp(outputs), "network_cnn"), [[0.7, 0.2, 0.1]])  # softmax
