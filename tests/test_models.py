@@ -390,6 +390,24 @@ def test_weight_init_matches_torch_samples(kind, scheme):
             assert abs(np.abs(ours).max() / np.abs(theirs).max() - 1) < 20 / n
 
 
+@pytest.mark.torch
+def test_batch_norm_weight_from_uniform_is_pytorch_1_1s_init():
+    torch = pytest.importorskip("torch")
+    torch.manual_seed(0)
+    theirs = torch.nn.BatchNorm2d(4_000).weight.detach().uniform_().numpy()
+    ours = np.asarray(BatchNorm2d(4_000, weight_init="uniform").init(
+        jax.random.key(0), jnp.zeros((2, 1, 1, 4_000)))["params"]["scale"])
+    n, std = theirs.size, theirs.std()
+    assert 0 <= ours.min() and ours.max() < 1 and 0 <= theirs.min() and theirs.max() < 1
+    assert abs(ours.mean() - theirs.mean()) < 5 * math.sqrt(2) * std / math.sqrt(n)
+    assert abs(ours.std() - std) < 5 * math.sqrt(2) * std_standard_error("uniform", std, n)
+    model = models.create("bn_xavier", batch_norm_weight_init="uniform")
+    scale = models.init_variables(model, jax.random.key(0))["params"]["bn1"]["scale"]
+    assert scale.shape == (20,) and 0 <= scale.min() and scale.max() < 1 and len(np.unique(scale)) == 20
+    np.testing.assert_array_equal(models.init_variables(models.create("bn_xavier"), jax.random.key(0))
+                                  ["params"]["bn1"]["scale"], 1)
+
+
 # ---- initialisation of whole models against the notebooks' classes ------------------------------
 # Tensors of fewer than POOLED_BELOW values (down to the output layers' 10 biases) are pooled
 # over INIT_SEEDS inits on both sides, for >= 2,000 values each; larger ones come from one init.

@@ -20,6 +20,8 @@ class DefNet(nn.Module):
     batch_norm: bool = False           # Best_Net, Best_Net_BN, BN_*: bn1 = BatchNorm2d(20)
     weight_init: str = "torch_default"  # BN_Xavier/TmpXavier: xavier_uniform_, BN_Kamming: kaiming_uniform_
     batch_norm_axis_name: str | None = None
+    # The notebook ran PyTorch <= 1.1, whose BatchNorm weight started from U(0, 1): 'uniform'.
+    batch_norm_weight_init: str = "ones"
 
     def setup(self):
         # The notebooks re-initialise only the weights; biases keep PyTorch's default.
@@ -30,7 +32,7 @@ class DefNet(nn.Module):
         if self.dropout_rate is not None:
             self.do1 = Dropout(self.dropout_rate)
         if self.batch_norm:
-            self.bn1 = BatchNorm2d(20, axis_name=self.batch_norm_axis_name)
+            self.bn1 = BatchNorm2d(20, axis_name=self.batch_norm_axis_name, weight_init=self.batch_norm_weight_init)
 
     def __call__(self, x, train: bool = False):
         activation = ACTIVATIONS[self.activation]

@@ -61,10 +61,10 @@ WEIGHT_INITS = {
 }
 
 
-def _weight_init(name: str):
-    if name not in WEIGHT_INITS:
-        raise ValueError(f"unknown weight_init '{name}' (known: {', '.join(WEIGHT_INITS)})")
-    return WEIGHT_INITS[name]
+def _weight_init(name: str, known: dict = WEIGHT_INITS):
+    if name not in known:
+        raise ValueError(f"unknown weight_init '{name}' (known: {', '.join(known)})")
+    return known[name]
 
 
 def _torch_default_bias_init(fan_in: int):
@@ -141,6 +141,9 @@ def batch_statistics_over(mask):
         _EXAMPLE_MASK.reset(token)
 
 
+BATCH_NORM_WEIGHT_INITS = {"ones": nn.initializers.ones, "uniform": nn.initializers.uniform(scale=1.0)}
+
+
 class BatchNorm(nn.Module):
     """torch.nn.BatchNorm{1,2}d over the last (feature) axis, PyTorch's semantics exactly.
 
@@ -155,13 +158,15 @@ class BatchNorm(nn.Module):
     eps: float = 1e-5
     momentum: float = 0.1
     axis_name: str | None = None
+    # 'ones' as PyTorch since 1.2; 'uniform': U(0, 1), PyTorch's BatchNorm weight up to 1.1.
+    weight_init: str = "ones"
 
     @nn.compact
     def __call__(self, x, train: bool = False):
         if x.shape[-1] != self.num_features:
             raise ValueError(f"{self.path}: expected {self.num_features} features, got shape {x.shape}")
         shape = (self.num_features,)
-        scale = self.param("scale", nn.initializers.ones, shape)
+        scale = self.param("scale", _weight_init(self.weight_init, BATCH_NORM_WEIGHT_INITS), shape)
         bias = self.param("bias", nn.initializers.zeros, shape)
         running_mean = self.variable("batch_stats", "mean", jnp.zeros, shape, jnp.float32)
         running_var = self.variable("batch_stats", "var", jnp.ones, shape, jnp.float32)
