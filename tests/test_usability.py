@@ -69,7 +69,8 @@ def test_commands_that_build_no_dataset_import_no_tensorflow(fixture_data_dir, t
     without_jax = [["experiments"], ["compare", str(REPO / "docs" / "runs" / "net8k")],
                    ["plot", str(REPO / "docs" / "runs" / "net8k" / "net_bn"), "--kind", "curves",
                     "--out", str(tmp_path / "curves.png")],
-                   ["data", "info", "--data-dir", str(fixture_data_dir)], ["models"]]
+                   ["data", "info", "--data-dir", str(fixture_data_dir)],
+                   ["data", "info", "--data-dir", str(tmp_path / "nothing_prepared")], ["models"]]
     with_jax = [["summary", "lenet"], ["schedule", "net8k/net_bn", "--steps", "3"]]
     script = (
         "import contextlib, io, json, sys\n"

@@ -75,6 +75,8 @@ def is_prepared(dataset: str, data_dir: Path) -> bool:
     """Both splits' decoded arrays are there, or (with tfds installed) tfds's records."""
     if all(_decoded_copy_path(dataset, split, data_dir) for split in SPLITS):
         return True
+    if not (Path(data_dir) / dataset).is_dir():  # nothing of it there: said without importing TensorFlow
+        return False
     return tfds_installed() and _builder(dataset, data_dir).is_prepared()
 
 
