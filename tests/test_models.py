@@ -21,7 +21,8 @@ from jaxmnist.models import commands
 from jaxmnist.models.layers import (BatchNorm, BatchNorm1d, BatchNorm2d, Conv2d, Dropout, Dropout2d, Linear, bernoulli,
                                     flatten)
 
-# The counts of the specification's table (../shared/seeds/README.md); notebooks 002 and 003 print the LeNet family's and Net's.
+# The counts of the specification's table (../shared/seeds/README.md); notebooks 002 and 003
+# print the LeNet family's and Net's.
 EXPECTED_PARAMS = {
     "def_net": 431_080,
     "sig_net": 431_080,
