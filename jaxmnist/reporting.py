@@ -10,7 +10,6 @@ from tensorboard.summary.writer.event_file_writer import EventFileWriter
 from tqdm import tqdm
 
 from jaxmnist import workdir as workdir_lib
-from jaxmnist.report.plots import plot_curves  # noqa: F401 - the train loop draws curves.png with reporting.plot_curves
 from jaxmnist.report.runs import parse_lines
 
 

@@ -542,7 +542,7 @@ def test_training_curves_plot_from_the_log_the_engine_writes(tmp_path):
                    "test": _split_metrics(accuracy), "valid": _split_metrics(accuracy - 0.5),
                    "learning_rate": 0.1 / (10 * epoch)})
     out = tmp_path / "curves.png"
-    figure = reporting.plot_curves(tmp_path, out)
+    figure = plots.plot_curves(tmp_path, out)
     assert out.read_bytes()[:8] == PNG_SIGNATURE
     loss_axis, accuracy_axis, rate_axis = figure.axes[:3]
     for axis in (loss_axis, accuracy_axis):
@@ -564,7 +564,7 @@ def test_training_curves_plot_waits_for_the_first_epoch(tmp_path):
     (tmp_path / "config.json").write_text(config.to_json_best_effort())
     log = reporting.MetricsLog(tmp_path, resume_step=0)
     log.write({"kind": "step", "step": 5, "epoch": 1, "train": _split_metrics(90.0), "learning_rate": 0.1})
-    assert reporting.plot_curves(tmp_path, tmp_path / "curves.png") is None
+    assert plots.plot_curves(tmp_path, tmp_path / "curves.png") is None
     assert not (tmp_path / "curves.png").exists()
 
 

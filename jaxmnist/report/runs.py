@@ -77,7 +77,8 @@ def run_config(workdir) -> dict:
     except (ValueError, UnicodeDecodeError):
         config = None
     if not isinstance(config, dict):
-        raise UserError(f"{config_path} is damaged (not a JSON object)")
+        raise UserError(f"{config_path} is damaged (not a JSON object): rerun the training command with --force "
+                        "to write it again")
     return config
 
 

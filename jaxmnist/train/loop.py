@@ -6,7 +6,6 @@ of the TrainState plus the position in the data is all an exact continuation nee
 with the same workdir resumes.
 """
 
-import json
 import os
 import signal
 import sys
@@ -23,6 +22,7 @@ from jaxmnist import checkpoint, models, optim, reporting
 from jaxmnist import config as config_lib
 from jaxmnist import workdir as workdir_lib
 from jaxmnist.errors import UserError
+from jaxmnist.report import plots, runs
 from jaxmnist.train import programs
 from jaxmnist.train.progress import EpochBar, format_duration, seconds_left, seconds_since_process_start
 from jaxmnist.train.run_config import check_config
@@ -241,23 +241,14 @@ def _train_in_workdir(config: ml_collections.ConfigDict, workdir: Path, force: b
             save({"epoch": epoch + 1, "batch": 0, "history": history, "totals": None}, metrics)
     manager.wait_until_finished()
     if is_writer and history:
-        reporting.plot_curves(workdir, workdir / "curves.png")
+        plots.plot_curves(workdir, workdir / "curves.png")
     return history
 
 
 def load_trained(workdir: str) -> tuple[ml_collections.ConfigDict, Any, dict]:
     """(config, module, variables) of the latest checkpoint in `workdir`, for evaluation and pictures."""
     workdir = Path(workdir)
-    if not (workdir / "config.json").exists():
-        raise UserError(f"{workdir} is not a training workdir (no config.json)")
-    try:
-        saved = json.loads((workdir / "config.json").read_text())
-    except (ValueError, UnicodeDecodeError):
-        saved = None
-    if not isinstance(saved, dict):
-        raise UserError(f"{workdir / 'config.json'} is damaged (not a JSON object): rerun the training command "
-                        "with --force to write it again")
-    config = ml_collections.ConfigDict(saved)
+    config = ml_collections.ConfigDict(runs.run_config(workdir))
     compiled = programs.CompiledPrograms(config, devices=jax.devices()[:1])
     restored = checkpoint.restore_latest(checkpoint.open_manager(workdir, read_only=True),
                                          compiled.abstract_state(config.seed), set_aside_unreadable=False)
