@@ -24,7 +24,7 @@ from jaxmnist.data import idx
 F = torch.nn.functional
 
 
-def _dataset(split: idx.IdxSplit) -> torch.utils.data.TensorDataset:
+def mnist_dataset(split: idx.IdxSplit) -> torch.utils.data.TensorDataset:
     images = (torch.from_numpy(split.images.astype(np.float32) / 255).unsqueeze(1) - 0.1307) / 0.3081
     return torch.utils.data.TensorDataset(images, torch.from_numpy(split.labels.astype(np.int64)))
 
@@ -41,7 +41,7 @@ def main() -> int:
     args = parser.parse_args()
     torch.set_num_threads(1)
     folder = Path(args.data_source) / "mnist"
-    train_set, test_set = (_dataset(idx.read_split(folder, "mnist", split)) for split in ("train", "test"))
+    train_set, test_set = (mnist_dataset(idx.read_split(folder, "mnist", split)) for split in ("train", "test"))
     torch.manual_seed(args.seed)
     train_loader = torch.utils.data.DataLoader(train_set, batch_size=64, shuffle=True)
     test_loader = torch.utils.data.DataLoader(test_set, batch_size=512, shuffle=True)
