@@ -15,15 +15,12 @@ Needs torch (`pip install .[torch]`); the data are the MNIST IDX files.
 
 import argparse
 import json
-import os
-from pathlib import Path
 
 import numpy as np
 import torch
 
 from jaxmnist import torch_reference
-from jaxmnist.data import idx
-from torch_notebook000 import mnist_dataset
+from torch_notebook000 import add_data_source, mnist_splits
 
 F = torch.nn.functional
 LEARNING_RATE, MOMENTUM, BATCH_SIZE = 1e-3, 0.5, 64
@@ -84,12 +81,9 @@ def main() -> int:
     parser.add_argument("--seeds", type=int, default=200, help="initialisations: torch seeds 0 .. N-1")
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--check", action="store_true", help="train seed 0 for one epoch and compare")
-    parser.add_argument("--data-source", default=os.environ.get("JAXMNIST_DATA", "../shared/data"),
-                        help="folder holding mnist/ with the IDX files")
+    add_data_source(parser)
     args = parser.parse_args()
-    torch.set_num_threads(1)
-    folder = Path(args.data_source) / "mnist"
-    train_set, test_set = (mnist_dataset(idx.read_split(folder, "mnist", split)) for split in ("train", "test"))
+    train_set, test_set = mnist_splits(args.data_source)
     if args.check:
         print(json.dumps(check(train_set, test_set, seed=0)))
         return 0

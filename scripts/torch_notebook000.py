@@ -29,6 +29,18 @@ def mnist_dataset(split: idx.IdxSplit) -> torch.utils.data.TensorDataset:
     return torch.utils.data.TensorDataset(images, torch.from_numpy(split.labels.astype(np.int64)))
 
 
+def add_data_source(parser: argparse.ArgumentParser):
+    parser.add_argument("--data-source", default=os.environ.get("JAXMNIST_DATA", "../shared/data"),
+                        help="folder holding mnist/ with the IDX files")
+
+
+def mnist_splits(data_source: str) -> tuple:
+    """(train, test) of MNIST as TensorDatasets; one torch thread, as the runs this script reports."""
+    torch.set_num_threads(1)
+    folder = Path(data_source) / "mnist"
+    return tuple(mnist_dataset(idx.read_split(folder, "mnist", split)) for split in ("train", "test"))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("model", choices=["Def_Net", "Best_Net", "Best_Net_BN", "BN_Xavier", "BN_Kamming",
@@ -36,12 +48,9 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--old-batchnorm-init", action="store_true")
-    parser.add_argument("--data-source", default=os.environ.get("JAXMNIST_DATA", "../shared/data"),
-                        help="folder holding mnist/ with the IDX files")
+    add_data_source(parser)
     args = parser.parse_args()
-    torch.set_num_threads(1)
-    folder = Path(args.data_source) / "mnist"
-    train_set, test_set = (mnist_dataset(idx.read_split(folder, "mnist", split)) for split in ("train", "test"))
+    train_set, test_set = mnist_splits(args.data_source)
     torch.manual_seed(args.seed)
     train_loader = torch.utils.data.DataLoader(train_set, batch_size=64, shuffle=True)
     test_loader = torch.utils.data.DataLoader(test_set, batch_size=512, shuffle=True)

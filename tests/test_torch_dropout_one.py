@@ -11,12 +11,13 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "scripts"))
 
 import torch_dropout_one  # noqa: E402
+import torch_notebook000  # noqa: E402
 from jaxmnist.data import idx  # noqa: E402
 
 
 def test_replaying_the_bias_steps_gives_the_trained_bias_and_test_accuracy():
     folder = REPO / "tests" / "fixtures" / "mnist"
-    train_set, test_set = (torch_dropout_one.mnist_dataset(idx.read_split(folder, "mnist", split,
+    train_set, test_set = (torch_notebook000.mnist_dataset(idx.read_split(folder, "mnist", split,
                                                                            verify_official=False))
                            for split in ("train", "test"))
     result = torch_dropout_one.check(train_set, test_set, seed=3)
