@@ -40,6 +40,11 @@ def base(**settings) -> ml_collections.ConfigDict:
     return config
 
 
+# The notebook's PyTorch (<= 1.1) drew BatchNorm2d's weight from U(0, 1), ones since 1.2: its
+# BatchNorm nets' first epochs match that draw, not today's (docs/RESULTS.md).
+NOTEBOOK_000_BATCH_NORM = {"batch_norm_weight_init": "uniform"}
+
+
 def activations(model: str, *, epochs: int = 20, model_overrides: dict | None = None) -> ml_collections.ConfigDict:
     """Notebook 000 (pytorch/examples' MNIST recipe, cells 2 and 5).
 

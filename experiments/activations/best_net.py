@@ -20,7 +20,7 @@ PRINTED_TEST_LINES = [
 
 
 def get_config():
-    config = recipes.activations("best_net")
+    config = recipes.activations("best_net", model_overrides=recipes.NOTEBOOK_000_BATCH_NORM)
     config.reference = recipes.reference(
         source=f"{recipes.NOTEBOOK_000}, cell In [15] output (epochs 1-16 of 20 printed)",
         split="test", reduce="epoch", epoch=16, value=98.43,

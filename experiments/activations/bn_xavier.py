@@ -19,7 +19,7 @@ PRINTED_TEST_LINES = [
 
 
 def get_config():
-    config = recipes.activations("bn_xavier")
+    config = recipes.activations("bn_xavier", model_overrides=recipes.NOTEBOOK_000_BATCH_NORM)
     config.reference = recipes.reference(
         source=f"{recipes.NOTEBOOK_000}, cell In [18] output (epochs 1-16 of 20 printed)",
         split="test", reduce="epoch", epoch=16, value=98.57,
