@@ -123,6 +123,23 @@ REQUIRED_KEYS = ("dataset", "train_split", "train_pp", "shuffle", "eval", "model
 _SET_BY_FLAG = {"epochs": "--epochs N", "limit_train": "--limit-train N", "steps_per_dispatch": "--steps-per-dispatch K"}
 
 
+# torch's cyclic schedulers set the optimizer's rate themselves, ignoring optimizer.learning_rate.
+RATE_SETTING_SCHEDULES = ("cyclic", "one_cycle")
+# Recipe keys that configs saved before they existed lack; such a run computed with this value.
+ADDED_KEY_DEFAULTS = {"matmul_precision": "highest"}
+
+
+def recorded(config: dict) -> dict:
+    """`config` (a plain dict) as config.json records it: missing recipe keys at the value runs
+    without them computed with, and no optimizer.learning_rate where the schedule sets the rate."""
+    config = {**ADDED_KEY_DEFAULTS, **config}
+    schedule, optimizer = config.get("schedule"), config.get("optimizer")
+    if not (isinstance(schedule, dict) and schedule.get("name") in RATE_SETTING_SCHEDULES
+            and isinstance(optimizer, dict)):
+        return config
+    return {**config, "optimizer": {key: value for key, value in optimizer.items() if key != "learning_rate"}}
+
+
 def _whole_number(value, minimum: int) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value >= minimum
 
@@ -135,7 +152,6 @@ def validate(config: ml_collections.ConfigDict):
     from jaxmnist import models, optim
     from jaxmnist.data import augment, prepare
     from jaxmnist.train.programs import PRECISIONS
-    from jaxmnist.train.run_config import ADDED_KEY_DEFAULTS
     from jaxmnist.train.steps import LOSSES
 
     source = config.get("experiment") or "the config"

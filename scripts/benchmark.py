@@ -40,7 +40,6 @@ from jaxmnist import models, runtime
 from jaxmnist.data import augment, pipeline
 from jaxmnist.torch_reference import TORCH_MODELS
 from jaxmnist.train.programs import CompiledPrograms
-from jaxmnist.train.run_config import ADDED_KEY_DEFAULTS
 from jaxmnist.train.steps import padded_rows, zero_totals
 
 
@@ -184,7 +183,7 @@ def main() -> None:
         config = recipes[name]
         batch_size = config.batch_size
         jax_run, compile_seconds, cached_compile_seconds, program_was_cached = jax_runner(config, batch_size)
-        tf32 = use_tf32(config.get("matmul_precision", ADDED_KEY_DEFAULTS["matmul_precision"]))
+        tf32 = use_tf32(config.get("matmul_precision", config_lib.ADDED_KEY_DEFAULTS["matmul_precision"]))
         torch_run = torch_runner(config, batch_size, device)
         jax_rates, torch_rates = [], []
         for _ in range(args.repeats):

@@ -140,7 +140,7 @@ def _workdir(tmp_path, name, experiment, test_accuracies, seed=0, shortened=Fals
     and the schedule's rates."""
     config = config_lib.load_experiment(experiment)
     schedule = optim.learning_rate_schedule(config.optimizer, config.schedule)
-    run_config = json.loads(config.to_json_best_effort())
+    run_config = config_lib.recorded(json.loads(config.to_json_best_effort()))
     run_config.update(seed=seed, shortened=shortened)
     if epochs is not None:
         run_config["epochs"] = epochs
@@ -196,6 +196,13 @@ def test_compare_labels_runs_with_a_changed_recipe(tmp_path):
     run = _workdir(tmp_path, "fast", "net8k/net_bn", [99.4] * 15, optimizer={"name": "sgd", "learning_rate": 0.1})
     (row,) = compare_lib.compare([run])
     assert row["status"] == "modified (optimizer)" and row["difference_pp"] is None
+
+
+def test_compare_reads_a_run_whose_schedule_sets_the_rate_as_the_recipe(tmp_path):
+    run = _workdir(tmp_path, "cyclic", "lenet/lenet_deep_triangular_1000", [99.0] * 99 + [99.5])
+    assert "learning_rate" not in json.loads((run / "config.json").read_text())["optimizer"]  # torch ignores it
+    (row,) = compare_lib.compare([run])
+    assert (row["status"], row["measured"], row["reference"]) == ("complete", 99.5, 99.58)
 
 
 def test_compare_at_epoch_reference_and_missing_epoch(tmp_path):

@@ -7,7 +7,7 @@
 """
 
 from jaxmnist.optim.optimizers import OPTIMIZER_DEFAULTS, create_optimizer, current_learning_rate
-from jaxmnist.optim.schedules import RATE_SETTING_SCHEDULES, SCHEDULE_DEFAULTS, learning_rate_schedule
+from jaxmnist.optim.schedules import SCHEDULE_DEFAULTS, learning_rate_schedule
 
-__all__ = ["OPTIMIZER_DEFAULTS", "RATE_SETTING_SCHEDULES", "SCHEDULE_DEFAULTS", "create_optimizer",
+__all__ = ["OPTIMIZER_DEFAULTS", "SCHEDULE_DEFAULTS", "create_optimizer",
            "current_learning_rate", "learning_rate_schedule"]

@@ -17,6 +17,7 @@ from collections.abc import Callable
 import jax
 import jax.numpy as jnp
 
+from jaxmnist.config import RATE_SETTING_SCHEDULES
 from jaxmnist.errors import UserError
 from jaxmnist.optim import settings
 from jaxmnist.optim.settings import REQUIRED
@@ -232,9 +233,8 @@ def _warmup_cosine(base_lr: float, warmup_steps, total_steps, eta_min, warmup_st
     return schedule
 
 
-# torch's cyclic schedulers: they set the optimizer's rate themselves (ignoring optimizer.learning_rate)
-# and can also cycle its momentum, so their builders return (rate, momentum or None).
-RATE_SETTING_SCHEDULES = ("cyclic", "one_cycle")
+# torch's cyclic schedulers (config.RATE_SETTING_SCHEDULES) set the optimizer's rate themselves and
+# can also cycle its momentum, so their builders return (rate, momentum or None).
 
 _SCHEDULE_BUILDERS = {
     "constant": _constant,

@@ -22,8 +22,8 @@ RECIPE_KEYS = ("dataset", "train_split", "train_pp", "shuffle", "eval", "model",
 
 def _changed_recipe_keys(run_config: dict, registered) -> list[str]:
     """Recipe keys the run changed from the experiment file (e.g. with --set)."""
-    original = json.loads(registered.to_json_best_effort())
-    return [key for key in RECIPE_KEYS if run_config.get(key) != original.get(key)]
+    run, original = config_lib.recorded(run_config), config_lib.recorded(json.loads(registered.to_json_best_effort()))
+    return [key for key in RECIPE_KEYS if run.get(key) != original.get(key)]
 
 
 def read_run(workdir) -> dict:

@@ -12,12 +12,12 @@ import numpy as np
 from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
+from jaxmnist import config as config_lib
 from jaxmnist import models, optim
 from jaxmnist import workdir as workdir_lib
 from jaxmnist.data import augment, pipeline, prepare
 from jaxmnist.errors import UserError
 from jaxmnist.models import cpu_kernels
-from jaxmnist.train.run_config import ADDED_KEY_DEFAULTS
 from jaxmnist.train.steps import (DATA_AXIS, TrainState, evaluate_split, padded_rows, step_batch, step_on_batch,
                                   summarise, train_block)
 
@@ -37,7 +37,7 @@ class CompiledPrograms:
         """`kernels`: 'cpu' (jaxmnist.models.cpu_kernels) or 'xla'; by default 'cpu' on CPU devices only."""
         self.mesh = jax.sharding.Mesh(np.array(devices or jax.devices()), (DATA_AXIS,))
         self.kernels = kernels or ("cpu" if self.mesh.devices.flat[0].platform == "cpu" else "xla")
-        precision = config.get("matmul_precision", ADDED_KEY_DEFAULTS["matmul_precision"])
+        precision = config.get("matmul_precision", config_lib.ADDED_KEY_DEFAULTS["matmul_precision"])
         if precision not in PRECISIONS:
             raise UserError(f"matmul_precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
         self.precision = PRECISIONS[precision]

@@ -9,22 +9,10 @@ from jaxmnist import checkpoint
 from jaxmnist import config as config_lib
 from jaxmnist import workdir as workdir_lib
 from jaxmnist.errors import UserError
-from jaxmnist.optim import RATE_SETTING_SCHEDULES
 
 # Config keys that do not change what a run computes (where data lives, the notebook's reference
 # numbers, how many steps one program runs): they may differ when a run is resumed.
 NON_RECIPE_KEYS = ("data_dir", "data_source", "reference", "steps_per_dispatch")
-# Recipe keys that configs saved before they existed lack; such a run computed with this value.
-ADDED_KEY_DEFAULTS = {"matmul_precision": "highest"}
-
-
-def recorded_config(config: dict) -> dict:
-    """`config` as config.json records it: without optimizer.learning_rate where the schedule sets the rate."""
-    schedule, optimizer = config.get("schedule"), config.get("optimizer")
-    if not (isinstance(schedule, dict) and schedule.get("name") in RATE_SETTING_SCHEDULES
-            and isinstance(optimizer, dict)):
-        return config
-    return {**config, "optimizer": {key: value for key, value in optimizer.items() if key != "learning_rate"}}
 
 
 def check_config(workdir: Path, config: ml_collections.ConfigDict, force: bool) -> str:
@@ -34,7 +22,7 @@ def check_config(workdir: Path, config: ml_collections.ConfigDict, force: bool) 
     checkpoints whose config.json is damaged or gone: nothing says which config they belong to.
     """
     saved_path = workdir / "config.json"
-    current = recorded_config({**ADDED_KEY_DEFAULTS, **json.loads(config.to_json_best_effort())})
+    current = config_lib.recorded(json.loads(config.to_json_best_effort()))
     text = json.dumps(current, indent=2, sort_keys=True) + "\n"
     if force:
         return text
@@ -49,7 +37,7 @@ def check_config(workdir: Path, config: ml_collections.ConfigDict, force: bool) 
                 f"cannot read {saved_path}: {error.strerror}") from None
         if not isinstance(saved, dict):
             raise UserError(f"{saved_path} is damaged (not a JSON object). {continue_anyway}")
-        saved = recorded_config({**ADDED_KEY_DEFAULTS, **saved})  # as written before it left unused rates out
+        saved = config_lib.recorded(saved)  # as written before it left unused rates out
         if isinstance(saved.get("experiment"), str):
             saved["experiment"] = config_lib.current_name(saved["experiment"])
         differing = sorted(key for key in set(saved) | set(current)
