@@ -122,6 +122,21 @@ def test_notebook_quirks_are_in_the_configs():
     assert (cyclic.step_size_up, cyclic.cycle_momentum) == (1000, False)
 
 
+@pytest.mark.parametrize("name, uniform", [("activations/best_net", True), ("activations/best_net_bn", True),
+                                           ("activations/bn_xavier", True), ("activations/bn_kaiming", True),
+                                           ("net8k/net_bn", False), ("lenet/lenet_bn", False)])
+def test_notebook_000_starts_batchnorm_weights_as_its_pytorch_did_and_later_notebooks_at_one(name, uniform):
+    config = config_lib.load_experiment(name)
+    variables = models.init_variables(models.create(config.model, **config.model_overrides), jax.random.key(0))
+    scales = np.concatenate([np.ravel(leaf) for path, leaf in jax.tree_util.tree_flatten_with_path(variables)[0]
+                             if path[-1].key == "scale"])
+    assert scales.size >= 20  # every BatchNorm layer's weight
+    if uniform:  # PyTorch <= 1.1: U(0, 1)
+        assert 0 <= scales.min() and scales.max() < 1 and len(np.unique(scales)) == len(scales)
+    else:
+        np.testing.assert_array_equal(scales, 1)
+
+
 def test_an_experiment_file_given_by_a_relative_path_gets_its_registered_name(monkeypatch):
     monkeypatch.chdir(config_lib.EXPERIMENTS_DIR.parent)
     assert config_lib.load_experiment("experiments/net8k/net_bn.py").experiment == "net8k/net_bn"

@@ -2,6 +2,9 @@
 
     jaxmnist train activations/best_net --workdir workdirs/activations/best_net
 
+BatchNorm's weight starts from U(0, 1), as in the notebook's PyTorch (<= 1.1), which its first
+epochs show; `--set "model_overrides={}"` starts it at 1, as PyTorch has since 1.2.
+
 Notebook text: "the network with a dropout of 50% and a batch normalization layer right after
 convolutional output is the best configuration".
 

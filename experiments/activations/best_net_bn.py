@@ -2,6 +2,9 @@
 
     jaxmnist train activations/best_net_bn --workdir workdirs/activations/best_net_bn
 
+BatchNorm's weight starts from U(0, 1), as in the notebook's PyTorch (<= 1.1), which its first
+epochs show; `--set "model_overrides={}"` starts it at 1, as PyTorch has since 1.2.
+
 Reference: 98.23% at epoch 16, "Test set: Average loss: 0.0525, Accuracy: 9823/10000 (98%)";
 the output stops after the test lines of 16 of the 20 epochs (the 17th is cut).
 """

@@ -2,6 +2,9 @@
 
     jaxmnist train activations/bn_xavier --workdir workdirs/activations/bn_xavier
 
+BatchNorm's weight starts from U(0, 1), as in the notebook's PyTorch (<= 1.1), which its first
+epochs show; `--set "model_overrides={}"` starts it at 1, as PyTorch has since 1.2.
+
 Notebook text: "Xavier + BN gave the best result so far within 20 epochs".
 
 Reference: 98.57% at epoch 16, "Test set: Average loss: 0.0416, Accuracy: 9857/10000 (99%)";
