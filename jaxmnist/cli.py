@@ -7,6 +7,7 @@ fast (JAX and TensorFlow take seconds to import).
 
 import argparse
 import importlib
+import logging
 import os
 import sys
 import warnings
@@ -225,6 +226,14 @@ def _show_run_warnings_as_one_line():
     warnings.showwarning = show_warning
 
 
+def _fail(error: UserError) -> int:
+    print(f"error: {error}", file=sys.stderr)
+    # orbax writes a checkpoint's arrays concurrently: when one write fails (a full disk) the others
+    # fail too, and asyncio would log each one's traceback at exit, after the one error line.
+    logging.getLogger("asyncio").setLevel(logging.CRITICAL)
+    return error.exit_code
+
+
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     _show_run_warnings_as_one_line()
@@ -232,8 +241,7 @@ def main(argv=None) -> int:
         result = args.run(args)
         sys.stdout.flush()  # here, where a reader gone away is caught, not at the interpreter's exit
     except UserError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return error.exit_code
+        return _fail(error)
     except BrokenPipeError:  # e.g. `jaxmnist models | head`; an OSError, so caught before the others
         # What is still buffered goes nowhere, as Python's documentation of SIGPIPE advises.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
@@ -242,8 +250,7 @@ def main(argv=None) -> int:
         user_error = filesystem_error(error, "a file")
         if user_error is None:
             raise
-        print(f"error: {user_error}", file=sys.stderr)
-        return user_error.exit_code
+        return _fail(user_error)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
