@@ -1,5 +1,6 @@
 """scripts/reproduce.py: shortened runs passed through to `jaxmnist train`, and its one-line errors."""
 
+import importlib.util
 import json
 import subprocess
 import sys
@@ -30,10 +31,40 @@ def test_a_shortened_run_trains_the_given_epochs_and_examples_then_compares(fixt
     assert any(str(workdir) in line for line in compare_lines)  # the compare table of the run
 
 
+def test_parallel_runs_of_the_later_seeds_log_to_files(fixture_data_dir, tmp_path):
+    result = _reproduce("--dir", str(tmp_path), "--data-dir", str(fixture_data_dir), "--epochs", "1",
+                        "--limit-train", "200", "--cpu-devices", "1", "--parallel", "2", "--seeds", "3",
+                        "--skip-seeds", "1", "net8k/net_bn")
+    assert result.returncode == 0, result.stderr
+    assert sorted(path.name for path in (tmp_path / "net8k").iterdir()) == [
+        "net_bn-seed2", "net_bn-seed2.log", "net_bn-seed3", "net_bn-seed3.log"]  # the config's seed is 1
+    for seed in (2, 3):
+        assert json.loads((tmp_path / "net8k" / f"net_bn-seed{seed}" / "config.json").read_text())["seed"] == seed
+        assert "net8k/net_bn: after 1 epochs, test accuracy" in (tmp_path / "net8k" / f"net_bn-seed{seed}.log").read_text()
+    assert {line for line in result.stdout.splitlines() if line.startswith(("[", "finished"))} == {
+        "[1/2] net8k/net_bn-seed2", "[2/2] net8k/net_bn-seed3",
+        "finished net8k/net_bn-seed2 (exit 0)", "finished net8k/net_bn-seed3 (exit 0)"}
+
+
+def test_stop_after_stops_the_running_run_with_sigterm_and_starts_no_other(tmp_path):
+    spec = importlib.util.spec_from_file_location("reproduce", REPO / "scripts" / "reproduce.py")
+    reproduce = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(reproduce)
+    # Stands in for `jaxmnist train`, which saves a checkpoint on SIGTERM and exits with 143.
+    run = [sys.executable, "-c", "import signal, sys, time; signal.signal(signal.SIGTERM, lambda *_: sys.exit(143)); "
+           "time.sleep(60)"]
+    pool = reproduce._Pool(parallel=1, stop_after=2)
+    pool.run([("first", run), ("second", run)], tmp_path)
+    assert pool.failed == ["first (exit 143)", "second (not started)"]
+
+
 @pytest.mark.parametrize(("argv", "message"), [
     (["--epochs", "0", "net8k/net_bn"], "error: --epochs must be at least 1, got 0"),
     (["--limit-train", "-5", "net8k/net_bn"], "error: --limit-train must be at least 1, got -5"),
     (["net8k/no_such"], "error: unknown experiment(s) net8k/no_such (see `jaxmnist experiments`)"),
+    (["--parallel", "0", "net8k/net_bn"], "error: --parallel must be at least 1, got 0"),
+    (["--skip-seeds", "1", "net8k/net_bn"], "error: --skip-seeds must be at least 0 and below --seeds (1), got 1"),
+    (["--stop-after", "0", "net8k/net_bn"], "error: --stop-after must be above 0 seconds, got 0"),
 ])
 def test_bad_input_is_one_error_line(argv, message, tmp_path):
     result = _reproduce("--dir", str(tmp_path), *argv)
