@@ -171,6 +171,7 @@ def main() -> None:
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     device = torch_device(args.torch_device)
+    runtime.deterministic_gpu_ops()  # as `jaxmnist train`
     runtime.use_cpu_cores_as_devices(args.cpu_devices)
     # The process settings of `jaxmnist train` (they apply to the PyTorch side too: one process),
     # with a compilation cache of this run's own.

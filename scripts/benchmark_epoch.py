@@ -346,6 +346,7 @@ def main() -> int:
                  "pass --data-source")
     args.data_source = str(args.data_source) if args.data_source else None
     runtime.keep_freed_host_memory()  # as `jaxmnist train` (and the PyTorch worker) runs
+    runtime.deterministic_gpu_ops()  # as `jaxmnist train`
     runtime.use_cpu_cores_as_devices(args.cpu_devices)
     clock = CompileClock() if args.only != "torch" else None
     machine = environment(args)  # before the runs: the code and time they started with

@@ -67,3 +67,18 @@ def test_cpu_devices_argument_accepts_whole_numbers_from_1():
     for bad in ("0", "-2", "two", "1.5"):
         with pytest.raises(argparse.ArgumentTypeError, match=f"at least 1, got '{bad}'"):
             runtime.device_count_argument(bad)
+
+
+@pytest.mark.parametrize(("xla_flags", "expected"), [
+    (None, "--xla_gpu_deterministic_ops=true"),
+    ("--xla_force_host_platform_device_count=2", "--xla_force_host_platform_device_count=2 "
+                                                 "--xla_gpu_deterministic_ops=true"),
+    ("--xla_gpu_deterministic_ops=false", "--xla_gpu_deterministic_ops=false"),  # the user's choice stays
+])
+def test_gpu_programs_are_deterministic_unless_xla_flags_say_otherwise(monkeypatch, xla_flags, expected):
+    if xla_flags is None:
+        monkeypatch.delenv("XLA_FLAGS", raising=False)
+    else:
+        monkeypatch.setenv("XLA_FLAGS", xla_flags)
+    runtime.deterministic_gpu_ops()
+    assert os.environ["XLA_FLAGS"] == expected

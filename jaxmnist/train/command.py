@@ -62,6 +62,7 @@ def train_command(args) -> int:
         raise UserError("--workdir is required (or --dry-run to estimate how long the run takes)")
     runtime.keep_freed_host_memory()
     runtime.enable_compilation_cache()
+    runtime.deterministic_gpu_ops()
     runtime.use_cpu_cores_as_devices(1 if args.distributed and args.cpu_devices is None else args.cpu_devices)
     if args.distributed:
         _initialize_distributed(args)
