@@ -125,6 +125,13 @@ _SET_BY_FLAG = {"epochs": "--epochs N", "limit_train": "--limit-train N", "steps
 
 # torch's cyclic schedulers set the optimizer's rate themselves, ignoring optimizer.learning_rate.
 RATE_SETTING_SCHEDULES = ("cyclic", "one_cycle")
+# Keys that leave every number a run computes unchanged: where its data is read from, the notebook's
+# reference, and how many steps one program runs. A resumed run may change them.
+NOT_COMPUTED_KEYS = ("data_dir", "data_source", "reference", "steps_per_dispatch")
+# Keys that say which run of a recipe this is, how far it goes and what it keeps, not the recipe:
+# a run that changes only these is no modified recipe (a shortened one is labelled as such).
+RUN_KEYS = ("experiment", "seed", "epochs", "limit_train", "shortened", "log_every_steps", "keep_checkpoints",
+            "checkpoint_every_steps", "best_split")
 # Recipe keys that configs saved before they existed lack; such a run computed with this value.
 ADDED_KEY_DEFAULTS = {"matmul_precision": "highest"}
 
@@ -138,6 +145,17 @@ def recorded(config: dict) -> dict:
             and isinstance(optimizer, dict)):
         return config
     return {**config, "optimizer": {key: value for key, value in optimizer.items() if key != "learning_rate"}}
+
+
+def changed_keys(saved: dict, current: dict, ignore: tuple[str, ...] = NOT_COMPUTED_KEYS) -> list[str]:
+    """The keys whose recorded values differ between two configs (plain dicts), except `ignore`."""
+    saved, current = recorded(saved), recorded(current)
+    return sorted(key for key in set(saved) | set(current) if key not in ignore and saved.get(key) != current.get(key))
+
+
+def changed_recipe_keys(run: dict, experiment: dict) -> list[str]:
+    """The recipe keys a run changed from its experiment file (e.g. with --set)."""
+    return changed_keys(run, experiment, NOT_COMPUTED_KEYS + RUN_KEYS)
 
 
 def _whole_number(value, minimum: int) -> bool:

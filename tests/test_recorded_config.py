@@ -59,3 +59,16 @@ def test_a_run_recorded_under_a_former_group_name_still_resumes(tmp_path):
     (tmp_path / "config.json").write_text(json.dumps({**recorded, "experiment": "lenet/lenet"}))
     with pytest.raises(UserError, match="experiment: 'lenet/lenet' -> 'net8k/net_bn'"):
         check_config(tmp_path, config, force=False)
+
+
+def test_which_keys_change_the_recipe_and_which_may_change_on_resume():
+    experiment = json.loads(config_lib.load_experiment("lenet/lenet_deep_warm_restarts").to_json_best_effort())
+    run = {**experiment, "seed": 7, "epochs": 3, "shortened": True, "data_dir": "/elsewhere",
+           "steps_per_dispatch": 10, "matmul_precision": "default", "optimizer": {"name": "adam", "learning_rate": 0.01}}
+    assert config_lib.changed_recipe_keys(run, experiment) == ["matmul_precision", "optimizer"]
+    # A resumed run may read its data from elsewhere and dispatch other step counts, nothing else.
+    assert config_lib.changed_keys(run, experiment) == ["epochs", "matmul_precision", "optimizer", "seed",
+                                                        "shortened"]
+    # config.json before matmul_precision existed: those runs computed at "highest".
+    del experiment["matmul_precision"]
+    assert config_lib.changed_keys({**experiment, "matmul_precision": "highest"}, experiment) == []

@@ -15,16 +15,6 @@ from jaxmnist.errors import RunWarning, UserError
 from jaxmnist.report import plots, runs
 from jaxmnist.report import reference as reference_lib
 
-# What a run computes, apart from its seed and length: a run differing here is not the notebook's run.
-RECIPE_KEYS = ("dataset", "train_split", "train_pp", "shuffle", "eval", "model", "model_overrides", "loss",
-               "optimizer", "schedule", "batch_size", "eval_batch_size")
-
-
-def _changed_recipe_keys(run_config: dict, registered) -> list[str]:
-    """Recipe keys the run changed from the experiment file (e.g. with --set)."""
-    run, original = config_lib.recorded(run_config), config_lib.recorded(json.loads(registered.to_json_best_effort()))
-    return [key for key in RECIPE_KEYS if run.get(key) != original.get(key)]
-
 
 def read_run(workdir) -> dict:
     """One workdir: its experiment, seed, how far it ran, whether it was cut short, and its measurement."""
@@ -39,7 +29,8 @@ def read_run(workdir) -> dict:
     all_rows = runs.read_rows(workdir)
     rows = [row for row in all_rows if row["kind"] == "epoch"]
     epochs_run = rows[-1]["epoch"] if rows else 0
-    changed = [] if registered is None else _changed_recipe_keys(run_config, registered)
+    changed = [] if registered is None else config_lib.changed_recipe_keys(
+        run_config, json.loads(registered.to_json_best_effort()))
     labels = [f"modified ({', '.join(changed)})"] if changed else []
     if run_config.get("shortened"):
         cuts = []

@@ -12,9 +12,6 @@ from jaxmnist.errors import UserError
 
 # Config keys that do not change what a run computes (where data lives, the notebook's reference
 # numbers, how many steps one program runs): they may differ when a run is resumed.
-NON_RECIPE_KEYS = ("data_dir", "data_source", "reference", "steps_per_dispatch")
-
-
 def check_config(workdir: Path, config: ml_collections.ConfigDict, force: bool) -> str:
     """The config.json a run of `config` writes in `workdir`; writes nothing.
 
@@ -40,8 +37,7 @@ def check_config(workdir: Path, config: ml_collections.ConfigDict, force: bool) 
         saved = config_lib.recorded(saved)  # as written before it left unused rates out
         if isinstance(saved.get("experiment"), str):
             saved["experiment"] = config_lib.current_name(saved["experiment"])
-        differing = sorted(key for key in set(saved) | set(current)
-                           if key not in NON_RECIPE_KEYS and saved.get(key) != current.get(key))
+        differing = config_lib.changed_keys(saved, current)
         if differing:
             details = "; ".join(f"{key}: {saved.get(key)!r} -> {current.get(key)!r}" for key in differing)
             raise UserError(f"{workdir} holds a run with a different config ({details}). Use another "
