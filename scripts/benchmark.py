@@ -30,6 +30,7 @@ import statistics
 import sys
 import tempfile
 import time
+from pathlib import Path
 
 import jax
 import numpy as np
@@ -159,6 +160,19 @@ def use_tf32(precision: str) -> bool:
     return allowed
 
 
+def header(device) -> dict:
+    return {"jax": jax.__version__, "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
+            "torch_device": str(device), "jax_backend": jax.default_backend(), "jax_devices": jax.device_count(),
+            "usable_cores": runtime.usable_cores()}
+
+
+def write_partial(path: Path, value: dict):
+    """Replace `path` whole, so that a run stopped at any moment leaves a readable file."""
+    temporary = path.with_name(f".{path.name}.partial")
+    temporary.write_text(json.dumps(value, indent=2))
+    temporary.replace(path)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models", nargs="*", default=models.names())
@@ -169,6 +183,8 @@ def main() -> None:
     parser.add_argument("--torch-device", choices=["cpu", "cuda"], default="cpu",
                         help="where the PyTorch side runs (default: cpu)")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--partial-json", type=Path, metavar="FILE",
+                        help="rewrite FILE after each model with the results so far (kept if the run is stopped)")
     args = parser.parse_args()
     device = torch_device(args.torch_device)
     runtime.deterministic_gpu_ops()  # as `jaxmnist train`
@@ -198,6 +214,8 @@ def main() -> None:
                   "compile_seconds": compile_seconds, "cached_compile_seconds": cached_compile_seconds,
                   "program_was_cached": program_was_cached, "torch_tf32": tf32}
         results.append(result)
+        if args.partial_json:
+            write_partial(args.partial_json, {**header(device), "partial": True, "results": results})
         if not args.json:
             print(f"{name:14s} batch {batch_size:4d}  jax {result['jax_images_per_s']:8.0f} "
                   f"({min(jax_rates):.0f}-{max(jax_rates):.0f})  torch {result['torch_images_per_s']:8.0f} "
@@ -207,10 +225,7 @@ def main() -> None:
     ratios = [result["ratio"] for result in results]
     geometric_mean = float(np.exp(np.mean(np.log(ratios))))
     if args.json:
-        print(json.dumps({"jax": jax.__version__, "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
-                          "torch_device": str(device), "jax_backend": jax.default_backend(),
-                          "jax_devices": jax.device_count(), "usable_cores": runtime.usable_cores(),
-                          "results": results, "geometric_mean_ratio": geometric_mean}, indent=2))
+        print(json.dumps({**header(device), "results": results, "geometric_mean_ratio": geometric_mean}, indent=2))
     else:
         print(f"jax {jax.__version__} ({jax.device_count()} {jax.default_backend()} devices), torch {torch.__version__} "
               f"({device}, {torch.get_num_threads()} threads), {runtime.usable_cores()} usable cores; "
