@@ -82,3 +82,15 @@ def test_gpu_programs_are_deterministic_unless_xla_flags_say_otherwise(monkeypat
         monkeypatch.setenv("XLA_FLAGS", xla_flags)
     runtime.deterministic_gpu_ops()
     assert os.environ["XLA_FLAGS"] == expected
+
+
+def test_jaxmnist_train_asks_for_deterministic_gpu_programs_before_anything_else(monkeypatch, capsys):
+    from jaxmnist import cli
+
+    monkeypatch.delenv("XLA_FLAGS", raising=False)
+    # The settings that would reach beyond this test: this process runs JAX already.
+    for setting in ("use_cpu_cores_as_devices", "enable_compilation_cache", "keep_freed_host_memory"):
+        monkeypatch.setattr(runtime, setting, lambda *args: None)
+    assert cli.main(["train", "net8k/no_such", "--dry-run"]) == 2  # stops at the experiment, after the settings
+    assert os.environ["XLA_FLAGS"] == "--xla_gpu_deterministic_ops=true"
+    assert "error: " in capsys.readouterr().err
