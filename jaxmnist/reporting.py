@@ -83,10 +83,10 @@ class MetricsLog:
     def write_timing(self, step: int, epoch: int, seconds: float):
         self._append_timing({"step": step, "epoch": epoch, "seconds": round(seconds, 3)})
 
-    def write_first_step(self, step: int, epoch: int, seconds_since_start: float):
-        """How long this process (fresh or resumed) took to finish its first step."""
+    def write_first_step(self, step: int, epoch: int, seconds_since_start: float, devices: str):
+        """How long this process (fresh or resumed) took to finish its first step, and on what devices."""
         self._append_timing({"kind": "first_step", "step": step, "epoch": epoch,
-                             "seconds_since_start": round(seconds_since_start, 3)})
+                             "seconds_since_start": round(seconds_since_start, 3), "devices": devices})
 
     def _append_timing(self, row: dict):
         with self.timing_path.open("a") as file:

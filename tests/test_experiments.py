@@ -267,11 +267,18 @@ def test_compare_finds_the_runs_below_a_directory_and_their_wall_time(tmp_path):
         workdir = _workdir(runs, f"net_bn_seed{seed}", "net8k/net_bn", [99.0] * 15, seed=seed)
         # Epoch 2 was interrupted and rerun: it counts once.
         timing = [(1, 60.0), (2, 10.0), (2, 60.0)] + [(epoch, 60.0) for epoch in range(3, 16)]
-        (workdir / "timing.jsonl").write_text("".join(
-            json.dumps({"step": 469 * epoch, "epoch": epoch, "seconds": seconds}) + "\n" for epoch, seconds in timing))
+        # Seed 1 was resumed on a GPU: each process records its devices with its first step.
+        processes = [(1, "2 x cpu")] + [(3, "1 x NVIDIA H200")] * seed
+        rows = [{"kind": "first_step", "step": 469 * (epoch - 1) + 1, "epoch": epoch, "seconds_since_start": 5.0,
+                 "devices": devices} for epoch, devices in processes]
+        rows += [{"step": 469 * epoch, "epoch": epoch, "seconds": seconds} for epoch, seconds in timing]
+        (workdir / "timing.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
     (row,) = compare_lib.compare([runs])
     assert row["n"] == 2 and row["seconds_runs"] == [900.0, 900.0]
-    assert "15.0" in compare_lib.format_table([row])
+    assert row["devices_runs"] == [["2 x cpu"], ["2 x cpu", "1 x NVIDIA H200"]]
+    header, _, line = compare_lib.format_table([row]).splitlines()
+    cells = dict(zip([cell.strip() for cell in header.split(" | ")], [cell.strip() for cell in line.split(" | ")]))
+    assert (cells["minutes"], cells["devices"]) == ("15.0", "2 x cpu, 1 x NVIDIA H200")
 
 
 def test_compare_skips_a_folder_below_that_is_no_run_with_a_warning(tmp_path):

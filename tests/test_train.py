@@ -190,6 +190,7 @@ def test_clean_stop_with_sigterm_then_resume_is_bit_identical(uninterrupted, fix
     first_steps = [row for row in timing if row.get("kind") == "first_step"]
     assert [row["step"] for row in first_steps][0] == 1 and first_steps[-1]["step"] > 6
     assert len(first_steps) == 2 and all(0 < row["seconds_since_start"] < 300 for row in first_steps)
+    assert [row["devices"] for row in first_steps] == ["1 x cpu", "1 x cpu"]  # what compare shows
     assert sorted(row["epoch"] for row in timing if "seconds" in row) == [1, 2]
 
 

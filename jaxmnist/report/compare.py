@@ -54,7 +54,7 @@ def read_run(workdir) -> dict:
             "epochs_run": epochs_run, "epochs_configured": configured_epochs, "reference": reference,
             "measured": value, "measured_epoch": at_epoch, "comparable": comparable, "rows": rows,
             "training_rows": runs.training_rows(all_rows), "batch_size": run_config.get("batch_size"),
-            "seconds": runs.training_seconds(workdir)}
+            "seconds": runs.training_seconds(workdir), "devices": runs.devices(workdir)}
 
 
 def _aggregate(group: list[dict]) -> dict:
@@ -78,6 +78,7 @@ def _aggregate(group: list[dict]) -> dict:
         "seeds": [run["seed"] for run in group], "workdirs": [run["workdir"] for run in group],
         "measured_runs": [run["measured"] for run in group],
         "seconds_runs": [run["seconds"] for run in group], "notebook_seconds": reference["notebook_seconds"],
+        "devices_runs": [run["devices"] for run in group],
     }
 
 
@@ -139,9 +140,15 @@ def format_workdirs(workdirs: list[str]) -> str:
     return os.path.join(parent, f"{{{names}}}") if parent else f"{{{names}}}"
 
 
+def _format_devices(devices_runs: list[list[str]]) -> str:
+    """Each device set the seeds ran on, once: '1 x NVIDIA H200', or '2 x cpu, 1 x cpu'."""
+    described = list(dict.fromkeys(devices for run in devices_runs for devices in run))
+    return ", ".join(described) if described else "—"
+
+
 def format_table(rows: list[dict]) -> str:
     header = ["experiment", "epochs", "metric", "notebook", "ours", "diff (pp)", "n", "notebook in our range",
-              "minutes", "status", "workdir"]
+              "minutes", "devices", "status", "workdir"]
     lines = []
     for row in rows:
         reference = _format_number(row["reference"]) if row["reference"] is not None \
@@ -155,8 +162,8 @@ def format_table(rows: list[dict]) -> str:
         seconds = [value for value in row["seconds_runs"] if value is not None]
         minutes = f"{statistics.fmean(seconds) / 60:.1f}" if seconds else "—"
         lines.append([row["experiment"], f"{row['epochs_run']}/{row['epochs_configured']}", row["metric"],
-                      reference, ours, difference, str(row["n"]), inside, minutes, row["status"],
-                      format_workdirs(row["workdirs"])])
+                      reference, ours, difference, str(row["n"]), inside, minutes,
+                      _format_devices(row["devices_runs"]), row["status"], format_workdirs(row["workdirs"])])
     widths = [max(len(str(cells[index])) for cells in [header, *lines]) for index in range(len(header))]
     text = [" | ".join(cell.ljust(width) for cell, width in zip(cells, widths)).rstrip()
             for cells in [header, *lines]]

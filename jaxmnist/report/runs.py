@@ -92,6 +92,15 @@ def training_seconds(workdir) -> float | None:
     return sum(seconds_by_epoch.values()) if seconds_by_epoch else None
 
 
+def devices(workdir) -> list[str]:
+    """The devices each process of the run computed on ('1 x NVIDIA H200'), in order, each once; [] for
+    runs from before timing.jsonl recorded them."""
+    path = Path(workdir) / "timing.jsonl"
+    if not path.exists():
+        return []
+    return list(dict.fromkeys(row["devices"] for row, _ in parse_lines(path) if "devices" in row))
+
+
 def plain(value):
     """ConfigDicts (and lists of them) as plain dicts and lists."""
     if hasattr(value, "to_dict"):

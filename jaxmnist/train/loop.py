@@ -65,6 +65,11 @@ class _StopRequest:
             signal.signal(signum, handler)
 
 
+def describe_devices() -> str:
+    """What this run computes on, for timing.jsonl and compare: e.g. '1 x NVIDIA H200', '2 x cpu'."""
+    return f"{jax.device_count()} x {jax.devices()[0].device_kind}"
+
+
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, force: bool = False) -> list[dict]:
     """Train `config` in `workdir`, resuming from its latest checkpoint; returns the per-epoch rows.
 
@@ -199,7 +204,7 @@ def _train_in_workdir(config: ml_collections.ConfigDict, workdir: Path, force: b
                         progress_flags["first_step_done"] = True
                     startup = seconds_since_process_start()
                     if log:
-                        log.write_first_step(step, epoch, startup)
+                        log.write_first_step(step, epoch, startup, describe_devices())
                     if is_writer:
                         tqdm.write(f"first step done {startup:.1f} s after the process started")
                 if crossed(log_every, before, step):
