@@ -42,6 +42,7 @@ from jaxmnist.data import augment, pipeline
 from jaxmnist.torch_reference import TORCH_MODELS
 from jaxmnist.train.programs import CompiledPrograms
 from jaxmnist.train.steps import padded_rows, zero_totals
+from jaxmnist.workdir import atomic_write_text
 
 
 def notebook_recipes() -> dict:
@@ -166,13 +167,6 @@ def header(device) -> dict:
             "usable_cores": runtime.usable_cores()}
 
 
-def write_partial(path: Path, value: dict):
-    """Replace `path` whole, so that a run stopped at any moment leaves a readable file."""
-    temporary = path.with_name(f".{path.name}.partial")
-    temporary.write_text(json.dumps(value, indent=2))
-    temporary.replace(path)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models", nargs="*", default=models.names())
@@ -215,7 +209,8 @@ def main() -> None:
                   "program_was_cached": program_was_cached, "torch_tf32": tf32}
         results.append(result)
         if args.partial_json:
-            write_partial(args.partial_json, {**header(device), "partial": True, "results": results})
+            # Replaced whole, so a run stopped at any moment leaves a readable file.
+            atomic_write_text(args.partial_json, json.dumps({**header(device), "partial": True, "results": results}))
         if not args.json:
             print(f"{name:14s} batch {batch_size:4d}  jax {result['jax_images_per_s']:8.0f} "
                   f"({min(jax_rates):.0f}-{max(jax_rates):.0f})  torch {result['torch_images_per_s']:8.0f} "

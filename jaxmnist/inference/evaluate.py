@@ -125,7 +125,8 @@ def format_evaluation(result: dict) -> str:
 # --- commands -----------------------------------------------------------------------------------
 
 def _prepare_process(args):
-    """Before JAX starts: the compilation cache, deterministic GPU programs, and on CPU as many devices as wrote the checkpoint."""
+    """Before JAX starts: the compilation cache, deterministic GPU programs, and on CPU as many devices
+    as wrote the checkpoint."""
     runtime.enable_compilation_cache()
     runtime.deterministic_gpu_ops()
     count = saved_device_count(args.path, args.step)

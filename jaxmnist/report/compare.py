@@ -27,6 +27,7 @@ def read_run(workdir) -> dict:
         raise UserError(f"{workdir}: experiment '{name}' has no reference")
     configured_epochs = registered.epochs if registered is not None else run_config["epochs"]
     all_rows = runs.read_rows(workdir)
+    timing = runs.read_timing(workdir)
     rows = [row for row in all_rows if row["kind"] == "epoch"]
     epochs_run = rows[-1]["epoch"] if rows else 0
     changed = [] if registered is None else config_lib.changed_recipe_keys(
@@ -54,7 +55,7 @@ def read_run(workdir) -> dict:
             "epochs_run": epochs_run, "epochs_configured": configured_epochs, "reference": reference,
             "measured": value, "measured_epoch": at_epoch, "comparable": comparable, "rows": rows,
             "training_rows": runs.training_rows(all_rows), "batch_size": run_config.get("batch_size"),
-            "seconds": runs.training_seconds(workdir), "devices": runs.devices(workdir)}
+            "seconds": runs.training_seconds(timing), "devices": runs.devices(timing)}
 
 
 def _aggregate(group: list[dict]) -> dict:

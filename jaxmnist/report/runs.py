@@ -82,23 +82,23 @@ def run_config(workdir) -> dict:
     return config
 
 
-def training_seconds(workdir) -> float | None:
-    """Wall time of the run's epochs (timing.jsonl, one row per epoch; a resumed epoch counts once)."""
+def read_timing(workdir) -> list[dict]:
+    """timing.jsonl's rows: one per epoch ("seconds"), and one per process ("first_step": its startup
+    and devices); [] where there is none."""
     path = Path(workdir) / "timing.jsonl"
-    if not path.exists():
-        return None
-    # Epoch rows have "seconds"; "first_step" rows time a process's startup.
-    seconds_by_epoch = {row["epoch"]: row["seconds"] for row, _ in parse_lines(path) if "seconds" in row}
+    return [row for row, _ in parse_lines(path)] if path.exists() else []
+
+
+def training_seconds(timing: list[dict]) -> float | None:
+    """Wall time of the run's epochs (a resumed epoch counts once)."""
+    seconds_by_epoch = {row["epoch"]: row["seconds"] for row in timing if "seconds" in row}
     return sum(seconds_by_epoch.values()) if seconds_by_epoch else None
 
 
-def devices(workdir) -> list[str]:
+def devices(timing: list[dict]) -> list[str]:
     """The devices each process of the run computed on ('1 x NVIDIA H200'), in order, each once; [] for
     runs from before timing.jsonl recorded them."""
-    path = Path(workdir) / "timing.jsonl"
-    if not path.exists():
-        return []
-    return list(dict.fromkeys(row["devices"] for row, _ in parse_lines(path) if "devices" in row))
+    return list(dict.fromkeys(row["devices"] for row in timing if "devices" in row))
 
 
 def plain(value):

@@ -10,8 +10,6 @@ from jaxmnist import config as config_lib
 from jaxmnist import workdir as workdir_lib
 from jaxmnist.errors import UserError
 
-# Config keys that do not change what a run computes (where data lives, the notebook's reference
-# numbers, how many steps one program runs): they may differ when a run is resumed.
 def check_config(workdir: Path, config: ml_collections.ConfigDict, force: bool) -> str:
     """The config.json a run of `config` writes in `workdir`; writes nothing.
 
