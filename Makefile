@@ -1,14 +1,13 @@
-# The two commands of the README. Both create/reuse the venv and install the package with its extras,
-# pinned by a tested constraints file.
+# The README's commands. `make run` installs what training needs; `make test` adds the test extras
+# (pytest, torch for the parity tests, tensorflow-datasets); both pinned by a constraints file whose
+# every pin is a public release (scripts/check_pins.py, tests/test_constraints.py).
 #
-# Python 3.11 by default: the CPU build of torch==2.13.0 that the parity tests use lies on this
-# machine's disk for 3.11 only (any other Python downloads a multi-GB CUDA build), and on 3.11 the
-# newest jax is 0.10.2. `make test-py312` tests the other setting: Python 3.12, jax 0.11.2 (the GPU
-# image's), and neither TensorFlow nor torch installed.
+# Python 3.11 by default: on 3.11 the newest jax is 0.10.2. `make test-py312` tests the other
+# setting: Python 3.12, jax 0.11.2 (the GPU image's), and neither TensorFlow nor torch installed.
 PYTHON ?= python3.11
 VENV ?= .venv
 CONSTRAINTS ?= constraints/py3.11.txt
-EXTRAS ?= test,torch,tfds
+TEST_EXTRAS ?= test,torch,tfds
 BIN := $(VENV)/bin
 PYTHON312 ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/3.12*/bin/python3.12) python3.12)
 # The offline IDX files, where this checkout sits beside ../shared (as here and in CI).
@@ -19,25 +18,29 @@ endif
 
 .PHONY: run test test-py312 setup clean
 
-setup: $(VENV)/.installed
+setup: $(VENV)/.installed-run
 
-$(VENV)/.installed: pyproject.toml $(CONSTRAINTS)
+$(VENV)/.installed-run: pyproject.toml $(CONSTRAINTS)
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; run make PYTHON=/path/to/python"; exit 2; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -c $(CONSTRAINTS) -e '.[$(EXTRAS)]'
+	$(BIN)/python -m pip install --quiet -c $(CONSTRAINTS) -e .
+	touch $@
+
+$(VENV)/.installed-test: $(VENV)/.installed-run
+	$(BIN)/python -m pip install --quiet -c $(CONSTRAINTS) -e '.[$(TEST_EXTRAS)]'
 	touch $@
 
 # Train notebook 003's LeNet for one epoch (shortened from 10) and print its test accuracy.
-run: setup
+run: $(VENV)/.installed-run
 	$(BIN)/jaxmnist train lenet/lenet --epochs 1 --workdir workdirs/lenet-1epoch
 
-test: setup
+test: $(VENV)/.installed-test
 	$(BIN)/python -m pytest -q
 
 # The suite under Python 3.12 with jax 0.11.2 and no TensorFlow or torch (their tests skip).
 test-py312:
-	$(MAKE) test PYTHON=$(PYTHON312) VENV=.venv-py312 CONSTRAINTS=constraints/py3.12-jax0.11.txt EXTRAS=test
+	$(MAKE) test PYTHON=$(PYTHON312) VENV=.venv-py312 CONSTRAINTS=constraints/py3.12-jax0.11.txt TEST_EXTRAS=test
 
 clean:
 	rm -rf $(VENV) .venv-py312 workdirs .pytest_cache
