@@ -10,7 +10,7 @@ from pathlib import Path
 
 import ml_collections
 
-from jaxmnist.errors import UserError
+from jaxmnist.errors import UserError, closest_names, did_you_mean
 
 EXPERIMENTS_DIR = Path(__file__).resolve().parent.parent / "experiments"
 
@@ -44,8 +44,8 @@ def _config_path(name_or_path: str) -> Path:
         return path
     registered = EXPERIMENTS_DIR / f"{current_name(name_or_path)}.py"
     if not registered.is_file():
-        raise UserError(f"unknown experiment '{name_or_path}' "
-                        f"(known: {', '.join(experiment_names()) or 'none'})")
+        suggestion = did_you_mean(closest_names(name_or_path, experiment_names(), separator="/"))
+        raise UserError(f"unknown experiment '{name_or_path}'{suggestion}: `jaxmnist experiments` lists them all")
     return registered
 
 
@@ -105,15 +105,31 @@ def apply_overrides(config: ml_collections.ConfigDict, assignments: list[str]) -
         *parents, leaf = key.split(".")
         for part in parents:
             if not isinstance(node, ml_collections.ConfigDict) or part not in node:
-                raise UserError(f"--set {assignment}: the config has no key '{key}'")
+                raise _unknown_key(config, key, assignment)
             node = node[part]
         if not isinstance(node, ml_collections.ConfigDict) or leaf not in node:
-            raise UserError(f"--set {assignment}: the config has no key '{key}'")
+            raise _unknown_key(config, key, assignment)
         try:
             node[leaf] = value
         except TypeError as error:
             raise UserError(f"--set {assignment}: {error}") from None
     return config
+
+
+def dotted_keys(config: ml_collections.ConfigDict, prefix: str = "") -> list[str]:
+    """Every key --set can change, dotted: 'optimizer', 'optimizer.learning_rate', ..."""
+    keys = []
+    for key, value in config.items():
+        keys.append(prefix + key)
+        if isinstance(value, ml_collections.ConfigDict):
+            keys += dotted_keys(value, f"{prefix}{key}.")
+    return keys
+
+
+def _unknown_key(config: ml_collections.ConfigDict, key: str, assignment: str) -> UserError:
+    suggestion = did_you_mean(closest_names(key, dotted_keys(config)))
+    return UserError(f"--set {assignment}: the config has no key '{key}'{suggestion}; "
+                     "`jaxmnist config EXPERIMENT` lists every key")
 
 
 # Keys every training config sets; the others have defaults in the jaxmnist.train package.
