@@ -1,12 +1,15 @@
 """The command line's messages for a new user: the closest names for a misspelled key, experiment or model,
 what is wrong with a split slice, and the commands that show what can be set."""
 
+import json
+
 import pytest
 
+from jaxmnist import cli, models
 from jaxmnist import config as config_lib
-from jaxmnist import models
 from jaxmnist.data import pipeline
 from jaxmnist.errors import UserError
+from jaxmnist.train import command, run_config
 
 
 @pytest.mark.parametrize(("assignment", "suggestion"), [
@@ -58,3 +61,34 @@ def test_a_bad_split_slice_says_what_is_wrong(split, message):
     with pytest.raises(UserError) as error:
         pipeline._slice_bounds(split, 10_000)
     assert str(error.value) == message
+
+
+def test_config_prints_every_key_as_the_run_records_it(capsys, tmp_path):
+    arguments = ["net8k/net_bn", "--set", "optimizer.learning_rate=0.02", "--seed", "3", "--epochs", "2"]
+    assert cli.main(["config", *arguments, "--json"]) == 0
+    printed = capsys.readouterr().out
+    # What `jaxmnist train` with the same arguments writes as its workdir's config.json.
+    train_args = cli.build_parser().parse_args(["train", *arguments, "--workdir", str(tmp_path)])
+    assert printed == run_config.check_config(tmp_path, command.resolve_config(train_args), force=False)
+    recorded = json.loads(printed)
+    assert (recorded["optimizer"], recorded["seed"], recorded["epochs"], recorded["shortened"]) == (
+        {"name": "sgd", "learning_rate": 0.02, "momentum": 0.9}, 3, 2, True)
+
+    assert cli.main(["config", *arguments]) == 0
+    rows = dict(line.split(None, 1) for line in capsys.readouterr().out.splitlines())
+    assert rows["optimizer.learning_rate"] == "0.02" and rows["model_overrides.dropout_rate"] == "0.0"
+    assert rows["train_pp"] == "'to_tensor|normalize(mean=0.1307, std=0.3081)'" and rows["seed"] == "3"
+    assert "optimizer" not in rows and len(rows) == sum(  # one row per value, none per section
+        not isinstance(value, dict) or not value for _, value in config_lib.dotted_items(recorded))
+
+
+def test_config_leaves_out_the_rate_a_cyclic_schedule_sets(capsys):
+    assert cli.main(["config", "lenet/lenet_deep_triangular_1000"]) == 0
+    rows = dict(line.split(None, 1) for line in capsys.readouterr().out.splitlines())
+    assert rows["optimizer.name"] == "'adam'" and "optimizer.learning_rate" not in rows
+    assert rows["schedule.max_lr"] == "0.001" and rows["model_overrides"] == "{}"
+
+
+def test_config_refuses_a_bad_value_in_one_line(capsys):
+    assert cli.main(["config", "net8k/net_bn", "--set", "batch_size=0"]) == 2
+    assert capsys.readouterr().err.startswith("error: batch_size must be a whole number of at least 1, got 0")
