@@ -85,7 +85,7 @@ def _add_model_commands(subparsers):
     models.set_defaults(run=_handler("jaxmnist.models.commands:list_command"))
 
     summary = subparsers.add_parser("summary", help="per-layer table of one model, like torchsummary")
-    summary.add_argument("name")
+    summary.add_argument("name", metavar="NAME_OR_WORKDIR", help="a registry model name, or a run's workdir")
     summary.add_argument("--json", action="store_true")
     summary.set_defaults(run=_handler("jaxmnist.models.commands:summary_command"))
 
@@ -98,9 +98,10 @@ def _add_model_commands(subparsers):
 
 def _add_optim_commands(subparsers):
     schedule = subparsers.add_parser("schedule", help="print or plot a per-step learning-rate schedule")
-    schedule.add_argument("spec", help="an experiment name/path, or a schedule spec such as "
+    schedule.add_argument("spec", help="a run's workdir, an experiment name/path, or a schedule spec such as "
                                        "'cosine(lr=1e-3,t_max=1000)'")
-    schedule.add_argument("--steps", type=int, required=True)
+    schedule.add_argument("--steps", type=int, help="how many optimizer updates (default for a workdir or an "
+                                                    "experiment: the whole run, epochs x steps per epoch)")
     schedule.add_argument("--json", action="store_true")
     schedule.add_argument("--plot", metavar="FILE.png")
     schedule.set_defaults(run=_handler("jaxmnist.optim.command:schedule_command"))

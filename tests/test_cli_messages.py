@@ -92,3 +92,44 @@ def test_config_leaves_out_the_rate_a_cyclic_schedule_sets(capsys):
 def test_config_refuses_a_bad_value_in_one_line(capsys):
     assert cli.main(["config", "net8k/net_bn", "--set", "batch_size=0"]) == 2
     assert capsys.readouterr().err.startswith("error: batch_size must be a whole number of at least 1, got 0")
+
+
+def _workdir_of(experiment: str, workdir, *arguments) -> str:
+    """A workdir whose config.json is the one `jaxmnist train EXPERIMENT ARGUMENTS` writes."""
+    train_args = cli.build_parser().parse_args(["train", experiment, "--workdir", str(workdir), *arguments])
+    workdir.mkdir()
+    (workdir / "config.json").write_text(
+        run_config.check_config(workdir, command.resolve_config(train_args), force=False))
+    return str(workdir)
+
+
+def test_schedule_of_an_experiment_or_a_workdir_covers_the_whole_run(capsys, tmp_path):
+    # lenet_deep_triangular_1000: 100 epochs of ceil(48,000 / 250) = 192 batches.
+    assert cli.main(["schedule", "lenet/lenet_deep_triangular_1000", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["steps"] == 100 * 192
+    workdir = _workdir_of("lenet/lenet_deep_triangular_1000", tmp_path / "run", "--epochs", "2",
+                          "--limit-train", "1000")
+    assert cli.main(["schedule", workdir, "--json"]) == 0
+    assert len(json.loads(capsys.readouterr().out)["learning_rates"]) == 2 * 4
+    assert cli.main(["schedule", "cosine(lr=1e-3,t_max=1000)"]) == 2
+    assert capsys.readouterr().err == ("error: give --steps: cosine(lr=1e-3,t_max=1000) says nothing of how many "
+                                       "steps a run takes\n")
+
+
+def test_schedule_rows_show_every_peak_and_trough_of_a_cycle(capsys):
+    # Evenly spaced rows fall every 6,000 steps here, each on a trough of the 2,000-step cycle.
+    assert cli.main(["schedule", "cyclic(base_lr=1e-4,max_lr=1e-3,step_size_up=1000)", "--steps", "48001"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    rows = [line.split() for line in lines[lines.index(f"{'step':>10}  learning rate") + 1:]]
+    turns = {int(row[0]): row[2] for row in rows if len(row) == 3}
+    assert turns == {step: "max" if step % 2000 else "min" for step in range(1000, 48000, 1000)}
+    rates = {int(row[0]): float(row[1]) for row in rows}
+    assert all(rates[step] == pytest.approx(1e-3, rel=1e-6) for step in range(1000, 48000, 2000))
+    assert all(rates[step] == pytest.approx(1e-4, rel=1e-6) for step in range(0, 48001, 2000))
+
+
+def test_summary_of_a_workdir_is_its_model_s(capsys, tmp_path):
+    workdir = _workdir_of("net8k/net_bn", tmp_path / "run")
+    assert cli.main(["summary", workdir, "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert (summary["name"], summary["params"]) == ("net", 7_864)
