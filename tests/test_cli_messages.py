@@ -2,12 +2,14 @@
 what is wrong with a split slice, and the commands that show what can be set."""
 
 import json
+import pickle
+import warnings
 
 import pytest
 
 from jaxmnist import cli, models
 from jaxmnist import config as config_lib
-from jaxmnist.data import pipeline
+from jaxmnist.data import pipeline, prepare
 from jaxmnist.errors import UserError
 from jaxmnist.train import command, run_config
 
@@ -133,3 +135,46 @@ def test_summary_of_a_workdir_is_its_model_s(capsys, tmp_path):
     assert cli.main(["summary", workdir, "--json"]) == 0
     summary = json.loads(capsys.readouterr().out)
     assert (summary["name"], summary["params"]) == ("net", 7_864)
+
+
+def test_train_help_says_where_data_are_looked_for():
+    train = next(action for action in cli.build_parser()._subparsers._group_actions[0].choices["train"]._actions
+                 if "--data-dir" in action.option_strings)
+    assert "default: $TFDS_DATA_DIR, else ~/tensorflow_datasets" in train.help
+    assert f"(default: ${prepare.DATA_SOURCE_ENV})" in train.help and "looked for first" in train.help
+
+
+def test_a_one_epoch_run_ends_with_after_1_epoch(monkeypatch, capsys):
+    for setting in ("keep_freed_host_memory", "enable_compilation_cache", "deterministic_gpu_ops",
+                    "use_cpu_cores_as_devices"):  # process settings, not this test's
+        monkeypatch.setattr(command.runtime, setting, lambda *args: None)
+    totals = {"accuracy": 97.5, "correct": 9750, "total": 10000}
+    for epochs, said in ((1, "after 1 epoch,"), (2, "after 2 epochs,")):
+        monkeypatch.setattr(command, "train_and_evaluate", lambda *args, **kwargs: [{"epoch": epochs, "test": totals}])
+        assert cli.main(["train", "net8k/net_bn", "--workdir", "unused", "--epochs", str(epochs)]) == 0
+        assert capsys.readouterr().out == (f"net8k/net_bn: {said} test accuracy 97.50% (9750/10000) "
+                                           "[shortened run: not a reproduction]\n")
+
+
+@pytest.mark.parametrize(("content", "message"), [
+    ("a pickled list", "cannot read {file} as a PyTorch state_dict: it is no file written by torch.save"),
+    ("a text file", "cannot read {file} as a PyTorch state_dict: it is no file written by torch.save"),
+    ("a saved tensor", "{file} is not a state_dict: it holds a Tensor, not a dict of tensors"),
+    ("a saved module", "cannot read {file} as a PyTorch state_dict: it holds objects other than tensors and dicts "
+                       "(a whole model, saved by torch.save(model)?)"),
+])
+def test_import_torch_of_no_state_dict_says_so_in_one_line(content, message, capsys, tmp_path):
+    torch = pytest.importorskip("torch")
+    file = tmp_path / "weights.pt"
+    if content == "a pickled list":
+        file.write_bytes(pickle.dumps([1, 2, 3]))
+    elif content == "a text file":
+        file.write_text("conv1.weight 0.1 0.2\n")
+    else:
+        torch.save(torch.zeros(3) if content == "a saved tensor" else torch.nn.Linear(2, 2), file)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert cli.main(["import-torch", "net", str(file), "--out", str(tmp_path / "out")]) == 2
+    assert capsys.readouterr().err == (f"error: {message.format(file=file)}; "
+                                       "save one with torch.save(model.state_dict(), file)\n")
+    assert not caught and not (tmp_path / "out").exists()
