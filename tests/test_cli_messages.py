@@ -5,12 +5,13 @@ import json
 import pickle
 import warnings
 
+import numpy as np
 import pytest
 
 from jaxmnist import cli, models
 from jaxmnist import config as config_lib
 from jaxmnist.data import pipeline, prepare
-from jaxmnist.errors import UserError
+from jaxmnist.errors import RunWarning, UserError
 from jaxmnist.train import command, run_config
 
 
@@ -178,3 +179,17 @@ def test_import_torch_of_no_state_dict_says_so_in_one_line(content, message, cap
     assert capsys.readouterr().err == (f"error: {message.format(file=file)}; "
                                        "save one with torch.save(model.state_dict(), file)\n")
     assert not caught and not (tmp_path / "out").exists()
+
+
+def test_a_damaged_data_cache_is_reported_in_one_line(tmp_path):
+    version_dir = tmp_path / "mnist" / prepare.TFDS_VERSION
+    version_dir.mkdir(parents=True)
+    prepare._write_decoded_copy(version_dir, "test", np.zeros((3, 28, 28, 1), np.uint8), np.arange(3, dtype=np.int32))
+    copy = version_dir / "jaxmnist-decoded-test.npz"
+    copy.write_bytes(copy.read_bytes()[:100])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert prepare._decoded_copy("mnist", "test", tmp_path) is None
+    assert [(warning.category, str(warning.message)) for warning in caught] == [
+        (RunWarning, f"{copy} is damaged (File is not a zip file): the test split is read from the dataset again "
+                     "and the file rewritten")]
