@@ -121,7 +121,7 @@ def _add_run_config_arguments(parser):
                         help="the folder of prepared datasets (tfds's data dir), where the data are looked for "
                              "first; default: $TFDS_DATA_DIR, else ~/tensorflow_datasets. A dataset not prepared "
                              "there is prepared into it from the IDX files of --data-source (default: "
-                             "$JAXMNIST_DATA), else downloaded by tfds where there is a network")
+                             "$JAXMNIST_DATA), else downloaded by tfds where it is installed and there is a network")
     parser.add_argument("--data-source", metavar="DIR",
                         help="IDX folder to prepare from if the dataset is missing (default: $JAXMNIST_DATA)")
 
