@@ -77,8 +77,7 @@ def turning_points(learning_rates: np.ndarray) -> dict[int, str]:
     """{step: 'max' or 'min'} where the rate turns: the last step of a rise or a fall that the next
     change reverses (a cycle's peak or trough, the step before and after a restart)."""
     changes = np.diff(learning_rates.astype(np.float64))
-    # Rounding in float32 makes flat stretches wobble by an ulp: those are no turns.
-    moving = np.flatnonzero(np.abs(changes) > 1e-6 * max(float(np.abs(learning_rates).max()), 1e-30))
+    moving = np.flatnonzero(changes)
     directions = np.sign(changes[moving])
     turns = np.flatnonzero(directions[1:] != directions[:-1])
     return {int(moving[turn]) + 1: "max" if directions[turn] > 0 else "min" for turn in turns}
@@ -86,12 +85,12 @@ def turning_points(learning_rates: np.ndarray) -> dict[int, str]:
 
 def schedule_command(args) -> int:
     """`jaxmnist schedule SPEC [--steps N] [--json] [--plot FILE.png]`."""
+    if args.steps is not None and args.steps <= 0:
+        raise UserError(f"--steps must be positive, got {args.steps}")
     optimizer_config, schedule_config, run_steps = _spec_configs(args.spec)
     steps = args.steps if args.steps is not None else run_steps
     if steps is None:
         raise UserError(f"give --steps: {args.spec} says nothing of how many steps a run takes")
-    if steps <= 0:
-        raise UserError(f"--steps must be positive, got {steps}")
     description = schedules.describe(optimizer_config, schedule_config)
     schedule = schedules.learning_rate_schedule(optimizer_config, schedule_config)
     learning_rates = np.asarray(schedule(np.arange(steps)), np.float32)

@@ -10,6 +10,7 @@ from jaxmnist import config as config_lib
 from jaxmnist import workdir as workdir_lib
 from jaxmnist.errors import UserError
 
+
 def recorded_text(config: ml_collections.ConfigDict) -> str:
     """The config.json a run of `config` writes: its recorded values as sorted, indented JSON."""
     return json.dumps(config_lib.recorded(json.loads(config.to_json_best_effort())), indent=2, sort_keys=True) + "\n"
