@@ -85,7 +85,7 @@ def _add_model_commands(subparsers):
     models.set_defaults(run=_handler("jaxmnist.models.commands:list_command"))
 
     summary = subparsers.add_parser("summary", help="per-layer table of one model, like torchsummary")
-    summary.add_argument("name")
+    summary.add_argument("name", metavar="NAME_OR_WORKDIR", help="a registry model name, or a run's workdir")
     summary.add_argument("--json", action="store_true")
     summary.set_defaults(run=_handler("jaxmnist.models.commands:summary_command"))
 
@@ -98,27 +98,39 @@ def _add_model_commands(subparsers):
 
 def _add_optim_commands(subparsers):
     schedule = subparsers.add_parser("schedule", help="print or plot a per-step learning-rate schedule")
-    schedule.add_argument("spec", help="an experiment name/path, or a schedule spec such as "
+    schedule.add_argument("spec", help="a run's workdir, an experiment name/path, or a schedule spec such as "
                                        "'cosine(lr=1e-3,t_max=1000)'")
-    schedule.add_argument("--steps", type=int, required=True)
+    schedule.add_argument("--steps", type=int, help="how many optimizer updates (default for a workdir or an "
+                                                    "experiment: the whole run, epochs x steps per epoch)")
     schedule.add_argument("--json", action="store_true")
     schedule.add_argument("--plot", metavar="FILE.png")
     schedule.set_defaults(run=_handler("jaxmnist.optim.command:schedule_command"))
 
 
+def _add_run_config_arguments(parser):
+    """The arguments that make a run's config: `train` and `config` take the same."""
+    parser.add_argument("experiment", help="registered experiment name or path to a config .py file")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a config value, e.g. --set optimizer.learning_rate=0.01 (repeatable; "
+                             "`jaxmnist config EXPERIMENT` lists every key)")
+    parser.add_argument("--seed", type=int, help="the run's seed (as --set seed=N)")
+    parser.add_argument("--epochs", type=int, help="override the number of epochs (marks the run as shortened)")
+    parser.add_argument("--limit-train", type=int,
+                        help="use only the first N training examples (marks the run as shortened)")
+    parser.add_argument("--data-dir", metavar="DIR",
+                        help="the folder of prepared datasets (tfds's data dir), where the data are looked for "
+                             "first; default: $TFDS_DATA_DIR, else ~/tensorflow_datasets. A dataset not prepared "
+                             "there is prepared into it from the IDX files of --data-source (default: "
+                             "$JAXMNIST_DATA), else downloaded by tfds where it is installed and there is a network")
+    parser.add_argument("--data-source", metavar="DIR",
+                        help="IDX folder to prepare from if the dataset is missing (default: $JAXMNIST_DATA)")
+
+
 def _add_train_commands(subparsers):
     train = subparsers.add_parser("train", help="train an experiment; rerunning with the same workdir resumes",
                                   epilog=TRAIN_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    train.add_argument("experiment", help="registered experiment name or path to a config .py file")
     train.add_argument("--workdir", help="where the run writes (required unless --dry-run)")
-    train.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                       help="override a config value, e.g. --set optimizer.learning_rate=0.01 (repeatable)")
-    train.add_argument("--seed", type=int, help="the run's seed (as --set seed=N)")
-    train.add_argument("--epochs", type=int, help="override the number of epochs (marks the run as shortened)")
-    train.add_argument("--limit-train", type=int,
-                       help="use only the first N training examples (marks the run as shortened)")
-    train.add_argument("--data-dir")
-    train.add_argument("--data-source", help="IDX folder to prepare from if the dataset is missing")
+    _add_run_config_arguments(train)
     train.add_argument("--force", action="store_true",
                        help="continue a workdir even though its saved config differs")
     train.add_argument("--cpu-devices", type=runtime.device_count_argument, metavar="N",
@@ -140,6 +152,12 @@ def _add_train_commands(subparsers):
     train.add_argument("--num-processes", type=int, help="with --distributed")
     train.add_argument("--process-id", type=int, help="with --distributed")
     train.set_defaults(run=_handler("jaxmnist.train.command:train_command"))
+
+    config = subparsers.add_parser("config", help="every config key of a run and the value its config.json "
+                                                  "records: what --set can change")
+    _add_run_config_arguments(config)
+    config.add_argument("--json", action="store_true", help="the config.json a run writes")
+    config.set_defaults(steps_per_dispatch=None, run=_handler("jaxmnist.config:config_command"))
 
 
 def _add_experiment_commands(subparsers):

@@ -6,11 +6,12 @@ As in Flax's examples and big_vision, the config file *is* the experiment record
 """
 
 import importlib.util
+import json
 from pathlib import Path
 
 import ml_collections
 
-from jaxmnist.errors import UserError
+from jaxmnist.errors import UserError, closest_names, did_you_mean
 
 EXPERIMENTS_DIR = Path(__file__).resolve().parent.parent / "experiments"
 
@@ -44,8 +45,8 @@ def _config_path(name_or_path: str) -> Path:
         return path
     registered = EXPERIMENTS_DIR / f"{current_name(name_or_path)}.py"
     if not registered.is_file():
-        raise UserError(f"unknown experiment '{name_or_path}' "
-                        f"(known: {', '.join(experiment_names()) or 'none'})")
+        suggestion = did_you_mean(closest_names(name_or_path, experiment_names(), separator="/"))
+        raise UserError(f"unknown experiment '{name_or_path}'{suggestion}: `jaxmnist experiments` lists them all")
     return registered
 
 
@@ -105,15 +106,32 @@ def apply_overrides(config: ml_collections.ConfigDict, assignments: list[str]) -
         *parents, leaf = key.split(".")
         for part in parents:
             if not isinstance(node, ml_collections.ConfigDict) or part not in node:
-                raise UserError(f"--set {assignment}: the config has no key '{key}'")
+                raise _unknown_key(config, key, assignment)
             node = node[part]
         if not isinstance(node, ml_collections.ConfigDict) or leaf not in node:
-            raise UserError(f"--set {assignment}: the config has no key '{key}'")
+            raise _unknown_key(config, key, assignment)
         try:
             node[leaf] = value
         except TypeError as error:
             raise UserError(f"--set {assignment}: {error}") from None
     return config
+
+
+def dotted_items(tree, prefix: str = "") -> list[tuple[str, object]]:
+    """(dotted key, value) of every key of a config or plain dict, sections and the keys inside them:
+    ('optimizer', {...}), ('optimizer.learning_rate', 0.01), ..."""
+    items = []
+    for key, value in tree.items():
+        items.append((prefix + key, value))
+        if isinstance(value, (dict, ml_collections.ConfigDict)):
+            items += dotted_items(value, f"{prefix}{key}.")
+    return items
+
+
+def _unknown_key(config: ml_collections.ConfigDict, key: str, assignment: str) -> UserError:
+    suggestion = did_you_mean(closest_names(key, [name for name, _ in dotted_items(config)]))
+    return UserError(f"--set {assignment}: the config has no key '{key}'{suggestion}; "
+                     "`jaxmnist config EXPERIMENT` lists every key")
 
 
 # Keys every training config sets; the others have defaults in the jaxmnist.train package.
@@ -220,3 +238,23 @@ def validate(config: ml_collections.ConfigDict):
         raise bad("model_overrides", "a dict", overrides)
     models.create(config.model, **overrides)
     optim.create_optimizer(config)
+
+
+def config_command(args) -> int:
+    """`jaxmnist config EXPERIMENT [--set ...] [--seed N] [--epochs N] [--json]`: every key of the run these
+    arguments start, with the value its config.json records."""
+    # The config is resolved and checked as `jaxmnist train` does, and written by the code that writes config.json.
+    from jaxmnist.train.command import resolve_config
+    from jaxmnist.train.run_config import recorded_text
+
+    config = resolve_config(args)
+    validate(config)
+    text = recorded_text(config)
+    if args.json:
+        print(text, end="")
+        return 0
+    rows = [(key, value) for key, value in dotted_items(json.loads(text)) if not isinstance(value, dict) or not value]
+    width = max(len(key) for key, _ in rows)
+    for key, value in rows:
+        print(f"{key:<{width}}  {value!r}")
+    return 0

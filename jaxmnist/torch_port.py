@@ -9,6 +9,8 @@ torch is an optional dependency: it is imported only to read .pt files and by `t
 """
 
 import json
+import warnings
+import zipfile
 from pathlib import Path
 
 import jax
@@ -128,16 +130,25 @@ def to_torch(name: str, variables) -> dict:
 def load_torch_state_dict(file) -> dict:
     """Read a file written by torch.save(model.state_dict(), file), without running pickled code."""
     torch = _import_torch()
+    save_one = "save one with torch.save(model.state_dict(), file)"
     try:
-        state_dict = torch.load(file, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():
+            # torch warns of pickle protocols its safe loader may not read; the error below says what the file is.
+            warnings.simplefilter("ignore")
+            state_dict = torch.load(file, map_location="cpu", weights_only=True)
     except FileNotFoundError:
         raise UserError(f"{file} does not exist") from None
-    except Exception as error:  # torch raises pickle, zip and RuntimeError varieties
-        raise UserError(f"cannot read {file} as a PyTorch state_dict: {str(error).splitlines()[0]}") from None
-    if not isinstance(state_dict, dict) or not all(isinstance(v, torch.Tensor) for v in state_dict.values()):
-        keys = ", ".join(map(str, state_dict)) if isinstance(state_dict, dict) else type(state_dict).__name__
-        raise UserError(f"{file} is not a state_dict of tensors (found: {keys}); "
-                        "save one with torch.save(model.state_dict(), file)")
+    except Exception:  # torch raises pickle, zip and RuntimeError varieties, with advice to unpickle any code
+        # torch.save writes a zip archive: one that the tensors-only loader refuses holds other objects.
+        found = ("it holds objects other than tensors and dicts (a whole model, saved by torch.save(model)?)"
+                 if zipfile.is_zipfile(file) else "it is no file written by torch.save")
+        raise UserError(f"cannot read {file} as a PyTorch state_dict: {found}; {save_one}") from None
+    if not isinstance(state_dict, dict):
+        raise UserError(f"{file} is not a state_dict: it holds a {type(state_dict).__name__}, not a dict of "
+                        f"tensors; {save_one}")
+    if not all(isinstance(value, torch.Tensor) for value in state_dict.values()):
+        raise UserError(f"{file} is not a state_dict of tensors (found: {', '.join(map(str, state_dict))}); "
+                        f"{save_one}")
     return state_dict
 
 

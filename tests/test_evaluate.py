@@ -213,6 +213,15 @@ def test_bad_images_are_one_error_line(run, capsys, tmp_path):
     assert "neither a training workdir" in _error(capsys, "evaluate", tmp_path)
 
 
+def test_predict_says_what_is_wrong_with_a_split_slice(run, capsys):
+    # The fixture's test split has 500 examples.
+    assert _error(capsys, "predict", run, "test[:501]") == (
+        "error: split 'test[:501]' is out of range: its stop 501 lies outside 'test', which has 500 examples "
+        "(bounds -500 to 500)")
+    assert _error(capsys, "predict", run, "test[5:3]") == (
+        "error: split 'test[5:3]' selects no examples: it is empty, as its start 5 is not below its stop 3")
+
+
 def test_probabilities_follow_the_model_s_output():
     outputs = np.log(np.array([[0.7, 0.2, 0.1]]))
     from jaxmnist.inference.predict import probabilities

@@ -41,7 +41,7 @@ def test_parallel_runs_of_the_later_seeds_log_to_files(fixture_data_dir, tmp_pat
     for seed in (2, 3):
         assert json.loads((tmp_path / "net8k" / f"net_bn-seed{seed}" / "config.json").read_text())["seed"] == seed
         log = (tmp_path / "net8k" / f"net_bn-seed{seed}.log").read_text()
-        assert "net8k/net_bn: after 1 epochs, test accuracy" in log
+        assert "net8k/net_bn: after 1 epoch, test accuracy" in log
     assert {line for line in result.stdout.splitlines() if line.startswith(("[", "finished"))} == {
         "[1/2] net8k/net_bn-seed2", "[2/2] net8k/net_bn-seed3",
         "finished net8k/net_bn-seed2 (exit 0)", "finished net8k/net_bn-seed3 (exit 0)"}

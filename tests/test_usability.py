@@ -71,7 +71,9 @@ def test_commands_that_build_no_dataset_import_no_tensorflow(fixture_data_dir, t
                     "--out", str(tmp_path / "curves.png")],
                    ["data", "info", "--data-dir", str(fixture_data_dir)],
                    ["data", "info", "--data-dir", str(tmp_path / "nothing_prepared")], ["models"]]
-    with_jax = [["summary", "lenet"], ["schedule", "net8k/net_bn", "--steps", "3"]]
+    run = str(REPO / "docs" / "runs" / "net8k" / "net_bn")
+    with_jax = [["summary", "lenet"], ["schedule", "net8k/net_bn", "--steps", "3"], ["summary", run],
+                ["schedule", run], ["config", "net8k/net_bn"]]
     script = (
         "import contextlib, io, json, sys\n"
         "from jaxmnist import cli\n"

@@ -35,18 +35,22 @@ def _slice_bounds(split: str, size: int) -> tuple[str, int, int]:
     if not match:
         raise UserError(f"cannot parse split '{split}' (examples: test, train[:48000], train[80%:])")
 
-    def bound(text, percent, default):
+    def bound(which, text, percent, default):
         if text == "":
             return default
         value = int(text)
         if percent:
             value = round(size * value / 100)
+        if not -size <= value <= size:
+            raise UserError(f"split '{split}' is out of range: its {which} {text}{percent} lies outside "
+                            f"'{match['name']}', which has {size:,} examples (bounds -{size} to {size})")
         return value + size if value < 0 else value
 
-    start = bound(match["start"] or "", match["start_pct"], 0)
-    stop = bound(match["stop"] or "", match["stop_pct"], size)
-    if not 0 <= start < stop <= size:
-        raise UserError(f"split '{split}' selects no examples of the {size} in '{match['name']}'")
+    start = bound("start", match["start"] or "", match["start_pct"], 0)
+    stop = bound("stop", match["stop"] or "", match["stop_pct"], size)
+    if start >= stop:
+        raise UserError(f"split '{split}' selects no examples: it is empty, as its start {start} is not below "
+                        f"its stop {stop}")
     return match["name"], start, stop
 
 

@@ -23,13 +23,14 @@ import shutil
 import socket
 import sys
 import tempfile
+import warnings
 import zipfile
 from pathlib import Path
 
 import numpy as np
 
 from jaxmnist.data import idx
-from jaxmnist.errors import UserError
+from jaxmnist.errors import RunWarning, UserError
 
 DATASETS = ("mnist", "fashion_mnist")
 SPLITS = ("train", "test")
@@ -281,9 +282,13 @@ def _decoded_copy(dataset: str, split: str, data_dir: Path):
     if path is None:
         return None
     try:
-        with np.load(path) as saved:
+        # Opened here: np.load leaves the file it opened open when the archive is damaged.
+        with open(path, "rb") as file, np.load(file) as saved:
             return saved["images"], saved["labels"]
-    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):  # damaged: decode again, rewrite it
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as error:  # decoded again, rewritten
+        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        warnings.warn(f"{path} is damaged ({reason}): the {split} split is read from the dataset again and the "
+                      "file rewritten", RunWarning, stacklevel=2)
         return None
 
 

@@ -15,7 +15,7 @@ functions that build modules and variables (jaxmnist/models/build.py) load on fi
 
 import dataclasses
 
-from jaxmnist.errors import UserError
+from jaxmnist.errors import UserError, closest_names, did_you_mean
 
 INPUT_SHAPE = (28, 28, 1)
 
@@ -94,7 +94,8 @@ def canonical_name(name: str) -> str:
         return matches[0]
     if matches:
         raise UserError(f"model '{name}' is the PyTorch class of {' and '.join(matches)}: name one of them")
-    raise UserError(f"unknown model '{name}' (known: {', '.join(REGISTRY)}); "
+    suggestion = did_you_mean(closest_names(name, REGISTRY))
+    raise UserError(f"unknown model '{name}'{suggestion}: `jaxmnist models` lists them all; "
                     "the notebooks' PyTorch class names (e.g. SimpleNet) work too")
 
 

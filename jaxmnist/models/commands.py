@@ -1,7 +1,8 @@
-"""`jaxmnist models` and `jaxmnist summary NAME`."""
+"""`jaxmnist models` and `jaxmnist summary NAME_OR_WORKDIR`."""
 
 import functools
 import json
+from pathlib import Path
 
 from jaxmnist import models
 
@@ -59,6 +60,10 @@ def layer_table(name: str) -> list[dict]:
 
 
 def summary_command(args) -> int:
+    if Path(args.name).is_dir():  # a run's workdir: the model its config.json names
+        from jaxmnist.report import runs
+
+        args.name = runs.run_config(args.name)["model"]
     args.name = models.canonical_name(args.name)
     entry = models.info(args.name)
     rows = layer_table(args.name)

@@ -79,5 +79,6 @@ def train_command(args) -> int:
         summary = ", ".join(f"{name} accuracy {final[name]['accuracy']:.2f}% ({final[name]['correct']}/"
                             f"{final[name]['total']})" for name in config.eval)
         note = " [shortened run: not a reproduction]" if config.shortened else ""
-        print(f"{config.experiment}: after {final['epoch']} epochs, {summary}{note}")
+        epochs = f"{final['epoch']} epoch{'' if final['epoch'] == 1 else 's'}"
+        print(f"{config.experiment}: after {epochs}, {summary}{note}")
     return 0

@@ -10,6 +10,12 @@ from jaxmnist import config as config_lib
 from jaxmnist import workdir as workdir_lib
 from jaxmnist.errors import UserError
 
+
+def recorded_text(config: ml_collections.ConfigDict) -> str:
+    """The config.json a run of `config` writes: its recorded values as sorted, indented JSON."""
+    return json.dumps(config_lib.recorded(json.loads(config.to_json_best_effort())), indent=2, sort_keys=True) + "\n"
+
+
 def check_config(workdir: Path, config: ml_collections.ConfigDict, force: bool) -> str:
     """The config.json a run of `config` writes in `workdir`; writes nothing.
 
@@ -17,8 +23,8 @@ def check_config(workdir: Path, config: ml_collections.ConfigDict, force: bool) 
     checkpoints whose config.json is damaged or gone: nothing says which config they belong to.
     """
     saved_path = workdir / "config.json"
-    current = config_lib.recorded(json.loads(config.to_json_best_effort()))
-    text = json.dumps(current, indent=2, sort_keys=True) + "\n"
+    text = recorded_text(config)
+    current = json.loads(text)
     if force:
         return text
     continue_anyway = "Rerun with --force to continue its checkpoints with this config, or use another --workdir"
