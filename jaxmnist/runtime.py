@@ -8,6 +8,7 @@
   touch: 10,000-14,000 faults per step for LeNetDeep (42 MB) and Net at batch 128 (57 MB). Without
   them their steps took 82-89 ms instead of 117 and 65-85 ms instead of 103 on one core of this
   project's machine (noisy single runs).
+- `provenance()` says what produced a process's numbers (versions, git commit, device kind), for timing.jsonl.
 """
 
 import argparse
