@@ -34,7 +34,7 @@ TRAIN_EPILOG = """\
 what a run writes into its workdir:
   config.json     the resolved config (checked when the run is continued)
   metrics.jsonl   one row per epoch and per logged step: loss, accuracy, learning rate
-  timing.jsonl    wall time per epoch, and the seconds to each process's first step
+  timing.jsonl    wall time per epoch; each process's seconds to its first step, devices and versions
   tensorboard/    the same scalars as TensorBoard events
   curves.png      loss, accuracy and learning rate against the training examples seen
   checkpoints/    the latest saves (and the best by best_split's accuracy), to resume from

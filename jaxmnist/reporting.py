@@ -83,10 +83,12 @@ class MetricsLog:
     def write_timing(self, step: int, epoch: int, seconds: float):
         self._append_timing({"step": step, "epoch": epoch, "seconds": round(seconds, 3)})
 
-    def write_first_step(self, step: int, epoch: int, seconds_since_start: float, devices: str):
-        """How long this process (fresh or resumed) took to finish its first step, and on what devices."""
+    def write_first_step(self, step: int, epoch: int, seconds_since_start: float, devices: str, provenance: dict):
+        """How long this process (fresh or resumed) took to finish its first step, on what devices, and
+        what software (jaxmnist.runtime.provenance)."""
         self._append_timing({"kind": "first_step", "step": step, "epoch": epoch,
-                             "seconds_since_start": round(seconds_since_start, 3), "devices": devices})
+                             "seconds_since_start": round(seconds_since_start, 3), "devices": devices,
+                             "provenance": provenance})
 
     def _append_timing(self, row: dict):
         with self.timing_path.open("a") as file:

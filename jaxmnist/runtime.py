@@ -8,12 +8,17 @@
   touch: 10,000-14,000 faults per step for LeNetDeep (42 MB) and Net at batch 128 (57 MB). Without
   them their steps took 82-89 ms instead of 117 and 65-85 ms instead of 103 on one core of this
   project's machine (noisy single runs).
+- `provenance()` says what produced a process's numbers (versions, git commit, device kind), for timing.jsonl.
 """
 
 import argparse
 import ctypes
 import ctypes.util
+import functools
+import importlib.metadata
 import os
+import platform
+import subprocess
 from pathlib import Path
 
 # mallopt parameters, from glibc's malloc.h
@@ -110,3 +115,52 @@ def use_cpu_cores_as_devices(count: int | None = None):
             return
         count = usable_cores()
     jax.config.update("jax_num_cpu_devices", count)
+
+
+# The packages whose versions decide a run's numbers, besides jaxmnist and Python.
+PROVENANCE_PACKAGES = ("jax", "jaxlib", "flax", "optax", "orbax-checkpoint")
+_GIT_SECONDS = 5
+
+
+def _git(package_dir: Path, *arguments: str) -> str | None:
+    """What `git -C package_dir ARGUMENTS` prints, or None where git is missing, slow or fails."""
+    try:
+        result = subprocess.run(["git", "-C", str(package_dir), *arguments], capture_output=True, text=True,
+                                timeout=_GIT_SECONDS)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return result.stdout if result.returncode == 0 else None
+
+
+def git_state(package_dir: Path) -> tuple[str | None, bool | None]:
+    """(commit, uncommitted changes) of the checkout holding `package_dir`; (None, None) outside one.
+
+    The package must be tracked there: an installed copy inside some other repository (a venv
+    within a project) is no checkout of jaxmnist.
+    """
+    if _git(package_dir, "ls-files", "--error-unmatch", "__init__.py") is None:
+        return None, None
+    commit, changes = _git(package_dir, "rev-parse", "HEAD"), _git(package_dir, "status", "--porcelain")
+    return (commit.strip() if commit else None), (bool(changes.strip()) if changes is not None else None)
+
+
+def _installed_version(package: str) -> str | None:
+    try:
+        return importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+@functools.cache
+def provenance() -> dict:
+    """What produced this process's numbers, for timing.jsonl: jaxmnist's version and git commit,
+    the versions of Python and of PROVENANCE_PACKAGES, and the kind of device. Computed once per process."""
+    import jax
+
+    from jaxmnist import __version__
+
+    commit, uncommitted_changes = git_state(Path(__file__).resolve().parent)
+    return {"jaxmnist": __version__, "git_commit": commit, "git_uncommitted_changes": uncommitted_changes,
+            "python": platform.python_version(),
+            **{package: _installed_version(package) for package in PROVENANCE_PACKAGES},
+            "device_kind": jax.devices()[0].device_kind}

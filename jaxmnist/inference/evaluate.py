@@ -124,12 +124,12 @@ def format_evaluation(result: dict) -> str:
 
 # --- commands -----------------------------------------------------------------------------------
 
-def _prepare_process(args):
+def prepare_process(path, step: int | None):
     """Before JAX starts: the compilation cache, deterministic GPU programs, and on CPU as many devices
     as wrote the checkpoint."""
     runtime.enable_compilation_cache()
     runtime.deterministic_gpu_ops()
-    count = saved_device_count(args.path, args.step)
+    count = saved_device_count(path, step)
     if count > 1:  # one device is there in any case: the programs take the first
         try:
             runtime.use_cpu_cores_as_devices(count)
@@ -139,7 +139,7 @@ def _prepare_process(args):
 
 def evaluate_command(args) -> int:
     """`jaxmnist evaluate WORKDIR_OR_CHECKPOINT [--split S] [--experiment NAME] [--step N] [--confusion FILE.png]`."""
-    _prepare_process(args)
+    prepare_process(args.path, args.step)
     loaded = load(args.path, args.experiment, args.step, args.data_dir, args.data_source)
     result = evaluate(loaded, args.split)
     if args.confusion:

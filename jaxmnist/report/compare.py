@@ -55,7 +55,8 @@ def read_run(workdir) -> dict:
             "epochs_run": epochs_run, "epochs_configured": configured_epochs, "reference": reference,
             "measured": value, "measured_epoch": at_epoch, "comparable": comparable, "rows": rows,
             "training_rows": runs.training_rows(all_rows), "batch_size": run_config.get("batch_size"),
-            "seconds": runs.training_seconds(timing), "devices": runs.devices(timing)}
+            "seconds": runs.training_seconds(timing), "devices": runs.devices(timing),
+            "provenance": runs.provenance(timing)}
 
 
 def _aggregate(group: list[dict]) -> dict:
@@ -80,6 +81,7 @@ def _aggregate(group: list[dict]) -> dict:
         "measured_runs": [run["measured"] for run in group],
         "seconds_runs": [run["seconds"] for run in group], "notebook_seconds": reference["notebook_seconds"],
         "devices_runs": [run["devices"] for run in group],
+        "provenance_runs": [run["provenance"] for run in group],
     }
 
 

@@ -101,6 +101,16 @@ def devices(timing: list[dict]) -> list[str]:
     return list(dict.fromkeys(row["devices"] for row in timing if "devices" in row))
 
 
+def provenance(timing: list[dict]) -> dict | None:
+    """Each value of the software the run's processes recorded (jaxmnist.runtime.provenance), in order,
+    each once, by field; None for runs from before timing.jsonl recorded it."""
+    recorded = [row["provenance"] for row in timing if isinstance(row.get("provenance"), dict)]
+    if not recorded:
+        return None
+    fields = dict.fromkeys(field for entry in recorded for field in entry)
+    return {field: list(dict.fromkeys(entry.get(field) for entry in recorded)) for field in fields}
+
+
 def plain(value):
     """ConfigDicts (and lists of them) as plain dicts and lists."""
     if hasattr(value, "to_dict"):

@@ -55,15 +55,20 @@ def _initialize_distributed(args):
                                process_id=args.process_id)
 
 
+def prepare_process(cpu_devices: int | None):
+    """Before JAX starts: the host memory, compilation cache, GPU and CPU device settings of a training process."""
+    runtime.keep_freed_host_memory()
+    runtime.enable_compilation_cache()
+    runtime.deterministic_gpu_ops()
+    runtime.use_cpu_cores_as_devices(cpu_devices)
+
+
 def train_command(args) -> int:
     if not args.dry_run and args.json:
         raise UserError("--json goes with --dry-run (a training run writes its metrics to the workdir)")
     if not args.dry_run and not args.workdir:
         raise UserError("--workdir is required (or --dry-run to estimate how long the run takes)")
-    runtime.keep_freed_host_memory()
-    runtime.enable_compilation_cache()
-    runtime.deterministic_gpu_ops()
-    runtime.use_cpu_cores_as_devices(1 if args.distributed and args.cpu_devices is None else args.cpu_devices)
+    prepare_process(1 if args.distributed and args.cpu_devices is None else args.cpu_devices)
     if args.distributed:
         _initialize_distributed(args)
     config = resolve_config(args)

@@ -18,7 +18,7 @@ import ml_collections
 import numpy as np
 from tqdm import tqdm
 
-from jaxmnist import checkpoint, models, optim, reporting
+from jaxmnist import checkpoint, models, optim, reporting, runtime
 from jaxmnist import config as config_lib
 from jaxmnist import workdir as workdir_lib
 from jaxmnist.errors import UserError
@@ -204,7 +204,7 @@ def _train_in_workdir(config: ml_collections.ConfigDict, workdir: Path, force: b
                         progress_flags["first_step_done"] = True
                     startup = seconds_since_process_start()
                     if log:
-                        log.write_first_step(step, epoch, startup, describe_devices())
+                        log.write_first_step(step, epoch, startup, describe_devices(), runtime.provenance())
                     if is_writer:
                         tqdm.write(f"first step done {startup:.1f} s after the process started")
                 if crossed(log_every, before, step):
