@@ -38,6 +38,29 @@ def saved_steps(workdir: Path) -> list[int]:
     return sorted(int(path.name) for path in directory.iterdir() if path.name.isdigit() and path.is_dir())
 
 
+def state_shapes(tree) -> dict[tuple[str, ...], tuple[tuple[int, ...], str]]:
+    """{path: (shape, dtype)} of every array of a state pytree, or of its orbax metadata (where
+    attributes and namedtuple fields are dict keys): paths as names, comparable between the two."""
+    def name(key) -> str:
+        return str(next(getattr(key, field) for field in ("key", "name", "idx") if hasattr(key, field)))
+
+    return {tuple(name(key) for key in path): (tuple(leaf.shape), str(np.dtype(leaf.dtype)))
+            for path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]}
+
+
+def saved_state_shapes(workdir: Path) -> dict | None:
+    """`state_shapes` of the newest checkpoint whose metadata reads, without restoring it; None if there is none."""
+    for step in reversed(saved_steps(workdir)):
+        try:
+            with _orbax_quiet():
+                metadata = ocp.StandardCheckpointer().metadata(Path(workdir).resolve() / "checkpoints" / str(step)
+                                                               / "state")
+            return state_shapes(metadata.item_metadata.tree)
+        except Exception:  # noqa: BLE001 - an unreadable checkpoint is skipped, as restore_latest skips it
+            continue
+    return None
+
+
 def state_digest(state) -> str:
     """SHA-256 of every leaf's dtype, shape and bytes, from this process's copy of the replicated state."""
     digest = hashlib.sha256()

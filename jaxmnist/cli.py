@@ -132,7 +132,8 @@ def _add_train_commands(subparsers):
     train.add_argument("--workdir", help="where the run writes (required unless --dry-run)")
     _add_run_config_arguments(train)
     train.add_argument("--force", action="store_true",
-                       help="continue a workdir even though its saved config differs")
+                       help="continue a workdir even though its saved config differs, where its checkpoints fit "
+                            "this config's model and optimizer state")
     train.add_argument("--cpu-devices", type=runtime.device_count_argument, metavar="N",
                        help="on a CPU host, split each batch over N devices (default: one per core this process "
                             "may use; 1 with --distributed). GPU and TPU runs use their accelerators")

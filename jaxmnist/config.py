@@ -236,7 +236,7 @@ def validate(config: ml_collections.ConfigDict):
     overrides = config.get("model_overrides") or {}
     if not isinstance(overrides, (dict, ml_collections.ConfigDict)):
         raise bad("model_overrides", "a dict", overrides)
-    models.create(config.model, **overrides)
+    models.check_overrides(config.model, overrides)
     optim.create_optimizer(config)
 
 

@@ -30,6 +30,8 @@ _FILESYSTEM_FIXES = {
     errno.EEXIST: "it exists and is not a directory: choose another path",
     errno.EISDIR: "it is a directory where a file was expected: choose another path",
     errno.EFBIG: "the file grew past the size this process may write: raise the limit (ulimit -f) and rerun",
+    # mkdir of a missing parent where none can be made (under /proc, /sys, a vanished mount)
+    errno.ENOENT: "no such directory, and none can be made there: choose another path",
 }
 # Messages of errors that libraries (tensorstore, orbax) raise as other types for the same causes.
 _FILESYSTEM_MESSAGES = {"No space left on device": errno.ENOSPC, "Disk quota exceeded": errno.EDQUOT,

@@ -103,7 +103,8 @@ def entry(name: str) -> Entry:
     return REGISTRY[canonical_name(name)]
 
 
-_BUILD_FUNCTIONS = ("create", "init_variables", "abstract_variables", "param_count", "info", "batch_statistics_over")
+_BUILD_FUNCTIONS = ("create", "check_overrides", "init_variables", "abstract_variables", "param_count", "info",
+                    "batch_statistics_over")
 
 
 def __getattr__(name: str):

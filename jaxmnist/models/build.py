@@ -1,9 +1,11 @@
 """The Flax module of a registry entry, its variables and its parameter count."""
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 import dataclasses
 import functools
 import importlib
+import types
+import typing
 
 import flax.linen as nn
 import jax
@@ -20,8 +22,8 @@ def module_class(name: str) -> type[nn.Module]:
 
 
 def _attributes(module_type: type[nn.Module]) -> dict:
-    """The module's configurable attributes and their defaults."""
-    return {field.name: field.default for field in dataclasses.fields(module_type)
+    """The module's configurable attributes and their types."""
+    return {field.name: field.type for field in dataclasses.fields(module_type)
             if field.name not in ("parent", "name")}
 
 
@@ -40,6 +42,46 @@ def create(name: str, batch_norm_axis_name: str | None = None, **overrides) -> n
         raise UserError(f"model '{name}' has no attribute {', '.join(unknown)} "
                         f"(overridable: {', '.join(known)})")
     return module_type(**{**entry(name).config, **overrides})
+
+
+def _is_instance(value, annotation) -> bool:
+    """Whether `value` is of the attribute type `annotation` (float | None, bool, Sequence[int], ...)."""
+    origin = typing.get_origin(annotation)
+    if origin in (types.UnionType, typing.Union):
+        return any(_is_instance(value, option) for option in typing.get_args(annotation))
+    if origin is Sequence:
+        return isinstance(value, (list, tuple)) and all(_is_instance(item, typing.get_args(annotation)[0])
+                                                        for item in value)
+    if annotation is float:  # a whole number is a rate too (dropout_rate=1), a bool is not
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if annotation is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, annotation if isinstance(annotation, type) else object)
+
+
+def check_overrides(name: str, overrides: Mapping):
+    """Raise one UserError naming the first override model `name` does not accept: an unknown
+    attribute, a value of another type, a rate outside [0, 1] (torch's dropout layers refuse
+    those), or values the layers cannot be built with (an unknown weight_init, no channels)."""
+    create(name, **overrides)  # an unknown attribute
+    known = _attributes(module_class(name))
+    for key, value in overrides.items():
+        if key == "batch_norm_axis_name":
+            raise UserError(f"model_overrides.{key} is the train step's to set (its device axis), not a config's")
+        if not _is_instance(value, known[key]):
+            wanted = known[key].__name__ if isinstance(known[key], type) else str(known[key]).replace(
+                "collections.abc.", "")
+            raise UserError(f"model_overrides.{key} of model '{name}' must be {wanted}, got {value!r}")
+        if key.endswith("_rate") and value is not None and not 0 <= value <= 1:
+            raise UserError(f"model_overrides.{key} of model '{name}' must be a probability in [0, 1] (as torch's "
+                            f"dropout layers), got {value!r}")
+    if overrides:
+        try:
+            jax.eval_shape(functools.partial(init_variables, create(name, **overrides)), jax.random.key(0))
+        except Exception as error:  # noqa: BLE001 - whatever the layers refuse, said in one line
+            reason = (str(error).strip().splitlines() or [""])[0]
+            raise UserError(f"model '{name}' cannot be built with model_overrides {dict(overrides)}: "
+                            f"{type(error).__name__}: {reason}") from None
 
 
 def init_variables(module: nn.Module, rng: jax.Array) -> dict:

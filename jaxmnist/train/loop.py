@@ -75,7 +75,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, force: b
 
     The config is checked before anything is written, one run at a time holds the workdir (the
     first process of a multi-process run holds it for all), and a run that fails before its first
-    step leaves the workdir as it found it.
+    checkpoint (a bad value, a loss gone non-finite) leaves the workdir as it found it.
     """
     workdir = Path(workdir)
     config_lib.validate(config)
@@ -87,11 +87,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, force: b
         with workdir_lib.exclusive_lock(workdir, "jaxmnist train"):
             snapshot = workdir_lib.Snapshot(workdir, files=("config.json", "metrics.jsonl", "timing.jsonl"),
                                             folders=("tensorboard",))
-            progress = {"first_step_done": False}
+            progress = {"first_save_done": False}
             try:
                 return _train_in_workdir(config, workdir, force, is_writer, progress)
             except BaseException:
-                if not progress["first_step_done"]:
+                if not progress["first_save_done"]:
                     snapshot.restore()
                 raise
     except (UserError, Interrupted):
@@ -129,6 +129,8 @@ def _train_in_workdir(config: ml_collections.ConfigDict, workdir: Path, force: b
         return history
 
     run = programs.RunPrograms.load(config, compiled)
+    if is_writer:
+        _note_batches_beyond_their_split(config, run)
     num_examples, batch_size = run.num_examples, config.batch_size
     batches_per_epoch, steps_per_dispatch = run.batches_per_epoch, run.steps_per_dispatch
     run_block, train_data = run.run_block, run.train_data
@@ -158,6 +160,8 @@ def _train_in_workdir(config: ml_collections.ConfigDict, workdir: Path, force: b
         if not bool(compiled.all_finite(state.params)):
             raise UserError(f"parameters are not finite at step {step}: not saving them")
         checkpoint.save(manager, step, state, {**progress_now, "devices": compiled.mesh.size}, metrics)
+        if progress_flags is not None:
+            progress_flags["first_save_done"] = True
 
     def check_finite(totals, epoch):
         bad_step = int(totals["first_nonfinite_step"])
@@ -200,8 +204,6 @@ def _train_in_workdir(config: ml_collections.ConfigDict, workdir: Path, force: b
                 bar.update(done)
                 if before < first_step <= step:
                     jax.block_until_ready(totals)
-                    if progress_flags is not None:
-                        progress_flags["first_step_done"] = True
                     startup = seconds_since_process_start()
                     if log:
                         log.write_first_step(step, epoch, startup, describe_devices(), runtime.provenance())
@@ -248,6 +250,16 @@ def _train_in_workdir(config: ml_collections.ConfigDict, workdir: Path, force: b
     if is_writer and history:
         plots.plot_curves(workdir, workdir / "curves.png")
     return history
+
+
+def _note_batches_beyond_their_split(config: ml_collections.ConfigDict, run: programs.RunPrograms):
+    """One line per split smaller than its batch size: it is one short batch, as a DataLoader makes it."""
+    sizes = {"train": ("batch_size", run.num_examples),
+             **{name: ("eval_batch_size", len(split.labels)) for name, (_, split, _) in run.evaluations.items()}}
+    for name, (key, examples) in sizes.items():
+        if config[key] > examples:
+            tqdm.write(f"note: {key} {config[key]} is larger than the {examples} examples of the {name} split: "
+                       f"each pass over them is one batch of {examples}, as PyTorch's DataLoader makes it")
 
 
 def load_trained(workdir: str) -> tuple[ml_collections.ConfigDict, Any, dict]:

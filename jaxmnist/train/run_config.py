@@ -3,12 +3,14 @@
 import json
 from pathlib import Path
 
+import jax
 import ml_collections
 
 from jaxmnist import checkpoint
 from jaxmnist import config as config_lib
 from jaxmnist import workdir as workdir_lib
 from jaxmnist.errors import UserError
+from jaxmnist.train import programs
 
 
 def recorded_text(config: ml_collections.ConfigDict) -> str:
@@ -21,13 +23,13 @@ def check_config(workdir: Path, config: ml_collections.ConfigDict, force: bool) 
 
     Refuses to continue a workdir with another config (its checkpoints belong to that one), and
     checkpoints whose config.json is damaged or gone: nothing says which config they belong to.
+    `force` continues them all the same where the newest checkpoint's state has the shapes and
+    structure of this config's; where it has not, or there is none, nothing can continue it.
     """
     saved_path = workdir / "config.json"
     text = recorded_text(config)
     current = json.loads(text)
-    if force:
-        return text
-    continue_anyway = "Rerun with --force to continue its checkpoints with this config, or use another --workdir"
+    other_run = None  # why the workdir's run may not be this config's
     if saved_path.exists():
         try:
             saved = json.loads(saved_path.read_text())
@@ -37,16 +39,41 @@ def check_config(workdir: Path, config: ml_collections.ConfigDict, force: bool) 
             raise workdir_lib.filesystem_error(error, saved_path) or UserError(
                 f"cannot read {saved_path}: {error.strerror}") from None
         if not isinstance(saved, dict):
-            raise UserError(f"{saved_path} is damaged (not a JSON object). {continue_anyway}")
-        saved = config_lib.recorded(saved)  # as written before it left unused rates out
-        if isinstance(saved.get("experiment"), str):
-            saved["experiment"] = config_lib.current_name(saved["experiment"])
-        differing = config_lib.changed_keys(saved, current)
-        if differing:
-            details = "; ".join(f"{key}: {saved.get(key)!r} -> {current.get(key)!r}" for key in differing)
-            raise UserError(f"{workdir} holds a run with a different config ({details}). Use another "
-                            "--workdir, or --force to continue it with the new config")
+            other_run = f"{saved_path} is damaged (not a JSON object)"
+        else:
+            saved = config_lib.recorded(saved)  # as written before it left unused rates out
+            if isinstance(saved.get("experiment"), str):
+                saved["experiment"] = config_lib.current_name(saved["experiment"])
+            differing = config_lib.changed_keys(saved, current)
+            if differing:
+                details = "; ".join(f"{key}: {saved.get(key)!r} -> {current.get(key)!r}" for key in differing)
+                other_run = f"{workdir} holds a run with a different config ({details})"
     elif checkpoint.saved_steps(workdir):
-        raise UserError(f"{workdir} holds checkpoints but no config.json, so nothing says which config they "
-                        f"belong to. {continue_anyway}")
-    return text
+        other_run = f"{workdir} holds checkpoints but no config.json, so nothing says which config they belong to"
+    if other_run is None:
+        return text
+    misfit = _state_misfit(workdir, config)
+    if misfit is None:
+        if force:
+            return text
+        raise UserError(f"{other_run}. Rerun with --force to continue its checkpoints with this config, or use "
+                        "another --workdir")
+    raise UserError(f"{other_run}, and {misfit}: use another --workdir")
+
+
+def _state_misfit(workdir: Path, config: ml_collections.ConfigDict) -> str | None:
+    """Why a run of `config` cannot continue the workdir's newest checkpoint, or None if it can."""
+    saved = checkpoint.saved_state_shapes(workdir)
+    if saved is None:
+        return "it has no readable checkpoint to continue"
+    compiled = programs.CompiledPrograms(config, devices=jax.local_devices()[:1])
+    wanted = checkpoint.state_shapes(compiled.abstract_state(config.seed))
+    if saved == wanted:
+        return None
+    path = next(path for path in sorted(set(saved) | set(wanted)) if saved.get(path) != wanted.get(path))
+
+    def describe(entry):
+        return "absent" if entry is None else f"{entry[1]}{list(entry[0])}"
+
+    return (f"its checkpoints hold another model or optimizer state ({'/'.join(path)}: {describe(saved.get(path))} "
+            f"there, {describe(wanted.get(path))} in this config)")

@@ -195,8 +195,9 @@ def padded_rows(order: np.ndarray, batch_size: int, devices: int, extra_rows: in
 
     As DataLoader(drop_last=False), the last batch may be smaller; it is padded to the full
     size, rounded up to a multiple of the device count, so one compiled program serves every batch.
+    A batch_size beyond len(order) gives DataLoader's one short batch, padded by fewer rows than there are devices.
     """
-    width = -(-batch_size // devices) * devices
+    width = -(-min(batch_size, len(order)) // devices) * devices
     count = -(-len(order) // batch_size)
     rows = np.full((count + extra_rows, width), -1, np.int32)
     for index in range(count):
