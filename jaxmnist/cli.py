@@ -36,7 +36,7 @@ what a run writes into its workdir:
   metrics.jsonl   one row per epoch and per logged step: loss, accuracy, learning rate
   timing.jsonl    wall time per epoch; each process's seconds to its first step, devices and versions
   tensorboard/    the same scalars as TensorBoard events
-  curves.png      loss, accuracy and learning rate against the training examples seen
+  curves.png      loss, accuracy and learning rate per epoch (training at every logged step)
   checkpoints/    the latest saves (and the best by best_split's accuracy), to resume from
   .lock           held while a run uses the workdir (removed when it ends)
 rerun the same command to resume; a complete run is reported and left as it is"""
@@ -167,7 +167,7 @@ def _add_experiment_commands(subparsers):
     listing.set_defaults(run=_handler("jaxmnist.report.reference:list_command"))
 
     compare = subparsers.add_parser(
-        "compare", help="our runs next to the notebooks' numbers (seeds of one experiment: mean ± std)")
+        "compare", help="our runs next to the notebooks' numbers (seeds of one experiment, each once: mean ± std)")
     compare.add_argument("workdirs", nargs="+", metavar="WORKDIR")
     compare.add_argument("--json", action="store_true")
     compare.add_argument("--plot", metavar="FILE.png", help="also overlay our per-epoch curves on the notebook's")

@@ -310,6 +310,21 @@ def test_compare_table_names_the_workdirs_of_each_row(tmp_path):
     assert cells == [["complete", f"{tmp_path}/{{seed0,seed1}}"], ["incomplete", str(cut)]]
 
 
+def test_compare_counts_each_seed_once_and_names_the_workdirs_that_repeat_one(tmp_path):
+    first = _workdir(tmp_path, "net_bn-a", "net8k/net_bn", [98.0] * 14 + [99.2], seed=1)
+    repeat = _workdir(tmp_path, "net_bn-b", "net8k/net_bn", [98.0] * 14 + [99.6], seed=1)
+    other = _workdir(tmp_path, "net_bn-c", "net8k/net_bn", [98.0] * 14 + [99.4], seed=2)
+    with pytest.warns(RunWarning) as caught:
+        (row,) = compare_lib.compare([repeat, other, first])  # given out of path order
+    assert [str(warning.message) for warning in caught] == [
+        f"{repeat} repeats seed 1 of net8k/net_bn (complete): only {first}, the first by path, counts"]
+    assert (row["n"], row["seeds"], row["workdirs"]) == (2, [2, 1], [str(other), str(first)])
+    assert row["measured"] == pytest.approx(99.3) and row["std"] == pytest.approx(statistics.stdev([99.2, 99.4]))
+    assert row["range"] == [99.2, 99.4]
+    header, _, line = compare_lib.format_table([row]).splitlines()
+    cells = dict(zip([cell.strip() for cell in header.split(" | ")], [cell.strip() for cell in line.split(" | ")]))
+    assert (cells["ours"], cells["n"]) == ("99.30 ± 0.14", "2")
+
 @pytest.mark.parametrize("cut, status", [({}, "complete"), ({"epochs_run": 3}, "incomplete"),
                                          ({"shortened": True, "epochs": 2}, "shortened (--epochs 2)"),
                                          ({"batch_size": 32}, "modified (batch_size)")])
@@ -407,7 +422,7 @@ def _tick_labels(axis) -> list[str]:
             if label.get_text()]
 
 
-def test_curves_plot_shows_loss_accuracy_and_rate_against_examples_seen_with_the_notebook_points(tmp_path):
+def test_curves_plot_shows_loss_accuracy_and_rate_per_epoch_with_the_notebook_points(tmp_path):
     # fashion/cnn3 trains with batches of 64: 157 steps cover an epoch of the workdir's 10,000 examples.
     run = _workdir(tmp_path, "run", "fashion/cnn3", ACCURACIES, steps_per_epoch=157)
     out = tmp_path / "curves.png"
@@ -415,35 +430,38 @@ def test_curves_plot_shows_loss_accuracy_and_rate_against_examples_seen_with_the
     assert out.read_bytes()[:8] == PNG_SIGNATURE
     loss_axis, accuracy_axis, rate_axis = figure.axes[:3]
     assert figure.get_suptitle() == "fashion/cnn3"
-    assert _labels_and_scale(loss_axis) == ("training examples seen", "loss", "log")
-    assert _labels_and_scale(accuracy_axis) == ("training examples seen", "accuracy (%)", "linear")
-    assert _labels_and_scale(rate_axis) == ("training examples seen", "learning rate", "linear")
+    assert _labels_and_scale(loss_axis) == ("epoch", "loss", "log")
+    assert _labels_and_scale(accuracy_axis) == ("epoch", "accuracy (%)", "linear")
+    assert _labels_and_scale(rate_axis) == ("epoch", "learning rate", "linear")
     # The notebook printed the loss of every 20th batch (train_batch) and the test split before and after.
     assert _legend(loss_axis) == [TRAIN_LABEL, "test", "notebook test", "notebook train_batch"]
     assert _legend(accuracy_axis) == [TRAIN_LABEL, "test", "notebook test"]
-    epoch_x = [10_000, 20_000, 30_000]
+    epoch_x = [1, 2, 3]
     _assert_line(accuracy_axis, "test", epoch_x, ACCURACIES)
     _assert_line(loss_axis, "test", epoch_x, _losses(ACCURACIES))
     # Step rows every 5 steps, 31 per epoch, then the epoch row: steps 5 and 162 (5 into epoch 2) saw
-    # 5 x 64 examples of their epoch; the epoch rows sit at the epochs' ends.
+    # 5 x 64 examples of their epoch's 10,000; the epoch rows sit at the epochs' ends.
     running_x, running_y = _line(accuracy_axis, TRAIN_LABEL)
-    assert len(running_x) == 3 * 32 and (running_x[0], running_x[31], running_x[32]) == (320, 10_000, 10_000 + 320)
+    assert len(running_x) == 3 * 32
+    np.testing.assert_allclose(running_x[[0, 31, 32]], [320 / 10_000, 1, 1 + 320 / 10_000])
     np.testing.assert_array_equal(running_y, np.repeat(TRAIN_ACCURACIES, 32))
+    # The notebook counted the examples its batches saw of its 60,000 training images.
     reference = _reference("fashion/cnn3")["curves"]
-    _assert_line(accuracy_axis, "notebook test", reference["test"]["examples_seen"], reference["test"]["accuracy"])
-    _assert_line(loss_axis, "notebook train_batch", reference["train_batch"]["examples_seen"],
+    _assert_line(accuracy_axis, "notebook test", np.divide(reference["test"]["examples_seen"], 60_000),
+                 reference["test"]["accuracy"])
+    _assert_line(loss_axis, "notebook train_batch", np.divide(reference["train_batch"]["examples_seen"], 60_000),
                  reference["train_batch"]["loss"])
     (rate_line,) = rate_axis.get_lines()
     np.testing.assert_array_equal(rate_line.get_xdata(), running_x)
     np.testing.assert_allclose(rate_line.get_ydata(), 1e-3, rtol=1e-6)
     assert rate_axis.get_ylim()[0] == 0
     # The last value of each evaluated split is written beside its point, towards the middle of the axes:
-    # right of both (the notebook's points reach twice as far), below the highest accuracy, above the
-    # lowest loss.
+    # left of both (the notebook's one epoch ends at a third of ours), below the highest accuracy, above
+    # the lowest loss.
     assert [(text.get_text(), text.get_ha(), text.get_va()) for text in accuracy_axis.texts] == [
-        ("98.50%", "left", "top")]
+        ("98.50%", "right", "top")]
     assert [(text.get_text(), text.get_ha(), text.get_va()) for text in loss_axis.texts] == [
-        ("0.15", "left", "bottom")]
+        ("0.15", "right", "bottom")]
 
 
 def test_loss_axes_are_labelled_in_plain_decimals(tmp_path):
@@ -453,27 +471,50 @@ def test_loss_axes_are_labelled_in_plain_decimals(tmp_path):
     assert labels and all(re.fullmatch(r"[0-9.]+", label) for label in labels), labels
 
 
+@pytest.mark.parametrize("kind", ["curves", "errors"])
+def test_end_value_labels_of_nearly_equal_values_do_not_overlap(tmp_path, kind):
+    run = _workdir(tmp_path, "run", "lenet/lenet", ACCURACIES)
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    # Test and valid end closer than `make run`'s (0.0017 and 0.22 pp apart), on the same side of the middle.
+    rows[-1]["test"].update(loss=0.09047, accuracy=98.72)
+    rows[-1]["valid"].update(loss=0.08873, accuracy=98.80)
+    (run / "metrics.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
+    if kind == "curves":
+        loss_axis, accuracy_axis = plots.plot_curves(run, tmp_path / "curves.png").axes[:2]
+        # (label of the higher value, label of the lower value)
+        pairs = [(loss_axis, "0.09047", "0.08873"), (accuracy_axis, "98.80%", "98.72%")]
+    else:
+        (error_axis,) = plots.plot_errors(run, tmp_path / "errors.png").axes
+        pairs = [(error_axis, "1.28%", "1.20%")]
+    for axis, higher, lower in pairs:
+        axis.figure.canvas.draw()
+        boxes = {text.get_text(): text.get_window_extent() for text in axis.texts}
+        assert sorted(boxes) == sorted([higher, lower])
+        assert not boxes[higher].overlaps(boxes[lower]), boxes
+        assert boxes[higher].y0 >= boxes[lower].y1  # in the order of their values
+
 def test_a_one_epoch_run_is_drawn_per_logged_step(tmp_path):
     run = _workdir(tmp_path, "run", "fashion/cnn", [80.0], steps_per_epoch=157)
     figure = plots.plot_curves(run, tmp_path / "curves.png")
     accuracy_axis = figure.axes[1]
     running_x, _ = _line(accuracy_axis, TRAIN_LABEL)
-    assert len(running_x) == 32 and running_x[-1] == 10_000
-    assert accuracy_axis.get_xlim()[0] == 0 and accuracy_axis.get_xlim()[1] > 10_000
+    assert len(running_x) == 32 and running_x[0] == pytest.approx(320 / 10_000) and running_x[-1] == 1
+    assert accuracy_axis.get_xlim()[0] == 0 and accuracy_axis.get_xlim()[1] > 1
 
 
-def test_curves_plot_places_notebook_epochs_on_the_full_training_split_and_labels_a_short_run(tmp_path):
+def test_curves_plot_draws_a_short_run_at_its_own_epochs_beside_the_notebook_epochs_and_labels_it(tmp_path):
     run = _workdir(tmp_path, "run", "feature_maps/network_cnn", ACCURACIES, shortened=True, epochs=3)
     figure = plots.plot_curves(run, tmp_path / "curves.png")
     loss_axis, accuracy_axis = figure.axes[:2]
     assert figure.get_suptitle() == "feature_maps/network_cnn [shortened run]"
     assert _legend(accuracy_axis) == [TRAIN_LABEL, "test", "notebook test", "notebook train"]
     reference = _reference("feature_maps/network_cnn")["curves"]
-    # The notebook's epoch e ends after e x 60,000 examples, whatever the size of our run's split.
-    notebook_x = [60_000 * epoch for epoch in range(1, 51)]
+    # The notebook's epoch e (of 60,000 examples) and ours (of the run's 10,000) both sit at x = e.
+    notebook_x = list(range(1, 51))
     _assert_line(accuracy_axis, "notebook test", notebook_x, reference["test"]["accuracy"])
     _assert_line(loss_axis, "notebook train", notebook_x, reference["train"]["loss"])
-    _assert_line(accuracy_axis, "test", [10_000, 20_000, 30_000], ACCURACIES)
+    _assert_line(accuracy_axis, "test", [1, 2, 3], ACCURACIES)
+    assert [axis.get_xlabel() for axis in figure.axes] == ["epoch"] * 3
 
 
 def test_errors_plot_shows_the_error_rate_of_training_per_step_and_each_split_per_epoch(tmp_path):
@@ -481,13 +522,13 @@ def test_errors_plot_shows_the_error_rate_of_training_per_step_and_each_split_pe
     figure = plots.plot_errors(run, tmp_path / "errors.png")
     axis = figure.axes[0]
     assert figure.get_suptitle() == "lenet/lenet_deep_warm_restarts: error rate"
-    assert _labels_and_scale(axis) == ("training examples seen", "error (%)", "linear")
+    assert _labels_and_scale(axis) == ("epoch", "error (%)", "linear")
     assert _legend(axis) == [TRAIN_LABEL, "valid", "test"]  # the config's eval order
-    epoch_x = [10_000, 20_000, 30_000]
+    epoch_x = [1, 2, 3]
     _assert_line(axis, "test", epoch_x, [3.0, 2.0, 1.5])
     _assert_line(axis, "valid", epoch_x, [3.0, 2.0, 1.5])
     running_x, running_y = _line(axis, TRAIN_LABEL)
-    assert running_x[-1] == 30_000
+    assert running_x[-1] == 3
     np.testing.assert_array_equal(np.unique(running_y), [2.5, 3.0, 4.0])
 
 
@@ -557,6 +598,16 @@ def test_comparison_plot_draws_a_one_epoch_run_per_logged_step(tmp_path):
     assert accuracy_axis.get_xlim()[0] == 0
 
 
+def test_comparison_plot_tells_apart_the_workdirs_of_one_seed(tmp_path):
+    accuracies = [94.0 + 0.1 * epoch for epoch in range(50)]
+    workdirs = [_workdir(tmp_path, name, "feature_maps/network_cnn", accuracies, seed=seed)
+                for name, seed in (("run", 1), ("copy", 1), ("other", 2))]
+    figure = plots.plot_comparison([compare_lib.read_run(workdir) for workdir in workdirs], tmp_path / "compare.png")
+    run, copy, _ = workdirs
+    assert _legend(figure.axes[0]) == [f"ours test, seed 1 ({run})", f"ours train, seed 1 ({run})",
+                                       f"ours test, seed 1 ({copy})", f"ours train, seed 1 ({copy})",
+                                       "ours test, seed 2", "ours train, seed 2", "notebook test", "notebook train"]
+
 def test_training_curves_plot_from_the_log_the_engine_writes(tmp_path):
     """The curves.png `jaxmnist train` writes, from a metrics.jsonl written by reporting.MetricsLog."""
     config = config_lib.load_experiment("lenet/lenet_deep_warm_restarts")
@@ -576,15 +627,15 @@ def test_training_curves_plot_from_the_log_the_engine_writes(tmp_path):
     loss_axis, accuracy_axis, rate_axis = figure.axes[:3]
     for axis in (loss_axis, accuracy_axis):
         assert _legend(axis)[:3] == [TRAIN_LABEL, "valid", "test"]  # the config's eval order
-    # 10,000 training examples a epoch (the split metrics' total), batches of 1,000.
-    epoch_x = [10_000, 20_000, 30_000]
+    # 10,000 training examples a epoch (the split metrics' total), batches of 1,000: step 5 is half an epoch.
+    epoch_x = [1, 2, 3]
     _assert_line(accuracy_axis, "test", epoch_x, ACCURACIES)
     _assert_line(accuracy_axis, "valid", epoch_x, [accuracy - 0.5 for accuracy in ACCURACIES])
     _assert_line(loss_axis, "test", epoch_x, _losses(ACCURACIES))
-    _assert_line(accuracy_axis, TRAIN_LABEL, [5_000, 10_000, 15_000, 20_000, 25_000, 30_000],
+    _assert_line(accuracy_axis, TRAIN_LABEL, [0.5, 1, 1.5, 2, 2.5, 3],
                  [accuracy + change for accuracy in ACCURACIES for change in (-2.0, -1.0)])
     (rate_line,) = rate_axis.get_lines()
-    np.testing.assert_array_equal(rate_line.get_xdata(), [5_000, 10_000, 15_000, 20_000, 25_000, 30_000])
+    np.testing.assert_array_equal(rate_line.get_xdata(), [0.5, 1, 1.5, 2, 2.5, 3])
     np.testing.assert_allclose(rate_line.get_ydata(), [0.1 / step for step in (5, 10, 15, 20, 25, 30)], rtol=1e-12)
 
 

@@ -1,7 +1,8 @@
 """`jaxmnist compare`: our runs next to the notebooks' numbers, measured as each reference says.
 
 Runs cut short (--epochs, --limit-train) or with a changed recipe are labelled and never
-presented as reproductions; seeds of one run aggregate to mean ± std.
+presented as reproductions; seeds of one run aggregate to mean ± std. Workdirs that ran the same
+seed count as one: the first by path, with a warning naming the others.
 """
 
 import json
@@ -114,8 +115,21 @@ def read_runs(paths: list) -> list[dict]:
     return measured
 
 
+def _one_run_per_seed(group: list[dict]) -> list[dict]:
+    """The group's runs, one per seed: of workdirs that ran the same seed (a copy or a rerun, not another
+    draw) the first by path counts, and a warning names each one left out."""
+    counted: dict = {}
+    for run in sorted(group, key=lambda run: run["workdir"]):
+        first = counted.setdefault(run["seed"], run)
+        if first is not run:
+            warnings.warn(f"{run['workdir']} repeats seed {run['seed']} of {run['experiment']} ({run['status']}): "
+                          f"only {first['workdir']}, the first by path, counts", RunWarning, stacklevel=3)
+    return [run for run in group if counted[run["seed"]] is run]
+
+
 def compare(workdirs: list, measured: list[dict] | None = None) -> list[dict]:
-    """One row per (experiment, status, epochs run): seeds of the same run aggregate to mean ± std.
+    """One row per (experiment, status, epochs run): seeds of the same run aggregate to mean ± std, each
+    seed once.
 
     Complete runs are never averaged with shortened or incomplete ones, and the difference to the
     notebook is given only where the measurement is the notebook's (complete runs, or unfinished
@@ -124,7 +138,7 @@ def compare(workdirs: list, measured: list[dict] | None = None) -> list[dict]:
     groups: dict[tuple, list[dict]] = {}
     for run in read_runs(workdirs) if measured is None else measured:
         groups.setdefault((run["experiment"], run["status"], run["epochs_run"]), []).append(run)
-    return [_aggregate(group) for _, group in sorted(groups.items(), key=lambda item: item[0])]
+    return [_aggregate(_one_run_per_seed(group)) for _, group in sorted(groups.items(), key=lambda item: item[0])]
 
 
 def _format_number(value, digits=2) -> str:

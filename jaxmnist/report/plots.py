@@ -3,9 +3,12 @@
 Every plot_* saves its picture and returns the closed Figure: its axes, lines and images stay
 readable. Training is drawn per logged step (the running mean since its epoch began, as the
 progress bar shows it), so a one-epoch run has a curve, not one point; evaluations are drawn per
-epoch. Loss axes are logarithmic and labelled in plain decimals.
+epoch. Every x axis counts epochs: training points sit at fractional epochs, a shortened run counts
+its own (shorter) epochs and the notebook's points its epochs. Loss axes are logarithmic and
+labelled in plain decimals.
 """
 
+from collections import Counter
 from typing import TYPE_CHECKING
 
 from jaxmnist.errors import UserError
@@ -68,23 +71,8 @@ def _plain_numbers(axis: "Axes"):
     axis.yaxis.set_major_formatter(ticker.FuncFormatter(lambda value, _: _decimal(value)))
 
 
-def _examples_axis(axis: "Axes", train_size: int):
-    """x: training examples seen (as notebook 001), labelled 30k, 1.2M; the epochs along the top."""
-    from matplotlib import ticker
-
-    def short(value, _):
-        for unit, size in (("M", 1e6), ("k", 1e3)):
-            if abs(value) >= size:
-                return f"{value / size:g}{unit}"
-        return f"{value:g}"
-
-    axis.xaxis.set_major_formatter(ticker.FuncFormatter(short))
-    axis.set_xlabel("training examples seen")
-    top = axis.secondary_xaxis("top", functions=(lambda x: x / train_size, lambda epoch: epoch * train_size))
-    top.set_xlabel("epoch of this run", fontsize=9)
-
-
 def _finish(axis: "Axes", ylabel: str, legend: bool = True):
+    axis.set_xlabel("epoch")
     axis.set_ylabel(ylabel)
     axis.grid(alpha=0.3)
     if legend:
@@ -116,10 +104,34 @@ def _draw(axis: "Axes", series: list[dict], key: str, errors: bool = False):
                           va="top" if high else "bottom", fontsize=8, color=item["style"]["color"])
 
 
-def _run_series(workdir) -> tuple[dict, int, list[dict]] | None:
-    """(config.json, training examples per epoch, series to draw) of a workdir; None before its first epoch.
+def _separate_end_labels(axis: "Axes", gap_points: float = 1.0):
+    """Move `_draw`'s end-value labels apart where their boxes overlap in the laid-out figure, keeping the
+    order of their values: stacked down from the highest when it is written below its point, else up from
+    the lowest, so that each moves away from its point (close values would otherwise print over each other)."""
+    labels = sorted(axis.texts, key=lambda label: label.xy[1], reverse=True)
+    downwards = bool(labels) and labels[0].get_va() == "top"
+    if not downwards:
+        labels.reverse()
+    renderer = axis.figure.canvas.get_renderer()
+    gap = gap_points * axis.figure.dpi / 72
+    for placed, label in zip(labels, labels[1:]):
+        placed_box, box = placed.get_window_extent(renderer), label.get_window_extent(renderer)
+        overlap = box.y1 + gap - placed_box.y0 if downwards else placed_box.y1 + gap - box.y0
+        if overlap > 0:
+            x, y = label.xyann
+            shift = overlap * 72 / axis.figure.dpi
+            label.xyann = (x, y - shift if downwards else y + shift)
 
-    x is the number of training examples seen; 'loss' and 'accuracy' are lists, or None where unknown.
+
+def _training_epochs(rows: list[dict], train_size: int, batch_size: int) -> list[float]:
+    """Where each logged training row lies in epochs of `train_size` examples: 2.5 is half-way through epoch 3."""
+    return [runs.examples_seen(row, train_size, batch_size) / train_size for row in rows]
+
+
+def _run_series(workdir) -> tuple[dict, list[dict]] | None:
+    """(config.json, series to draw) of a workdir; None before its first epoch.
+
+    x is in epochs of the run; 'loss' and 'accuracy' are lists, or None where unknown.
     """
     config = runs.run_config(workdir)
     rows = runs.read_rows(workdir)
@@ -129,18 +141,18 @@ def _run_series(workdir) -> tuple[dict, int, list[dict]] | None:
     train_size = epochs[0]["train"]["total"]
     training = runs.training_rows(rows)
     series = [_series("train (mean since the epoch began)",
-                      [runs.examples_seen(row, train_size, config["batch_size"]) for row in training],
+                      _training_epochs(training, train_size, config["batch_size"]),
                       [row["train"]["loss"] for row in training], [row["train"]["accuracy"] for row in training],
                       color=SPLIT_COLORS["train"], linewidth=1.2)]
     for name in config["eval"]:
-        series.append(_series(name, [row["epoch"] * train_size for row in epochs],
+        series.append(_series(name, [row["epoch"] for row in epochs],
                               [row[name]["loss"] for row in epochs], [row[name]["accuracy"] for row in epochs],
                               evaluated=True, color=SPLIT_COLORS.get(name), marker="o", markersize=4))
-    return config, train_size, series + _notebook_series(config)
+    return config, series + _notebook_series(config)
 
 
 def _notebook_series(config: dict) -> list[dict]:
-    """The points the notebook printed, placed on its own training split at full size."""
+    """The points the notebook printed, at the notebook's epochs (of its training split at full size)."""
     from jaxmnist.data import pipeline
 
     reference = runs.reference_of(config, runs.registered_config(config.get("experiment", ""))) or {}
@@ -149,9 +161,9 @@ def _notebook_series(config: dict) -> list[dict]:
     series = []
     for name, curve in reference.get("curves", {}).items():
         if "examples_seen" in curve:
-            x = curve["examples_seen"]
+            x = [examples / (stop - start) for examples in curve["examples_seen"]]
         elif "epoch" in curve:
-            x = [epoch * (stop - start) for epoch in curve["epoch"]]
+            x = curve["epoch"]
         else:
             continue  # printed points whose epochs are unknown
         series.append(_series(f"notebook {name}", x, curve.get("loss"), curve.get("accuracy"),
@@ -165,12 +177,12 @@ def _title(config: dict, workdir) -> str:
 
 
 def plot_curves(workdir, out) -> "Figure | None":
-    """A run's loss, accuracy and learning rate against the training examples seen, as notebook
-    001's plot_graph, with the notebook's printed points; None, writing nothing, before the first epoch."""
+    """A run's loss, accuracy and learning rate per epoch, as notebook 001's plot_graph, with the
+    notebook's printed points; None, writing nothing, before the first epoch."""
     found = _run_series(workdir)
     if found is None:
         return None
-    config, train_size, series = found
+    config, series = found
     figure, (loss_axis, accuracy_axis, rate_axis) = pyplot().subplots(1, 3, figsize=(17, 4.6))
     _plain_log_scale(loss_axis)
     _draw(loss_axis, series, "loss")
@@ -183,26 +195,27 @@ def plot_curves(workdir, out) -> "Figure | None":
     rate_axis.set_ylim(bottom=0)
     _plain_numbers(rate_axis)
     for axis, ylabel in ((loss_axis, "loss"), (accuracy_axis, "accuracy (%)"), (rate_axis, "learning rate")):
-        _examples_axis(axis, train_size)
         _finish(axis, ylabel, legend=axis is not rate_axis)
     figure.suptitle(_title(config, workdir))
     figure.tight_layout()
+    _separate_end_labels(loss_axis)
+    _separate_end_labels(accuracy_axis)
     return save(figure, out)
 
 
 def plot_errors(workdir, out) -> "Figure | None":
-    """Notebook 001's error plot: the error rate (%) of training and of each evaluated split against the
-    training examples seen; None, writing nothing, before the first epoch."""
+    """Notebook 001's error plot: the error rate (%) of training and of each evaluated split per epoch;
+    None, writing nothing, before the first epoch."""
     found = _run_series(workdir)
     if found is None:
         return None
-    config, train_size, series = found
+    config, series = found
     figure, axis = pyplot().subplots(figsize=(8, 4.6))
     _draw(axis, series, "accuracy", errors=True)
-    _examples_axis(axis, train_size)
     _finish(axis, "error (%)")
     figure.suptitle(f"{_title(config, workdir)}: error rate")
     figure.tight_layout()
+    _separate_end_labels(axis)
     return save(figure, out)
 
 
@@ -242,13 +255,6 @@ def plot_learning_rate(workdir, out) -> "Figure | None":
 
 # --- several runs against the notebooks -------------------------------------------------------
 
-def _epoch_positions(run: dict) -> tuple[list[float], list[dict]]:
-    """(x in epochs, rows) of a run's training per logged step: a one-epoch run's only curve."""
-    train_size = run["rows"][0]["train"]["total"]
-    rows = run["training_rows"]
-    return [runs.examples_seen(row, train_size, run["batch_size"]) / train_size for row in rows], rows
-
-
 def plot_comparison(measured: list[dict], out) -> "Figure":
     """Per experiment: accuracy and loss per epoch of our runs (solid) over the notebook's (dashed).
 
@@ -263,9 +269,12 @@ def plot_comparison(measured: list[dict], out) -> "Figure":
         split = reference["split"]
         # The measured split, and the training curves where the notebook printed them too.
         shown = [split] + (["train"] if "train" in reference["curves"] else [])
+        repeated = Counter((run["seed"], run["status"]) for run in experiment_runs)
         for index, run in enumerate(experiment_runs):
             # One colour per run: its evaluated split with markers, its training curve thinner.
             suffix = f", seed {run['seed']}" + ("" if run["status"] == "complete" else f" [{run['status']}]")
+            if repeated[(run["seed"], run["status"])] > 1:
+                suffix += f" ({run['workdir']})"  # workdirs of one seed, told apart
             color = f"C{index % 10}"
             for name_shown, marker in zip(shown, ("o", "s")):
                 rows = [row for row in run["rows"] if name_shown in row]
@@ -275,7 +284,8 @@ def plot_comparison(measured: list[dict], out) -> "Figure":
                               color=color, linewidth=1.5 if name_shown == split else 0.8,
                               label=f"ours {name_shown}{suffix}")
             if run["epochs_run"] == 1 and run["training_rows"]:
-                x, rows = _epoch_positions(run)
+                rows = run["training_rows"]
+                x = _training_epochs(rows, run["rows"][0]["train"]["total"], run["batch_size"])
                 for key, axis in (("accuracy", accuracy_axis), ("loss", loss_axis)):
                     axis.plot(x, [row["train"][key] for row in rows], color=color, linewidth=0.8,
                               label=f"ours train (mean since the epoch began){suffix}")
@@ -293,7 +303,6 @@ def plot_comparison(measured: list[dict], out) -> "Figure":
         loss_axis.set_title(f"{name}: loss", fontsize=10)
         _plain_log_scale(loss_axis)
         for axis, ylabel in ((accuracy_axis, "accuracy (%)"), (loss_axis, "loss")):
-            axis.set_xlabel("epoch")
             axis.set_xlim(left=0)
             _finish(axis, ylabel)
     figure.tight_layout()
