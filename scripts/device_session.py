@@ -7,7 +7,7 @@ Usage (scripts/device_session.sh installs the carried wheels, then runs this):
 Phases, in this order:
     check      scripts/accelerator_check.py to its end, in two calls: the correctness phases (environment,
                unit_tests, parity) compiled cheaply (--xla_gpu_autotune_level=0), then the timed ones
-               (benchmark, epoch, determinism) at the default flags: check_correctness.json, check_speed.json
+               (benchmark, epoch, determinism) at the default flags: check.json, both reports
     ab         the epoch of notebook 002's and 003's recipes under each XLA:GPU flag choice (FLAG_CHOICES),
                choices alternating within each pair (A/B/A/B); per run: the cold (then cached) start, the
                second epoch's seconds, and whether the rerun wrote the same metrics.jsonl: ab.json
@@ -37,8 +37,8 @@ from jaxmnist import runtime  # noqa: E402  (the checkout's jaxmnist, also where
 
 PHASES = ("check", "ab", "many_runs", "reproduce")
 # Seconds per phase out of 540 (9 minutes), the setup of device_session.sh included; reproduce takes the rest.
-PLAN = {"setup": 30, "check": 390, "ab": 90, "many_runs": 0}
-DRY_RUN_PLAN = {"setup": 0, "check": 240, "ab": 300, "many_runs": 30}
+PLAN = {"check": 390, "ab": 90, "many_runs": 0}
+DRY_RUN_PLAN = {"check": 240, "ab": 300, "many_runs": 30}
 CHECK_CALLS = {  # name: (phases, --timeout overrides, XLA:GPU flags)
     "check_correctness": (("environment", "unit_tests", "parity"), ("unit_tests=110", "parity=50"),
                           {"xla_gpu_autotune_level": "0"}),
@@ -150,9 +150,8 @@ def check_phase(session: Session) -> dict:
         # The check's own timeouts end its phases; this limit only catches a check that hangs between them.
         entries[name] = session.run(command, name, timeout=session.plan["check"], xla_gpu_flags=flags)
         if report.exists():
-            shutil.copy(report, session.out / f"{name}.json")
-            entries[name]["phases"] = {phase: entry["status"]
-                                       for phase, entry in json.loads(report.read_text())["phases"].items()}
+            entries[name]["report"] = json.loads(report.read_text())
+        write_json(session.out / "check.json", {"calls": entries})
     return {"calls": entries}
 
 
