@@ -253,7 +253,7 @@ def main(argv=None) -> int:
     prepare = [sys.executable, "-m", "jaxmnist.cli", "data", "prepare", "--source", str(session.data_source),
                "--dataset", "mnist", "--data-dir", str(session.data_dir),
                *(["--allow-unofficial"] if session.dry_run else [])]
-    prepared = session.run(prepare, "setup", timeout=120)
+    prepared = session.run(prepare, "setup", timeout=300)
     if prepared["status"] != "ok":
         session.finish_phase("setup", prepared)
         return 1
