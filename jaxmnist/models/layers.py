@@ -323,16 +323,27 @@ def _max_pool2d(x, kernel_size: int, stride: int):
 def _max_pool2d_forward(x, kernel_size, stride):
     """Keeps the position (i * k + j) of each window's first maximum for the backward pass.
 
-    Computed once here. On CPU it is stored: recomputed inside the backward pass, XLA fused
-    the window comparisons, and the BatchNorm and ReLU that made x, into every input
-    element's gradient (CNN3's 3x3 stride-1 pooling: 89 of 820 ms per step; 3 ms this way).
+    On CPU it is computed once and stored: recomputed inside the backward pass, XLA fused the
+    window comparisons, and the BatchNorm and ReLU that made x, into every input element's
+    gradient (CNN3's 3x3 stride-1 pooling: 89 of 820 ms per step; 3 ms this way). Elsewhere the
+    maximum and its position come from one pass over the windows: XLA may recompute x in each
+    of its consumers with other rounding, so a maximum taken apart need not equal any window's
+    element (float64 BatchNorm before CNN3's pooling on XLA:CPU).
     """
-    stored = cpu_kernels.fusion_barrier if cpu_kernels.active() else (lambda value: value)
-    pooled = stored(_max_pool2d(x, kernel_size, stride))
-    first_max = jnp.full(pooled.shape, kernel_size * kernel_size, jnp.int8)
-    for i, j, window in reversed(list(_window_slices(x, kernel_size, stride))):
-        first_max = jnp.where(window == pooled, jnp.int8(i * kernel_size + j), first_max)
-    return pooled, (stored(first_max), x.shape)
+    if cpu_kernels.active():
+        pooled = cpu_kernels.fusion_barrier(_max_pool2d(x, kernel_size, stride))
+        first_max = jnp.full(pooled.shape, kernel_size * kernel_size, jnp.int8)
+        for i, j, window in reversed(list(_window_slices(x, kernel_size, stride))):
+            first_max = jnp.where(window == pooled, jnp.int8(i * kernel_size + j), first_max)
+        return pooled, (cpu_kernels.fusion_barrier(first_max), x.shape)
+    windows = _window_slices(x, kernel_size, stride)
+    _, _, pooled = next(windows)
+    first_max = jnp.zeros(pooled.shape, jnp.int8)
+    for i, j, window in windows:
+        later_is_larger = (window > pooled) | jnp.isnan(window)  # strictly: among ties the first stays; NaN wins
+        pooled = jnp.where(later_is_larger, window, pooled)
+        first_max = jnp.where(later_is_larger, jnp.int8(i * kernel_size + j), first_max)
+    return pooled, (first_max, x.shape)
 
 
 def _max_pool2d_backward(kernel_size, stride, residuals, grad):
