@@ -40,6 +40,9 @@ def keep_freed_host_memory() -> bool:
     return all(mallopt(parameter, value) == 1 for parameter, value in settings.items())
 
 
+_XLA_CACHES_OPTION = "jax_persistent_cache_enable_xla_caches"
+
+
 def enable_compilation_cache(directory: str | Path | None = None):
     """Cache compiled programs in `directory`, else $JAX_COMPILATION_CACHE_DIR, else ~/.cache/jaxmnist/xla.
 
@@ -54,10 +57,34 @@ def enable_compilation_cache(directory: str | Path | None = None):
         jax.config.update("jax_compilation_cache_dir", str(directory))
     # Initialisation runs dozens of small programs: caching only the slow ones would leave it at seconds.
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+    # XLA:GPU's autotuning results go into the cache too, so a new program whose fusions were tuned
+    # before (another block size, another run) skips their autotuning. jax 0.10.2 has this option,
+    # and this value as its default; older jax lacks it, and $JAX_PERSISTENT_CACHE_ENABLE_XLA_CACHES wins.
+    if _XLA_CACHES_OPTION in jax.config.values and not os.environ.get(_XLA_CACHES_OPTION.upper()):
+        jax.config.update(_XLA_CACHES_OPTION, "xla_gpu_per_fusion_autotune_cache_dir")
 
 
 _DEVICE_COUNT_FLAG = "--xla_force_host_platform_device_count"
-_DETERMINISTIC_FLAG = "--xla_gpu_deterministic_ops"
+
+
+def with_xla_gpu_flags(xla_flags: str, flags: dict[str, str]) -> str:
+    """`xla_flags` (an XLA_FLAGS value) with each XLA:GPU flag of `flags` (name: value) it does not set yet.
+
+    A flag XLA_FLAGS already names keeps its value there: the user's choice stays. Only XLA:GPU
+    flags (`xla_gpu_...`) are taken: XLA:CPU and TPU read none of them, so they act on GPU only.
+    """
+    unknown = [name for name in flags if not name.startswith("xla_gpu_")]
+    if unknown:
+        raise ValueError(f"not XLA:GPU flags: {', '.join(unknown)}")
+    named = {item.removeprefix("--").split("=")[0] for item in xla_flags.split()}
+    added = [f"--{name}={value}" for name, value in flags.items() if name not in named]
+    return " ".join([xla_flags.strip(), *added]).strip()
+
+
+def set_xla_gpu_flags(flags: dict[str, str]):
+    """Adds XLA:GPU flags to this process's XLA_FLAGS (see `with_xla_gpu_flags`). Must run before
+    JAX initialises its backends."""
+    os.environ["XLA_FLAGS"] = with_xla_gpu_flags(os.environ.get("XLA_FLAGS", ""), flags)
 
 
 def deterministic_gpu_ops():
@@ -69,9 +96,7 @@ def deterministic_gpu_ops():
     XLA_FLAGS=--xla_gpu_deterministic_ops=false trades that for speed. Other backends ignore the
     flag. Must run before JAX initialises its backends.
     """
-    flags = os.environ.get("XLA_FLAGS", "")
-    if _DETERMINISTIC_FLAG not in flags:
-        os.environ["XLA_FLAGS"] = f"{flags} {_DETERMINISTIC_FLAG}=true".strip()
+    set_xla_gpu_flags({"xla_gpu_deterministic_ops": "true"})
 
 
 def usable_cores() -> int:

@@ -2,6 +2,7 @@
 
 import importlib.util
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -120,3 +121,46 @@ def test_the_device_run_call_fits_the_tool():
     # The check finds the carried files where the command points it.
     assert "--data-source .device/data" in pack.RUN_COMMAND and pack.DATA == _load(CHECK).CARRIED_DATA
     assert "/.device/" in (REPO / ".gitignore").read_text().splitlines()
+
+
+def test_the_device_session_rehearsal_writes_every_phase_json(tmp_path):
+    session = _load(SCRIPTS / "device_session.py")
+    out = tmp_path / "out"
+    result = subprocess.run(["bash", str(SCRIPTS / "device_session.sh"), "--dry-run", "--seconds", "2400"],
+                            capture_output=True, text=True, cwd=REPO, timeout=2500,
+                            env={**os.environ, "OUT": str(out), "PYTHON": sys.executable})
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    # What the device tool brings back: at most 8 plain files, no folder.
+    files = sorted(path.name for path in out.iterdir())
+    assert len(files) <= 8 and all((out / name).is_file() for name in files)
+    report = json.loads((out / "session.json").read_text())
+    assert report["dry_run"] and list(report["phases"]) == list(session.PHASES)
+    statuses = {name: phase["status"] for name, phase in report["phases"].items()}
+    benchmark_runs = (SCRIPTS / "benchmark_runs.py").exists()
+    assert statuses == {"check": "ok", "ab": "ok", "many_runs": "ok" if benchmark_runs else "skipped",
+                        "reproduce": "ok"}
+
+    # (a) the check in two calls, the correctness phases compiled at autotune level 0.
+    check = json.loads((out / "check.json").read_text())
+    assert {name: call["status"] for name, call in check["calls"].items()} == \
+        {"check_correctness": "ok", "check_speed": "ok"}
+    for name, (phases, _, _) in session.DRY_RUN_CHECK_CALLS.items():
+        report = check["calls"][name]["report"]
+        assert report["dry_run"] and {phase: entry["status"] for phase, entry in report["phases"].items()} == \
+            dict.fromkeys(phases, "ok")
+    assert session.CHECK_CALLS["check_correctness"][2] == {"xla_gpu_autotune_level": "0"}
+
+    # (b) A, B, A, B per recipe; the second run of each choice starts from its cache and writes the same metrics.
+    ab = json.loads((out / "ab.json").read_text())
+    (pair,) = session.DRY_RUN_AB_PAIRS
+    assert [(run["choice"], run["run"], run["cache"]) for run in ab["runs"]] == [
+        (pair[0], 1, "cold"), (pair[1], 1, "cold"), (pair[0], 2, "warm"), (pair[1], 2, "warm")]
+    assert all(run["status"] == "ok" and len(run["epoch_seconds"]) == 2 for run in ab["runs"])
+    assert all(run["rerun_bit_exact"] for run in ab["runs"] if run["run"] == 2) and not ab["left_out"]
+
+    # (c) and (d)
+    many_runs = json.loads((out / "many_runs.json").read_text())
+    assert benchmark_runs or many_runs["skipped"] == "scripts/benchmark_runs.py does not exist in this checkout"
+    reproduce = json.loads((out / "reproduce.json").read_text())
+    assert [call["status"] for call in reproduce["calls"]] == ["ok"] and reproduce["workdirs"] == ["net8k/net_bn"]
+    assert (out / "runs.tar.gz").stat().st_size > 0 and (out / "logs.tar.gz").stat().st_size > 0

@@ -17,9 +17,11 @@ import pytest
 
 from jaxmnist import models
 from jaxmnist.errors import UserError
-from jaxmnist.models import commands
+from jaxmnist.models import commands, cpu_kernels
 from jaxmnist.models.layers import (BatchNorm, BatchNorm1d, BatchNorm2d, Conv2d, Dropout, Dropout2d, Linear, bernoulli,
-                                    flatten)
+                                    flatten, max_pool2d)
+
+from test_accelerator_step import SCATTERS, _walk_primitives
 
 # The counts of the specification's table (../shared/seeds/README.md); notebooks 002 and 003
 # print the LeNet family's and Net's.
@@ -291,6 +293,24 @@ def test_batch_norm_gradients_equal_autodiff_of_its_formula():
     for got_leaf, expected_leaf in zip(jax.tree.leaves(got), jax.tree.leaves(expected)):
         np.testing.assert_allclose(got_leaf, expected_leaf, rtol=1e-4, atol=1e-5)
     assert np.abs(got[0][3]).max() > 0  # a masked-out example still gets the gradient of its own output
+
+
+@pytest.mark.parametrize("kernels", ["cpu", "xla"])
+def test_max_pool_gradient_has_no_scatter_and_goes_to_each_windows_first_maximum(kernels):
+    # 5x5 of ties, overlapping 3x3 windows at stride 2 (the last row and column in two windows each).
+    x = jnp.ones((1, 5, 5, 1), jnp.float32)
+    weights = jnp.array([1.0, 10.0, 100.0, 1000.0], jnp.float32).reshape(1, 2, 2, 1)
+
+    def weighted(x):
+        return jnp.sum(max_pool2d(x, 3, 2) * weights)
+
+    with cpu_kernels.enabled(kernels == "cpu"):
+        grad = jax.grad(weighted)(x)
+        primitives = set(_walk_primitives(jax.make_jaxpr(jax.grad(weighted))(x).jaxpr))
+    expected = np.zeros((5, 5), np.float32)
+    expected[0, 0], expected[0, 2], expected[2, 0], expected[2, 2] = 1.0, 10.0, 100.0, 1000.0
+    np.testing.assert_array_equal(grad[0, :, :, 0], expected)
+    assert not primitives & set(SCATTERS)
 
 
 def test_conv_and_linear_check_their_input_size():

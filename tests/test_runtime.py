@@ -94,3 +94,42 @@ def test_jaxmnist_train_asks_for_deterministic_gpu_programs_before_anything_else
     assert cli.main(["train", "net8k/no_such", "--dry-run"]) == 2  # stops at the experiment, after the settings
     assert os.environ["XLA_FLAGS"] == "--xla_gpu_deterministic_ops=true"
     assert "error: " in capsys.readouterr().err
+
+
+def test_xla_gpu_flags_are_added_where_xla_flags_does_not_set_them():
+    flags = {"xla_gpu_autotune_level": "0", "xla_gpu_enable_command_buffer": "+CONVOLUTION,+WHILE"}
+    assert runtime.with_xla_gpu_flags("", flags) == (
+        "--xla_gpu_autotune_level=0 --xla_gpu_enable_command_buffer=+CONVOLUTION,+WHILE")
+    assert runtime.with_xla_gpu_flags(" --xla_gpu_autotune_level=4 --xla_gpu_enable_command_buffer=", flags) == (
+        "--xla_gpu_autotune_level=4 --xla_gpu_enable_command_buffer=")
+    # A flag's name is matched whole: a longer flag with the same beginning is another flag.
+    assert runtime.with_xla_gpu_flags("--xla_gpu_autotune_level_extra=1", {"xla_gpu_autotune_level": "1"}) == (
+        "--xla_gpu_autotune_level_extra=1 --xla_gpu_autotune_level=1")
+    with pytest.raises(ValueError, match="not XLA:GPU flags: xla_force_host_platform_device_count"):
+        runtime.with_xla_gpu_flags("", {"xla_force_host_platform_device_count": "2"})
+
+
+def test_set_xla_gpu_flags_changes_this_process_xla_flags(monkeypatch):
+    monkeypatch.setenv("XLA_FLAGS", "--xla_gpu_autotune_level=1")
+    runtime.set_xla_gpu_flags({"xla_gpu_autotune_level": "0", "xla_gpu_exclude_nondeterministic_ops": "true"})
+    assert os.environ["XLA_FLAGS"] == "--xla_gpu_autotune_level=1 --xla_gpu_exclude_nondeterministic_ops=true"
+
+
+@pytest.mark.parametrize("option_exists", [True, False])
+def test_the_compilation_cache_keeps_xla_gpu_autotune_results_where_jax_can(monkeypatch, tmp_path, option_exists):
+    import jax
+
+    updates = {}
+    monkeypatch.setattr(jax.config, "update", lambda name, value: updates.__setitem__(name, value))
+    monkeypatch.delenv("JAX_PERSISTENT_CACHE_ENABLE_XLA_CACHES", raising=False)
+    if not option_exists:  # as in a jax older than the option
+        monkeypatch.setattr(runtime, "_XLA_CACHES_OPTION", "jax_option_of_a_later_jax")
+    runtime.enable_compilation_cache(tmp_path)
+    assert updates["jax_compilation_cache_dir"] == str(tmp_path)
+    assert updates.get(runtime._XLA_CACHES_OPTION) == ("xla_gpu_per_fusion_autotune_cache_dir" if option_exists
+                                                       else None)
+
+    updates.clear()
+    monkeypatch.setenv("JAX_PERSISTENT_CACHE_ENABLE_XLA_CACHES", "none")  # the user's choice stays
+    runtime.enable_compilation_cache(tmp_path)
+    assert "jax_persistent_cache_enable_xla_caches" not in updates

@@ -2,9 +2,10 @@
 
 Each function here computes what its plain counterpart in `layers` computes (a test
 checks every model's outputs and gradients on both paths against torch), with a
-forward or backward pass written for XLA:CPU, whose convolution gradients, pooling
-gradient and fusion choices were measured slow on this project's 2-core machine. On
-GPU and TPU the plain layers keep XLA's own (cuDNN's autotuned) kernels.
+forward or backward pass written for XLA:CPU, whose convolution gradients and fusion
+choices were measured slow on this project's 2-core machine. On GPU and TPU the plain
+layers keep XLA's own (cuDNN's autotuned) kernels. (Max pooling's gradient, written for
+XLA:CPU first, runs on every backend: layers.max_pool2d.)
 
 The train loop chooses once per run: `with cpu_kernels.enabled():` around the traced
 step makes the layers call these.
@@ -244,60 +245,3 @@ def fusion_barrier(x):
     """
     largest = jnp.inf if jnp.issubdtype(x.dtype, jnp.floating) else jnp.iinfo(x.dtype).max
     return jnp.min(jnp.stack([x, jnp.full_like(x, largest)]), axis=0)
-
-
-# Max pooling as an elementwise maximum of the window's k*k strided slices, with its own
-# gradient. JAX's built-in gradient of reduce_window max (flax's nn.max_pool) lowers on
-# XLA:CPU to a variadic argmax reduce_window over materialised iotas plus a scatter:
-# 60 of LeNet's 120 ms per train step. The gradient goes, like torch's, to the first
-# maximal element of each window in row-major order, so ties are routed identically.
-def _window_slices(x, kernel_size: int, stride: int):
-    batch, height, width, channels = x.shape
-    out_height, out_width = (height - kernel_size) // stride + 1, (width - kernel_size) // stride + 1
-    for i in range(kernel_size):
-        for j in range(kernel_size):
-            limit = (batch, i + stride * (out_height - 1) + 1, j + stride * (out_width - 1) + 1, channels)
-            yield i, j, lax.slice(x, (0, i, j, 0), limit, (1, stride, stride, 1))
-
-
-@functools.partial(jax.custom_vjp, nondiff_argnums=(1, 2))
-def max_pool2d(x, kernel_size: int, stride: int):
-    return functools.reduce(jnp.maximum, (window for _, _, window in _window_slices(x, kernel_size, stride)))
-
-
-def _max_pool2d_forward(x, kernel_size, stride):
-    """Keeps the position (i * k + j) of each window's first maximum for the backward pass.
-
-    Computed once here: recomputed inside the backward pass, XLA fused the window
-    comparisons, and the BatchNorm and ReLU that made x, into every input element's
-    gradient (CNN3's 3x3 stride-1 pooling: 89 of 820 ms per step; 3 ms this way).
-    """
-    pooled = fusion_barrier(max_pool2d(x, kernel_size, stride))
-    first_max = jnp.full(pooled.shape, kernel_size * kernel_size, jnp.int8)
-    for i, j, window in reversed(list(_window_slices(x, kernel_size, stride))):
-        first_max = jnp.where(window == pooled, jnp.int8(i * kernel_size + j), first_max)
-    return pooled, (fusion_barrier(first_max), x.shape)
-
-
-def _max_pool2d_backward(kernel_size, stride, residuals, grad):
-    first_max, (_, height, width, _) = residuals
-    _, out_height, out_width, _ = grad.shape
-    k = kernel_size
-
-    # Put each window's value at its top-left input position (interior padding undoes the
-    # stride), with k - 1 more rows and columns before: the value that window element
-    # (i, j) of the windows sends to each input position is then one slice.
-    def spread(values, fill):
-        return lax.pad(values, fill, (
-            (0, 0, 0), (k - 1, height - stride * (out_height - 1) - 1, stride - 1),
-            (k - 1, width - stride * (out_width - 1) - 1, stride - 1), (0, 0, 0)))
-
-    def from_element(values, i, j):
-        return values[:, k - 1 - i:k - 1 - i + height, k - 1 - j:k - 1 - j + width]
-
-    first_max, grad = spread(first_max, jnp.int8(k * k)), spread(grad, jnp.zeros((), grad.dtype))
-    return (sum(jnp.where(from_element(first_max, i, j) == i * k + j, from_element(grad, i, j), 0)
-                for i in range(k) for j in range(k)),)
-
-
-max_pool2d.defvjp(_max_pool2d_forward, _max_pool2d_backward)

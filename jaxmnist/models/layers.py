@@ -14,6 +14,7 @@ Tensors are NHWC; kernels are HWIO (conv) and (in, out) (Linear).
 from collections.abc import Sequence
 import contextlib
 import contextvars
+import functools
 import math
 
 import flax.linen as nn
@@ -291,12 +292,82 @@ class AvgPool2d(nn.Module):
 def max_pool2d(x, kernel_size: int, stride: int | None = None):
     """F.max_pool2d without padding (floor of odd sizes, as torch's default ceil_mode=False).
 
-    The gradient goes, like torch's, to the first maximal element of each window.
+    The gradient goes, like torch's, to the first maximal element of each window, and is
+    computed without a scatter on every backend (below).
     """
-    stride = stride or kernel_size
+    return _max_pool2d(x, kernel_size, stride or kernel_size)
+
+
+# Max pooling with its own gradient. JAX's built-in gradient of reduce_window max (flax's
+# nn.max_pool) is a select_and_scatter: on XLA:CPU a variadic argmax reduce_window over
+# materialised iotas plus a scatter (60 of LeNet's 120 ms per train step), on XLA:GPU a
+# scatter, which deterministic mode serialises. Here each input element takes the gradient
+# of the windows whose first maximum (row-major, so ties route as in torch) it is: k*k selects.
+def _window_slices(x, kernel_size: int, stride: int):
+    batch, height, width, channels = x.shape
+    out_height, out_width = (height - kernel_size) // stride + 1, (width - kernel_size) // stride + 1
+    for i in range(kernel_size):
+        for j in range(kernel_size):
+            limit = (batch, i + stride * (out_height - 1) + 1, j + stride * (out_width - 1) + 1, channels)
+            yield i, j, lax.slice(x, (0, i, j, 0), limit, (1, stride, stride, 1))
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(1, 2))
+def _max_pool2d(x, kernel_size: int, stride: int):
+    """XLA's own pooling kernel, or on CPU the elementwise maximum of the window's k*k strided slices."""
     if cpu_kernels.active():
-        return cpu_kernels.max_pool2d(x, kernel_size, stride)
+        return functools.reduce(jnp.maximum, (window for _, _, window in _window_slices(x, kernel_size, stride)))
     return lax.reduce_window(x, -jnp.inf, lax.max, (1, kernel_size, kernel_size, 1), (1, stride, stride, 1), "VALID")
+
+
+def _max_pool2d_forward(x, kernel_size, stride):
+    """Keeps the position (i * k + j) of each window's first maximum for the backward pass.
+
+    On CPU it is computed once and stored: recomputed inside the backward pass, XLA fused the
+    window comparisons, and the BatchNorm and ReLU that made x, into every input element's
+    gradient (CNN3's 3x3 stride-1 pooling: 89 of 820 ms per step; 3 ms this way). Elsewhere the
+    maximum and its position come from one pass over the windows: XLA may recompute x in each
+    of its consumers with other rounding, so a maximum taken apart need not equal any window's
+    element (float64 BatchNorm before CNN3's pooling on XLA:CPU).
+    """
+    if cpu_kernels.active():
+        pooled = cpu_kernels.fusion_barrier(_max_pool2d(x, kernel_size, stride))
+        first_max = jnp.full(pooled.shape, kernel_size * kernel_size, jnp.int8)
+        for i, j, window in reversed(list(_window_slices(x, kernel_size, stride))):
+            first_max = jnp.where(window == pooled, jnp.int8(i * kernel_size + j), first_max)
+        return pooled, (cpu_kernels.fusion_barrier(first_max), x.shape)
+    windows = _window_slices(x, kernel_size, stride)
+    _, _, pooled = next(windows)
+    first_max = jnp.zeros(pooled.shape, jnp.int8)
+    for i, j, window in windows:
+        later_is_larger = (window > pooled) | jnp.isnan(window)  # strictly: among ties the first stays; NaN wins
+        pooled = jnp.where(later_is_larger, window, pooled)
+        first_max = jnp.where(later_is_larger, jnp.int8(i * kernel_size + j), first_max)
+    return pooled, (first_max, x.shape)
+
+
+def _max_pool2d_backward(kernel_size, stride, residuals, grad):
+    first_max, (_, height, width, _) = residuals
+    _, out_height, out_width, _ = grad.shape
+    k = kernel_size
+
+    # Put each window's value at its top-left input position (interior padding undoes the
+    # stride), with k - 1 more rows and columns before: the value that window element
+    # (i, j) of the windows sends to each input position is then one slice.
+    def spread(values, fill):
+        return lax.pad(values, fill, (
+            (0, 0, 0), (k - 1, height - stride * (out_height - 1) - 1, stride - 1),
+            (k - 1, width - stride * (out_width - 1) - 1, stride - 1), (0, 0, 0)))
+
+    def from_element(values, i, j):
+        return values[:, k - 1 - i:k - 1 - i + height, k - 1 - j:k - 1 - j + width]
+
+    first_max, grad = spread(first_max, jnp.int8(k * k)), spread(grad, jnp.zeros((), grad.dtype))
+    return (sum(jnp.where(from_element(first_max, i, j) == i * k + j, from_element(grad, i, j), 0)
+                for i in range(k) for j in range(k)),)
+
+
+_max_pool2d.defvjp(_max_pool2d_forward, _max_pool2d_backward)
 
 
 def flatten(x):
