@@ -76,18 +76,18 @@ def _add_data_commands(subparsers):
     show.add_argument("--out", required=True, help="PNG file to write")
     show.add_argument("--data-dir")
     show.add_argument("--data-source", help="IDX folder to prepare from if the dataset is missing")
-    show.set_defaults(run=_handler("jaxmnist.data.show:show_command"))
+    show.set_defaults(run=_handler("jaxmnist.report.pictures:show_command"))
 
 
 def _add_model_commands(subparsers):
     models = subparsers.add_parser("models", help="list the registry models with parameter counts")
     models.add_argument("--json", action="store_true")
-    models.set_defaults(run=_handler("jaxmnist.models.commands:list_command"))
+    models.set_defaults(run=_handler("jaxmnist.models.command:list_command"))
 
     summary = subparsers.add_parser("summary", help="per-layer table of one model, like torchsummary")
     summary.add_argument("name")
     summary.add_argument("--json", action="store_true")
-    summary.set_defaults(run=_handler("jaxmnist.models.commands:summary_command"))
+    summary.set_defaults(run=_handler("jaxmnist.models.command:summary_command"))
 
     port = subparsers.add_parser("import-torch", help="convert a PyTorch state_dict (.pt) into a checkpoint")
     port.add_argument("name", help="registry model name, e.g. def_net")
@@ -103,7 +103,7 @@ def _add_optim_commands(subparsers):
     schedule.add_argument("--steps", type=int, required=True)
     schedule.add_argument("--json", action="store_true")
     schedule.add_argument("--plot", metavar="FILE.png")
-    schedule.set_defaults(run=_handler("jaxmnist.optim.command:schedule_command"))
+    schedule.set_defaults(run=_handler("jaxmnist.report.schedule:schedule_command"))
 
 
 def _add_train_commands(subparsers):
@@ -165,7 +165,7 @@ def _add_experiment_commands(subparsers):
                                                  "labelled 5, as notebook 004's '5')")
     plot.add_argument("--data-dir", help="default: the run's")
     plot.add_argument("--data-source", help="IDX folder to prepare from if the dataset is missing")
-    plot.set_defaults(run=_handler("jaxmnist.pictures:plot_command"))
+    plot.set_defaults(run=_handler("jaxmnist.report.pictures:plot_command"))
 
 
 def _add_model_use_commands(subparsers):

@@ -123,6 +123,11 @@ REQUIRED_KEYS = ("dataset", "train_split", "train_pp", "shuffle", "eval", "model
 _SET_BY_FLAG = {"epochs": "--epochs N", "limit_train": "--limit-train N", "steps_per_dispatch": "--steps-per-dispatch K"}
 
 
+# The allowed values of the keys whose owners read them by name: jaxmnist.data.prepare (dataset),
+# jaxmnist.train.steps (loss), jaxmnist.train.programs (matmul_precision).
+DATASETS = ("mnist", "fashion_mnist")
+LOSSES = ("nll", "cross_entropy", "cross_entropy_on_probabilities")
+MATMUL_PRECISIONS = ("highest", "tensorfloat32", "bfloat16")
 # torch's cyclic schedulers set the optimizer's rate themselves, ignoring optimizer.learning_rate.
 RATE_SETTING_SCHEDULES = ("cyclic", "one_cycle")
 # Keys that leave every number a run computes unchanged: where its data is read from, the notebook's
@@ -165,13 +170,10 @@ def _whole_number(value, minimum: int) -> bool:
 def validate(config: ml_collections.ConfigDict):
     """Raise one UserError naming the first bad value of a training config and how to set it.
 
-    Runs before a run writes anything, so a bad value never reaches a workdir's config.json.
+    Runs before a run writes anything, so a bad value never reaches a workdir's config.json. The
+    sections with owners of their own (model, optimizer and schedule, the preprocessing specs)
+    are checked by them: jaxmnist.models.create, jaxmnist.optim.create_optimizer, jaxmnist.data.augment.parse.
     """
-    from jaxmnist import models, optim
-    from jaxmnist.data import augment, prepare
-    from jaxmnist.train.programs import PRECISIONS
-    from jaxmnist.train.steps import LOSSES
-
     source = config.get("experiment") or "the config"
     missing = [key for key in REQUIRED_KEYS if key not in config]
     if missing:
@@ -194,13 +196,13 @@ def validate(config: ml_collections.ConfigDict):
         raise bad("steps_per_dispatch", "a whole number of at least 1 or 'epoch'", steps)
     if not isinstance(config.shuffle, bool):
         raise bad("shuffle", "True or False", config.shuffle)
-    if config.dataset not in prepare.DATASETS:
-        raise bad("dataset", f"one of {', '.join(prepare.DATASETS)}", config.dataset)
+    if config.dataset not in DATASETS:
+        raise bad("dataset", f"one of {', '.join(DATASETS)}", config.dataset)
     if config.loss not in LOSSES:
         raise bad("loss", f"one of {', '.join(LOSSES)}", config.loss)
     precision = config.get("matmul_precision", ADDED_KEY_DEFAULTS["matmul_precision"])
-    if precision not in PRECISIONS:
-        raise bad("matmul_precision", f"one of {', '.join(PRECISIONS)}", precision)
+    if precision not in MATMUL_PRECISIONS:
+        raise bad("matmul_precision", f"one of {', '.join(MATMUL_PRECISIONS)}", precision)
     for key in ("train_split", "train_pp"):
         if not isinstance(config[key], str):
             raise bad(key, "a string", config[key])
@@ -210,13 +212,9 @@ def validate(config: ml_collections.ConfigDict):
         if not isinstance(spec, ml_collections.ConfigDict) or not isinstance(spec.get("split"), str) \
                 or not isinstance(spec.get("pp"), str):
             raise bad(f"eval.{name}", "a dict with the strings 'split' and 'pp'", spec)
-        augment.parse(spec.pp, train_stats=(0.5, 0.5))
     best = config.get("best_split")
     if best is not None and best not in config.eval:
         raise bad("best_split", f"None or one of the eval splits ({', '.join(config.eval)})", best)
-    augment.parse(config.train_pp, train_stats=(0.5, 0.5))
     overrides = config.get("model_overrides") or {}
     if not isinstance(overrides, (dict, ml_collections.ConfigDict)):
         raise bad("model_overrides", "a dict", overrides)
-    models.create(config.model, **overrides)
-    optim.create_optimizer(config)

@@ -8,9 +8,10 @@ import re
 
 import numpy as np
 
-from jaxmnist.config import parse_value
+from jaxmnist.config import load_experiment, parse_value
 from jaxmnist.errors import UserError
 from jaxmnist.optim import schedules, settings
+from jaxmnist.report import plots
 
 _SPEC_PATTERN = re.compile(r"^\s*(\w+)\s*\((.*)\)\s*$", re.DOTALL)
 
@@ -40,8 +41,6 @@ def parse_schedule_spec(spec: str) -> tuple[dict, dict]:
 
 def _spec_configs(spec: str) -> tuple[dict, dict]:
     if "(" not in spec:
-        from jaxmnist.config import load_experiment
-
         config = load_experiment(spec)
         if "optimizer" not in config:
             raise UserError(f"experiment {spec} has no optimizer settings (config.optimizer)")
@@ -58,8 +57,6 @@ def schedule_command(args) -> int:
     schedule = schedules.learning_rate_schedule(optimizer_config, schedule_config)
     learning_rates = np.asarray(schedule(np.arange(args.steps)), np.float32)
     if args.plot:
-        from jaxmnist.report import plots
-
         is_experiment = "(" not in args.spec
         plots.plot_schedule(args.plot, learning_rates, f"{args.spec}: {description}" if is_experiment else description)
     if args.json:
