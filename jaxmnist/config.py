@@ -116,9 +116,19 @@ def apply_overrides(config: ml_collections.ConfigDict, assignments: list[str]) -
     return config
 
 
-# Keys every training config sets; the others have defaults in the jaxmnist.train package.
+# Keys every training config sets; the others are optional (DEFAULTS, and the keys runs read as off when absent).
 REQUIRED_KEYS = ("dataset", "train_split", "train_pp", "shuffle", "eval", "model", "loss", "optimizer",
                  "batch_size", "eval_batch_size", "epochs", "seed")
+# The values of the optional keys that a run does not read as off when a config leaves them out
+# (jaxmnist.recipes.base writes them into every experiment's config).
+DEFAULTS = {
+    "log_every_steps": 100,
+    "checkpoint_every_steps": 0,  # at the end of each epoch only: every epoch here is short
+    "keep_checkpoints": 2,
+    "model_overrides": {},
+    "schedule": {"name": "constant"},
+    "matmul_precision": "highest",  # every dot and convolution in float32, as the notebooks ran
+}
 # How a user sets a key from the command line, for the fix an error message suggests.
 _SET_BY_FLAG = {"epochs": "--epochs N", "limit_train": "--limit-train N", "steps_per_dispatch": "--steps-per-dispatch K"}
 
@@ -138,7 +148,7 @@ NOT_COMPUTED_KEYS = ("data_dir", "data_source", "reference", "steps_per_dispatch
 RUN_KEYS = ("experiment", "seed", "epochs", "limit_train", "shortened", "log_every_steps", "keep_checkpoints",
             "checkpoint_every_steps", "best_split")
 # Recipe keys that configs saved before they existed lack; such a run computed with this value.
-ADDED_KEY_DEFAULTS = {"matmul_precision": "highest"}
+ADDED_KEY_DEFAULTS = {"matmul_precision": DEFAULTS["matmul_precision"]}
 
 
 def recorded(config: dict) -> dict:
