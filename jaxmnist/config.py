@@ -181,8 +181,8 @@ def validate(config: ml_collections.ConfigDict):
     """Raise one UserError naming the first bad value of a training config and how to set it.
 
     Runs before a run writes anything, so a bad value never reaches a workdir's config.json. The
-    sections with owners of their own (model, optimizer and schedule, the preprocessing specs)
-    are checked by them: jaxmnist.models.create, jaxmnist.optim.create_optimizer, jaxmnist.data.augment.parse.
+    model and the optimizer and schedule sections are checked by their owners (jaxmnist.models.create,
+    jaxmnist.optim.create_optimizer) when jaxmnist.train builds them, before it writes anything.
     """
     source = config.get("experiment") or "the config"
     missing = [key for key in REQUIRED_KEYS if key not in config]
@@ -228,3 +228,9 @@ def validate(config: ml_collections.ConfigDict):
     overrides = config.get("model_overrides") or {}
     if not isinstance(overrides, (dict, ml_collections.ConfigDict)):
         raise bad("model_overrides", "a dict", overrides)
+    # The preprocessing specs are jaxmnist.data.augment's, but jaxmnist.train parses them only after it
+    # has returned a finished run, so they are parsed here; imported here as augment needs JAX.
+    from jaxmnist.data import augment
+
+    for spec in (*(split.pp for split in config.eval.values()), config.train_pp):
+        augment.parse(spec, train_stats=(0.5, 0.5))
