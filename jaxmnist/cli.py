@@ -76,7 +76,7 @@ def _add_data_commands(subparsers):
     show.add_argument("--out", required=True, help="PNG file to write")
     show.add_argument("--data-dir")
     show.add_argument("--data-source", help="IDX folder to prepare from if the dataset is missing")
-    show.set_defaults(run=_handler("jaxmnist.report.pictures:show_command"))
+    show.set_defaults(run=_handler("jaxmnist.pictures:show_command"))
 
 
 def _add_model_commands(subparsers):
@@ -165,7 +165,7 @@ def _add_experiment_commands(subparsers):
                                                  "labelled 5, as notebook 004's '5')")
     plot.add_argument("--data-dir", help="default: the run's")
     plot.add_argument("--data-source", help="IDX folder to prepare from if the dataset is missing")
-    plot.set_defaults(run=_handler("jaxmnist.report.pictures:plot_command"))
+    plot.set_defaults(run=_handler("jaxmnist.pictures:plot_command"))
 
 
 def _add_model_use_commands(subparsers):

@@ -13,12 +13,12 @@ import numpy as np
 import pytest
 
 from jaxmnist import config as config_lib
-from jaxmnist import models, optim, reporting
+from jaxmnist import models, optim, pictures, reporting
 from jaxmnist.data import augment, pipeline
 from jaxmnist.errors import RunWarning, UserError
 from jaxmnist.inference import evaluate
 from jaxmnist.report import compare as compare_lib
-from jaxmnist.report import pictures, plots
+from jaxmnist.report import plots
 from jaxmnist.report import reference as reference_lib
 from jaxmnist.report import runs as runs_lib
 

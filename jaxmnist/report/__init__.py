@@ -1,4 +1,4 @@
-"""What finished and running workdirs show, and the commands that draw and compare them.
+"""What finished and running workdirs show, and the commands that draw and compare them from their files.
 
     runs.py       reading a workdir: config.json, metrics.jsonl, timing.jsonl, its experiment's reference
     reference.py  the notebook reference format, measuring a run by it, `jaxmnist experiments`
@@ -6,6 +6,7 @@
                   matplotlib setup)
     compare.py    `jaxmnist compare`: runs next to the notebooks' numbers
     schedule.py   `jaxmnist schedule`: a schedule's rates as text, JSON or a picture
-    pictures.py   `jaxmnist plot` and `jaxmnist data show`: the pictures that run a trained model or the data
-                  pipeline (above jaxmnist.train and jaxmnist.inference; the others are below them)
+
+jaxmnist.train draws a run's curves with plots.py; the pictures that run a trained model are in
+jaxmnist/pictures.py, above jaxmnist.train and jaxmnist.inference.
 """
