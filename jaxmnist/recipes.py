@@ -30,7 +30,7 @@ AUG_003 = "random_resized_crop(scale=(0.8, 1.2))|random_rotation(degrees=30)|to_
 
 
 def base(**settings) -> ml_collections.ConfigDict:
-    """A config with the engine's bookkeeping defaults, then `settings` (every recipe key)."""
+    """A config with the optional keys at their defaults (jaxmnist.config.DEFAULTS), then `settings` (every recipe key)."""
     config = ml_collections.ConfigDict(copy.deepcopy(config_lib.DEFAULTS))
     for key, value in settings.items():
         config[key] = value

@@ -9,8 +9,9 @@ In training pass `rngs={'dropout': key}` and, for models with BatchNorm,
 BatchNorm's statistics alone. Every module returns what its PyTorch forward returns
 (`info(name)['output']`: log_softmax, logits or softmax).
 
-The registry itself is plain data, so listing the models needs neither JAX nor Flax; the
-functions that build modules and variables (jaxmnist/models/build.py) load on first use.
+The registry itself (jaxmnist/models/registry.py) is plain data, so listing the models needs
+neither JAX nor Flax; the functions that build modules and variables (jaxmnist/models/build.py)
+load on first use.
 """
 
 from jaxmnist.models.registry import INPUT_SHAPE, REGISTRY, Entry, canonical_name, entry, names  # noqa: F401
