@@ -76,18 +76,18 @@ def _add_data_commands(subparsers):
     show.add_argument("--out", required=True, help="PNG file to write")
     show.add_argument("--data-dir")
     show.add_argument("--data-source", help="IDX folder to prepare from if the dataset is missing")
-    show.set_defaults(run=_handler("jaxmnist.data.show:show_command"))
+    show.set_defaults(run=_handler("jaxmnist.pictures:show_command"))
 
 
 def _add_model_commands(subparsers):
     models = subparsers.add_parser("models", help="list the registry models with parameter counts")
     models.add_argument("--json", action="store_true")
-    models.set_defaults(run=_handler("jaxmnist.models.commands:list_command"))
+    models.set_defaults(run=_handler("jaxmnist.models.command:list_command"))
 
     summary = subparsers.add_parser("summary", help="per-layer table of one model, like torchsummary")
     summary.add_argument("name", metavar="NAME_OR_WORKDIR", help="a registry model name, or a run's workdir")
     summary.add_argument("--json", action="store_true")
-    summary.set_defaults(run=_handler("jaxmnist.models.commands:summary_command"))
+    summary.set_defaults(run=_handler("jaxmnist.models.command:summary_command"))
 
     port = subparsers.add_parser("import-torch", help="convert a PyTorch state_dict (.pt) into a checkpoint")
     port.add_argument("name", help="registry model name, e.g. def_net")
@@ -104,7 +104,7 @@ def _add_optim_commands(subparsers):
                                                     "experiment: the whole run, epochs x steps per epoch)")
     schedule.add_argument("--json", action="store_true")
     schedule.add_argument("--plot", metavar="FILE.png")
-    schedule.set_defaults(run=_handler("jaxmnist.optim.command:schedule_command"))
+    schedule.set_defaults(run=_handler("jaxmnist.report.schedule:schedule_command"))
 
 
 def _add_run_config_arguments(parser):
@@ -158,7 +158,7 @@ def _add_train_commands(subparsers):
                                                   "records: what --set can change")
     _add_run_config_arguments(config)
     config.add_argument("--json", action="store_true", help="the config.json a run writes")
-    config.set_defaults(steps_per_dispatch=None, run=_handler("jaxmnist.config:config_command"))
+    config.set_defaults(steps_per_dispatch=None, run=_handler("jaxmnist.train.command:config_command"))
 
 
 def _add_experiment_commands(subparsers):

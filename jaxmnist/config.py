@@ -134,13 +134,28 @@ def _unknown_key(config: ml_collections.ConfigDict, key: str, assignment: str) -
                      "`jaxmnist config EXPERIMENT` lists every key")
 
 
-# Keys every training config sets; the others have defaults in the jaxmnist.train package.
+# Keys every training config sets; the others are optional (DEFAULTS, and the keys runs read as off when absent).
 REQUIRED_KEYS = ("dataset", "train_split", "train_pp", "shuffle", "eval", "model", "loss", "optimizer",
                  "batch_size", "eval_batch_size", "epochs", "seed")
+# The values of the optional keys that a run does not read as off when a config leaves them out
+# (jaxmnist.recipes.base writes them into every experiment's config).
+DEFAULTS = {
+    "log_every_steps": 100,
+    "checkpoint_every_steps": 0,  # at the end of each epoch only: every epoch here is short
+    "keep_checkpoints": 2,
+    "model_overrides": {},
+    "schedule": {"name": "constant"},
+    "matmul_precision": "highest",  # every dot and convolution in float32, as the notebooks ran
+}
 # How a user sets a key from the command line, for the fix an error message suggests.
 _SET_BY_FLAG = {"epochs": "--epochs N", "limit_train": "--limit-train N", "steps_per_dispatch": "--steps-per-dispatch K"}
 
 
+# The allowed values of the keys whose owners read them by name: jaxmnist.data.prepare (dataset),
+# jaxmnist.train.steps (loss), jaxmnist.train.programs (matmul_precision).
+DATASETS = ("mnist", "fashion_mnist")
+LOSSES = ("nll", "cross_entropy", "cross_entropy_on_probabilities")
+MATMUL_PRECISIONS = ("highest", "tensorfloat32", "bfloat16")
 # torch's cyclic schedulers set the optimizer's rate themselves, ignoring optimizer.learning_rate.
 RATE_SETTING_SCHEDULES = ("cyclic", "one_cycle")
 # Keys that leave every number a run computes unchanged: where its data is read from, the notebook's
@@ -151,7 +166,7 @@ NOT_COMPUTED_KEYS = ("data_dir", "data_source", "reference", "steps_per_dispatch
 RUN_KEYS = ("experiment", "seed", "epochs", "limit_train", "shortened", "log_every_steps", "keep_checkpoints",
             "checkpoint_every_steps", "best_split")
 # Recipe keys that configs saved before they existed lack; such a run computed with this value.
-ADDED_KEY_DEFAULTS = {"matmul_precision": "highest"}
+ADDED_KEY_DEFAULTS = {"matmul_precision": DEFAULTS["matmul_precision"]}
 
 
 def recorded(config: dict) -> dict:
@@ -183,13 +198,10 @@ def _whole_number(value, minimum: int) -> bool:
 def validate(config: ml_collections.ConfigDict):
     """Raise one UserError naming the first bad value of a training config and how to set it.
 
-    Runs before a run writes anything, so a bad value never reaches a workdir's config.json.
+    Runs before a run writes anything, so a bad value never reaches a workdir's config.json. The
+    model and the optimizer and schedule sections are checked by their owners (jaxmnist.models.create,
+    jaxmnist.optim.create_optimizer) when jaxmnist.train builds them, before it writes anything.
     """
-    from jaxmnist import models, optim
-    from jaxmnist.data import augment, prepare
-    from jaxmnist.train.programs import PRECISIONS
-    from jaxmnist.train.steps import LOSSES
-
     source = config.get("experiment") or "the config"
     missing = [key for key in REQUIRED_KEYS if key not in config]
     if missing:
@@ -212,13 +224,13 @@ def validate(config: ml_collections.ConfigDict):
         raise bad("steps_per_dispatch", "a whole number of at least 1 or 'epoch'", steps)
     if not isinstance(config.shuffle, bool):
         raise bad("shuffle", "True or False", config.shuffle)
-    if config.dataset not in prepare.DATASETS:
-        raise bad("dataset", f"one of {', '.join(prepare.DATASETS)}", config.dataset)
+    if config.dataset not in DATASETS:
+        raise bad("dataset", f"one of {', '.join(DATASETS)}", config.dataset)
     if config.loss not in LOSSES:
         raise bad("loss", f"one of {', '.join(LOSSES)}", config.loss)
     precision = config.get("matmul_precision", ADDED_KEY_DEFAULTS["matmul_precision"])
-    if precision not in PRECISIONS:
-        raise bad("matmul_precision", f"one of {', '.join(PRECISIONS)}", precision)
+    if precision not in MATMUL_PRECISIONS:
+        raise bad("matmul_precision", f"one of {', '.join(MATMUL_PRECISIONS)}", precision)
     for key in ("train_split", "train_pp"):
         if not isinstance(config[key], str):
             raise bad(key, "a string", config[key])
@@ -228,33 +240,15 @@ def validate(config: ml_collections.ConfigDict):
         if not isinstance(spec, ml_collections.ConfigDict) or not isinstance(spec.get("split"), str) \
                 or not isinstance(spec.get("pp"), str):
             raise bad(f"eval.{name}", "a dict with the strings 'split' and 'pp'", spec)
-        augment.parse(spec.pp, train_stats=(0.5, 0.5))
     best = config.get("best_split")
     if best is not None and best not in config.eval:
         raise bad("best_split", f"None or one of the eval splits ({', '.join(config.eval)})", best)
-    augment.parse(config.train_pp, train_stats=(0.5, 0.5))
     overrides = config.get("model_overrides") or {}
     if not isinstance(overrides, (dict, ml_collections.ConfigDict)):
         raise bad("model_overrides", "a dict", overrides)
-    models.check_overrides(config.model, overrides)
-    optim.create_optimizer(config)
+    # The preprocessing specs are jaxmnist.data.augment's, but jaxmnist.train parses them only after it
+    # has returned a finished run, so they are parsed here; imported here as augment needs JAX.
+    from jaxmnist.data import augment
 
-
-def config_command(args) -> int:
-    """`jaxmnist config EXPERIMENT [--set ...] [--seed N] [--epochs N] [--json]`: every key of the run these
-    arguments start, with the value its config.json records."""
-    # The config is resolved and checked as `jaxmnist train` does, and written by the code that writes config.json.
-    from jaxmnist.train.command import resolve_config
-    from jaxmnist.train.run_config import recorded_text
-
-    config = resolve_config(args)
-    validate(config)
-    text = recorded_text(config)
-    if args.json:
-        print(text, end="")
-        return 0
-    rows = [(key, value) for key, value in dotted_items(json.loads(text)) if not isinstance(value, dict) or not value]
-    width = max(len(key) for key, _ in rows)
-    for key, value in rows:
-        print(f"{key:<{width}}  {value!r}")
-    return 0
+    for spec in (*(split.pp for split in config.eval.values()), config.train_pp):
+        augment.parse(spec, train_stats=(0.5, 0.5))

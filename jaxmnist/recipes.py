@@ -5,7 +5,11 @@ Each experiment file calls one of these with everything its run varies and sets 
 the full record of the run. The notebook text is in ../shared/seeds/.
 """
 
+import copy
+
 import ml_collections
+
+from jaxmnist import config as config_lib
 
 NOTEBOOK_000 = "000_c49386118194ebef.txt"
 NOTEBOOK_001 = "001_5dc57961bc4d70d9.txt"
@@ -26,15 +30,8 @@ AUG_003 = "random_resized_crop(scale=(0.8, 1.2))|random_rotation(degrees=30)|to_
 
 
 def base(**settings) -> ml_collections.ConfigDict:
-    """A config with the engine's bookkeeping defaults, then `settings` (every recipe key)."""
-    config = ml_collections.ConfigDict()
-    config.log_every_steps = 100
-    config.checkpoint_every_steps = 0  # at the end of each epoch only: every epoch here is short
-    config.keep_checkpoints = 2
-    config.model_overrides = {}
-    config.schedule = {"name": "constant"}
-    # Every dot and convolution in float32, as the notebooks ran (see jaxmnist.train.programs.PRECISIONS).
-    config.matmul_precision = "highest"
+    """A config with the optional keys at their defaults (jaxmnist.config.DEFAULTS), then `settings` (every recipe key)."""
+    config = ml_collections.ConfigDict(copy.deepcopy(config_lib.DEFAULTS))
     for key, value in settings.items():
         config[key] = value
     return config

@@ -5,6 +5,11 @@ Copied from the notebook text dumps in ../shared/seeds with only the OCR damage 
 tests compare every Flax module with its class here, and the benchmark times them.
 Needs torch (`pip install .[torch]`). One file, longer than the others, because it is a copy of
 five notebooks' cells: split, it would no longer read beside them.
+
+No module of the package imports it (a contract of pyproject.toml's [tool.importlinter] forbids
+it): it ships with the package so that the tests, the benchmarks, scripts/accelerator_check.py on
+a bare GPU machine and the PyTorch notebook scripts import it as `jaxmnist.torch_reference` wherever
+jaxmnist is installed, with no path to set.
 """
 
 import torch

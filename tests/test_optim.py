@@ -18,7 +18,7 @@ import pytest
 
 from jaxmnist.errors import UserError
 from jaxmnist.optim import create_optimizer, current_learning_rate, learning_rate_schedule
-from jaxmnist.optim.command import parse_schedule_spec, schedule_command
+from jaxmnist.report.schedule import parse_schedule_spec, schedule_command
 
 
 def rates(schedule_config, steps, learning_rate=1e-3):

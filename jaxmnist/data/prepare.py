@@ -29,10 +29,11 @@ from pathlib import Path
 
 import numpy as np
 
+from jaxmnist import workdir
+from jaxmnist.config import DATASETS
 from jaxmnist.data import idx
 from jaxmnist.errors import RunWarning, UserError
 
-DATASETS = ("mnist", "fashion_mnist")
 SPLITS = ("train", "test")
 DATA_SOURCE_ENV = "JAXMNIST_DATA"
 # The version of tfds's mnist and fashion_mnist builders: where arrays prepared without tfds go.
@@ -190,8 +191,6 @@ def ensure_prepared(dataset: str, data_dir: str | None = None, data_source: str 
         return directory
     source = data_source or os.environ.get(DATA_SOURCE_ENV)
     if source:
-        from jaxmnist import workdir
-
         workdir.make_directory(directory)
         # Runs started together on a fresh data dir prepare it once: the others wait, then find it done.
         with workdir.exclusive_lock(directory, "jaxmnist (preparing the data)", wait=True):
@@ -333,8 +332,6 @@ def _selected(dataset: str) -> tuple[str, ...]:
 
 
 def prepare_command(args) -> int:
-    from jaxmnist import workdir
-
     data_dir = resolve_data_dir(args.data_dir)
     source = Path(args.source)
     if not source.is_dir():

@@ -12,7 +12,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxmnist.errors import UserError
-from jaxmnist.models import INPUT_SHAPE, entry
+from jaxmnist.models.registry import INPUT_SHAPE, entry
 from jaxmnist.models.layers import batch_statistics_over  # noqa: F401 - exported as models.batch_statistics_over
 
 

@@ -3,7 +3,6 @@
     settings.py    reading and checking a config's `optimizer` and `schedule` sections
     schedules.py   the schedules (torch.optim.lr_scheduler's), one rate per optimizer update
     optimizers.py  SGD, Adam, AdamW as optax transformations whose rate follows the schedule
-    command.py     `jaxmnist schedule`: a schedule's rates as text, JSON or a picture
 """
 
 from jaxmnist.optim.optimizers import OPTIMIZER_DEFAULTS, create_optimizer, current_learning_rate

@@ -10,6 +10,7 @@ from jaxmnist import runtime
 from jaxmnist.errors import UserError
 from jaxmnist.train.loop import Interrupted, train_and_evaluate
 from jaxmnist.train.progress import estimate, format_duration
+from jaxmnist.train.run_config import check_run, recorded_text
 
 
 def resolve_config(args) -> ml_collections.ConfigDict:
@@ -86,4 +87,21 @@ def train_command(args) -> int:
         note = " [shortened run: not a reproduction]" if config.shortened else ""
         epochs = f"{final['epoch']} epoch{'' if final['epoch'] == 1 else 's'}"
         print(f"{config.experiment}: after {epochs}, {summary}{note}")
+    return 0
+
+
+def config_command(args) -> int:
+    """`jaxmnist config EXPERIMENT [--set ...] [--seed N] [--epochs N] [--json]`: every key of the run these
+    arguments start, with the value its config.json records (checked and written as `jaxmnist train` does)."""
+    config = resolve_config(args)
+    check_run(config)
+    text = recorded_text(config)
+    if args.json:
+        print(text, end="")
+        return 0
+    rows = [(key, value) for key, value in config_lib.dotted_items(json.loads(text))
+            if not isinstance(value, dict) or not value]
+    width = max(len(key) for key, _ in rows)
+    for key, value in rows:
+        print(f"{key:<{width}}  {value!r}")
     return 0

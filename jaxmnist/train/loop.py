@@ -25,7 +25,7 @@ from jaxmnist.errors import UserError
 from jaxmnist.report import plots, runs
 from jaxmnist.train import programs
 from jaxmnist.train.progress import EpochBar, format_duration, seconds_left, seconds_since_process_start
-from jaxmnist.train.run_config import check_config
+from jaxmnist.train.run_config import check_config, check_run
 from jaxmnist.train.steps import model_variables, summarise, zero_totals
 
 
@@ -78,7 +78,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, force: b
     checkpoint (a bad value, a loss gone non-finite) leaves the workdir as it found it.
     """
     workdir = Path(workdir)
-    config_lib.validate(config)
+    check_run(config)
     is_writer = jax.process_index() == 0
     created = workdir_lib.make_directory(workdir)
     try:

@@ -12,6 +12,7 @@ from tqdm import tqdm
 
 from jaxmnist import config as config_lib
 from jaxmnist.train import programs
+from jaxmnist.train.run_config import check_run
 from jaxmnist.train.steps import zero_totals
 
 _MODULE_LOADED = time.perf_counter()
@@ -79,7 +80,7 @@ def estimate(config: ml_collections.ConfigDict, steps: int = 40) -> dict:
     least `steps` train steps in whole programs and a second pass of the evaluations: an epoch
     is its steps at the measured pace plus the evaluations. Python's imports are not counted.
     """
-    config_lib.validate(config)
+    check_run(config)
     started = time.perf_counter()
     compiled = programs.CompiledPrograms(config)
     run = programs.RunPrograms.load(config, compiled)

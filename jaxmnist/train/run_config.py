@@ -6,11 +6,19 @@ from pathlib import Path
 import jax
 import ml_collections
 
-from jaxmnist import checkpoint
+from jaxmnist import checkpoint, models, optim
 from jaxmnist import config as config_lib
 from jaxmnist import workdir as workdir_lib
 from jaxmnist.errors import UserError
 from jaxmnist.train import programs
+
+
+def check_run(config: ml_collections.ConfigDict):
+    """Raise one UserError naming the first bad value of a run's config, before anything is written:
+    its keys (config.validate), then the sections their owners check (model overrides, optimizer)."""
+    config_lib.validate(config)
+    models.check_overrides(config.model, config.get("model_overrides") or {})
+    optim.create_optimizer(config)
 
 
 def recorded_text(config: ml_collections.ConfigDict) -> str:

@@ -10,9 +10,11 @@ from pathlib import Path
 
 import numpy as np
 
-from jaxmnist.config import parse_value
+from jaxmnist.config import load_experiment, parse_value
+from jaxmnist.data import idx, pipeline
 from jaxmnist.errors import UserError
 from jaxmnist.optim import schedules, settings
+from jaxmnist.report import plots, runs
 
 _SPEC_PATTERN = re.compile(r"^\s*(\w+)\s*\((.*)\)\s*$", re.DOTALL)
 
@@ -43,8 +45,6 @@ def parse_schedule_spec(spec: str) -> tuple[dict, dict]:
 def steps_per_epoch(config) -> int:
     """The optimizer updates of one epoch of a config (or a workdir's config.json), from the datasets'
     published split sizes: no data are read."""
-    from jaxmnist.data import idx, pipeline
-
     split = config["train_split"]
     name = split.split("[")[0].strip()
     if name not in idx.OFFICIAL_COUNTS:
@@ -59,12 +59,8 @@ def _spec_configs(spec: str) -> tuple[dict, dict, int | None]:
     if "(" in spec:
         return *parse_schedule_spec(spec), None
     if Path(spec).is_dir():
-        from jaxmnist.report import runs
-
         config = runs.run_config(spec)
     else:
-        from jaxmnist.config import load_experiment
-
         config = load_experiment(spec)
     if "optimizer" not in config:
         raise UserError(f"{spec} has no optimizer settings (config.optimizer)")
@@ -95,8 +91,6 @@ def schedule_command(args) -> int:
     schedule = schedules.learning_rate_schedule(optimizer_config, schedule_config)
     learning_rates = np.asarray(schedule(np.arange(steps)), np.float32)
     if args.plot:
-        from jaxmnist.report import plots
-
         is_experiment = "(" not in args.spec
         plots.plot_schedule(args.plot, learning_rates, f"{args.spec}: {description}" if is_experiment else description)
     if args.json:
