@@ -82,12 +82,12 @@ def _add_data_commands(subparsers):
 def _add_model_commands(subparsers):
     models = subparsers.add_parser("models", help="list the registry models with parameter counts")
     models.add_argument("--json", action="store_true")
-    models.set_defaults(run=_handler("jaxmnist.models.command:list_command"))
+    models.set_defaults(run=_handler("jaxmnist.report.model_tables:list_command"))
 
     summary = subparsers.add_parser("summary", help="per-layer table of one model, like torchsummary")
     summary.add_argument("name", metavar="NAME_OR_WORKDIR", help="a registry model name, or a run's workdir")
     summary.add_argument("--json", action="store_true")
-    summary.set_defaults(run=_handler("jaxmnist.models.command:summary_command"))
+    summary.set_defaults(run=_handler("jaxmnist.report.model_tables:summary_command"))
 
     port = subparsers.add_parser("import-torch", help="convert a PyTorch state_dict (.pt) into a checkpoint")
     port.add_argument("name", help="registry model name, e.g. def_net")

@@ -182,10 +182,8 @@ def provenance() -> dict:
     the versions of Python and of PROVENANCE_PACKAGES, and the kind of device. Computed once per process."""
     import jax
 
-    from jaxmnist import __version__
-
     commit, uncommitted_changes = git_state(Path(__file__).resolve().parent)
-    return {"jaxmnist": __version__, "git_commit": commit, "git_uncommitted_changes": uncommitted_changes,
+    return {"jaxmnist": _installed_version("jaxmnist"), "git_commit": commit, "git_uncommitted_changes": uncommitted_changes,
             "python": platform.python_version(),
             **{package: _installed_version(package) for package in PROVENANCE_PACKAGES},
             "device_kind": jax.devices()[0].device_kind}

@@ -17,7 +17,8 @@ import pytest
 
 from jaxmnist import models
 from jaxmnist.errors import UserError
-from jaxmnist.models import command, cpu_kernels
+from jaxmnist.models import cpu_kernels
+from jaxmnist.report import model_tables
 from jaxmnist.models.layers import (BatchNorm, BatchNorm1d, BatchNorm2d, Conv2d, Dropout, Dropout2d, Linear, bernoulli,
                                     flatten, max_pool2d)
 
@@ -522,19 +523,19 @@ def test_every_initial_tensor_is_distributed_as_by_the_notebook_class(name):
 # ---- commands -----------------------------------------------------------------------------------
 
 def test_models_command(capsys):
-    assert command.list_command(argparse.Namespace(json=False)) == 0
+    assert model_tables.list_command(argparse.Namespace(json=False)) == 0
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 2 + len(EXPECTED_PARAMS)
     assert lines[2].split()[:4] == ["def_net", "000", "Def_Net", "431,080"]
 
-    command.list_command(argparse.Namespace(json=True))
+    model_tables.list_command(argparse.Namespace(json=True))
     listed = json.loads(capsys.readouterr().out)
     assert {entry["name"]: entry["params"] for entry in listed} == EXPECTED_PARAMS
 
 
 def test_summary_matches_the_notebook_torchsummary(capsys):
     """Notebook 002 prints torchsummary for Net: Conv2d-1 72, ReLU-2, BatchNorm2d-3 16, Dropout-4, ..."""
-    assert command.summary_command(argparse.Namespace(name="net", json=True)) == 0
+    assert model_tables.summary_command(argparse.Namespace(name="net", json=True)) == 0
     summary = json.loads(capsys.readouterr().out)
     rows = [(row["type"], row["output_shape"], row["params"]) for row in summary["layers"]]
     assert rows[:13] == [
@@ -548,7 +549,7 @@ def test_summary_matches_the_notebook_torchsummary(capsys):
     assert sum(row["params"] for row in summary["layers"]) == summary["params"] == 7_864
     assert summary["batch_stats"] == 160
 
-    command.summary_command(argparse.Namespace(name="lenet_deep", json=False))
+    model_tables.summary_command(argparse.Namespace(name="lenet_deep", json=False))
     text = capsys.readouterr().out
     assert "block1/0   BatchNorm2d  [-1, 28, 28, 1]" in text
     assert "Total params: 107,372" in text

@@ -5,6 +5,7 @@ import json
 from pathlib import Path
 
 from jaxmnist import models
+from jaxmnist.report import runs
 
 
 def _print_table(header, rows):
@@ -61,8 +62,6 @@ def layer_table(name: str) -> list[dict]:
 
 def summary_command(args) -> int:
     if Path(args.name).is_dir():  # a run's workdir: the model its config.json names
-        from jaxmnist.report import runs
-
         args.name = runs.run_config(args.name)["model"]
     args.name = models.canonical_name(args.name)
     entry = models.info(args.name)
