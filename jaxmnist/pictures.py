@@ -21,9 +21,9 @@ FEATURE_MAP_LABEL = 5
 
 def _load_trained(workdir):
     """(config, module, variables) of the workdir's latest checkpoint; tests replace this seam."""
-    from jaxmnist import train
+    from jaxmnist.inference.load import load_trained
 
-    return train.load_trained(workdir)
+    return load_trained(workdir)
 
 
 def _load_split(config, split: str, data_dir, data_source):
@@ -40,7 +40,7 @@ def _eval_images(config, data_dir, data_source, indices, split=None):
     import jax
     import numpy as np
 
-    from jaxmnist.data import pipeline
+    from jaxmnist.data import augment, batches, pipeline
 
     eval_name = "test" if "test" in config["eval"] else next(iter(config["eval"]))
     spec = config["eval"][eval_name]
@@ -50,8 +50,8 @@ def _eval_images(config, data_dir, data_source, indices, split=None):
         stats = pipeline.pixel_stats(_load_split(config, config["train_split"], data_dir, data_source))
     indices = np.asarray(indices)
     indices = indices[indices < len(data.labels)]
-    images, labels = pipeline.batch_fn(spec["pp"], stats)(data, indices, jax.random.key(0))
-    return np.asarray(data.images[indices]), images, np.asarray(labels)
+    batch = batches.preprocessed(data, indices, augment.parse(spec["pp"], stats), jax.random.key(0))
+    return np.asarray(data.images[indices]), batch["image"], np.asarray(batch["label"])
 
 
 def plot_predictions(workdir, out, count: int = 12, data_dir=None, data_source=None) -> "Figure":

@@ -5,7 +5,7 @@ import textwrap
 import jax
 import numpy as np
 
-from jaxmnist.data import pipeline
+from jaxmnist.data import augment, batches, pipeline
 from jaxmnist.report import plots
 
 
@@ -14,10 +14,10 @@ def show_command(args) -> int:
     train_stats = None
     if "'train'" in args.augment or '"train"' in args.augment:
         train_stats = pipeline.pixel_stats(pipeline.load(args.dataset, "train", args.data_dir, args.data_source))
-    make_batch = pipeline.batch_fn(args.augment, train_stats)
+    preprocess = augment.parse(args.augment, train_stats)
     indices = np.arange(len(split.labels))
-    draws = [np.asarray(make_batch(split, indices, jax.random.key(args.seed + variant))[0])[..., 0]
-             for variant in range(args.variants)]
+    draws = [np.asarray(batches.preprocessed(split, indices, preprocess, jax.random.key(args.seed + variant))["image"])
+             [..., 0] for variant in range(args.variants)]
     originals = np.asarray(split.images)[..., 0] / 255.0
 
     rows, columns = len(indices), 1 + args.variants
