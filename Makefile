@@ -16,7 +16,7 @@ ifneq ($(wildcard $(SHARED_DATA)/mnist),)
 export JAXMNIST_DATA ?= $(SHARED_DATA)
 endif
 
-.PHONY: run test test-py312 setup clean
+.PHONY: run test test-fast test-py312 setup clean
 
 setup: $(VENV)/.installed-run
 
@@ -37,6 +37,10 @@ run: $(VENV)/.installed-run
 
 test: $(VENV)/.installed-test
 	$(BIN)/python -m pytest -q
+
+# The quick tier: a model, a train step, a checkpoint, a schedule, an augmentation, the CLI.
+test-fast: $(VENV)/.installed-test
+	$(BIN)/python -m pytest -q -m fast
 
 # The suite under Python 3.12 with jax 0.11.2 and no TensorFlow or torch (their tests skip).
 test-py312:

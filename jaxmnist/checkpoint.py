@@ -10,6 +10,7 @@ damaged after it was saved (flipped bytes that still decode) is set aside like a
 """
 
 import contextlib
+import dataclasses
 import gc
 import hashlib
 import logging
@@ -28,6 +29,27 @@ from jaxmnist.errors import RunWarning
 # orbax logs every save and restore at INFO level through absl.
 logging.getLogger("absl").setLevel(logging.WARNING)
 DIGEST_KEY = "state_digest"
+
+
+@dataclasses.dataclass
+class Progress:
+    """Where a run stands, saved as JSON beside its TrainState: the rest of what its continuation needs."""
+
+    epoch: int = 1  # the epoch under way; epochs + 1 once the run is complete
+    batch: int = 0  # batches of it done
+    totals: dict | None = None  # its running metric sums; None at an epoch's start
+    history: list = dataclasses.field(default_factory=list)  # the per-epoch rows so far
+    seconds: float = 0.0  # the time the epoch had taken when this was saved mid-epoch
+    devices: int | None = None  # how many devices wrote it; None in checkpoints from before it was recorded
+
+    def to_json(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_json(cls, saved: dict) -> "Progress":
+        """The record of a checkpoint's progress JSON, whose digest and missing keys are left out."""
+        names = {field.name for field in dataclasses.fields(cls)}
+        return cls(**{key: value for key, value in saved.items() if key in names})
 
 
 def saved_steps(workdir: Path) -> list[int]:
@@ -152,7 +174,7 @@ def open_manager(workdir: Path, keep_last: int = 2, best_metric: str | None = No
     return ocp.CheckpointManager(Path(workdir).resolve() / "checkpoints", options=options)
 
 
-def save(manager: ocp.CheckpointManager, step: int, state, progress: dict, metrics: dict | None = None):
+def save(manager: ocp.CheckpointManager, step: int, state, progress: Progress, metrics: dict | None = None):
     """Save `step`, replacing a checkpoint of the same step.
 
     That happens when a run stopped right after an epoch's last batch resumes: its end-of-epoch
@@ -162,14 +184,38 @@ def save(manager: ocp.CheckpointManager, step: int, state, progress: dict, metri
     if step in manager.all_steps():
         manager.wait_until_finished()
         manager.delete(step)
-    progress = {**progress, DIGEST_KEY: state_digest(state)}
+    saved_progress = {**progress.to_json(), DIGEST_KEY: state_digest(state)}
     manager.save(step, args=ocp.args.Composite(state=ocp.args.StandardSave(state),
-                                               progress=ocp.args.JsonSave(progress)),
+                                               progress=ocp.args.JsonSave(saved_progress)),
                  metrics=metrics, force=True)
 
 
+class UnusableCheckpoint(Exception):
+    """A finalised checkpoint that cannot be read ('unreadable') or no longer matches its digest ('damaged')."""
+
+    def __init__(self, step: int, kind: str, problem: str):
+        super().__init__(f"checkpoint at step {step} {problem}")
+        self.step, self.kind, self.problem = step, kind, problem
+
+
+def restore(manager: ocp.CheckpointManager, step: int, abstract_state):
+    """(state, Progress) of the checkpoint at `step`; raises UnusableCheckpoint if it is unreadable or damaged."""
+    try:
+        with _orbax_quiet():
+            restored = manager.restore(step, args=ocp.args.Composite(
+                state=ocp.args.StandardRestore(abstract_state), progress=ocp.args.JsonRestore()))
+    except Exception as error:  # noqa: BLE001 - orbax raises many types for an unreadable checkpoint
+        # The first line, without the dump of tensorstore's spec that some of orbax's errors append.
+        reason = (str(error).strip().splitlines() or [""])[0].split(" See full TensorStore details")[0][:200]
+        raise UnusableCheckpoint(step, "unreadable", f"is unreadable ({type(error).__name__}: {reason})") from None
+    saved_digest = restored.progress.get(DIGEST_KEY)
+    if saved_digest is not None and saved_digest != state_digest(restored.state):
+        raise UnusableCheckpoint(step, "damaged", "does not match the digest saved with it (damaged since)")
+    return restored.state, Progress.from_json(restored.progress)
+
+
 def restore_latest(manager: ocp.CheckpointManager, abstract_state, set_aside_unreadable: bool = True):
-    """(state, progress) of the newest readable, intact checkpoint, or None if there is none.
+    """(state, Progress) of the newest readable, intact checkpoint, or None if there is none.
 
     orbax finalises a save by renaming its directory, so an interrupted save is never
     listed. A finalised one that cannot be read, or whose state no longer matches the digest
@@ -178,27 +224,15 @@ def restore_latest(manager: ocp.CheckpointManager, abstract_state, set_aside_unr
     """
     for step in sorted(manager.all_steps(), reverse=True):
         try:
-            with _orbax_quiet():
-                restored = manager.restore(step, args=ocp.args.Composite(
-                    state=ocp.args.StandardRestore(abstract_state), progress=ocp.args.JsonRestore()))
-        except Exception as error:  # noqa: BLE001 - any unreadable checkpoint falls back to the previous one
-            # The first line, without the dump of tensorstore's spec that some of orbax's errors append.
-            reason = (str(error).strip().splitlines() or [""])[0].split(" See full TensorStore details")[0][:200]
-            _set_aside(manager, step, "unreadable", f"is unreadable ({type(error).__name__}: {reason})",
-                       set_aside_unreadable)
-            continue
-        saved_digest = restored.progress.get(DIGEST_KEY)
-        if saved_digest is not None and saved_digest != state_digest(restored.state):
-            _set_aside(manager, step, "damaged", "does not match the digest saved with it (damaged since)",
-                       set_aside_unreadable)
-            continue
-        return restored.state, restored.progress
+            return restore(manager, step, abstract_state)
+        except UnusableCheckpoint as unusable:
+            _set_aside(manager, unusable, set_aside_unreadable)
     return None
 
 
-def _set_aside(manager: ocp.CheckpointManager, step: int, suffix: str, problem: str, rename: bool):
-    warnings.warn(f"checkpoint at step {step} {problem}; using the previous one", RunWarning, stacklevel=3)
+def _set_aside(manager: ocp.CheckpointManager, unusable: UnusableCheckpoint, rename: bool):
+    warnings.warn(f"{unusable}; using the previous one", RunWarning, stacklevel=3)
     if rename:
-        path = Path(manager.directory) / str(step)
-        path.rename(path.with_name(f"{step}.{suffix}"))
+        path = Path(manager.directory) / str(unusable.step)
+        path.rename(path.with_name(f"{unusable.step}.{unusable.kind}"))
         manager.reload()

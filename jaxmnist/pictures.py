@@ -23,9 +23,9 @@ FEATURE_MAP_LABEL = 5
 
 def _load_trained(workdir):
     """(config, module, variables) of the workdir's latest checkpoint; tests replace this seam."""
-    from jaxmnist import train
+    from jaxmnist.inference.load import load_trained
 
-    return train.load_trained(workdir)
+    return load_trained(workdir)
 
 
 def _load_split(config, split: str, data_dir, data_source):
@@ -42,7 +42,7 @@ def _eval_images(config, data_dir, data_source, indices, split=None):
     import jax
     import numpy as np
 
-    from jaxmnist.data import pipeline
+    from jaxmnist.data import augment, batches, pipeline
 
     eval_name = "test" if "test" in config["eval"] else next(iter(config["eval"]))
     spec = config["eval"][eval_name]
@@ -52,8 +52,8 @@ def _eval_images(config, data_dir, data_source, indices, split=None):
         stats = pipeline.pixel_stats(_load_split(config, config["train_split"], data_dir, data_source))
     indices = np.asarray(indices)
     indices = indices[indices < len(data.labels)]
-    images, labels = pipeline.batch_fn(spec["pp"], stats)(data, indices, jax.random.key(0))
-    return np.asarray(data.images[indices]), images, np.asarray(labels)
+    batch = batches.preprocessed(data, indices, augment.parse(spec["pp"], stats), jax.random.key(0))
+    return np.asarray(data.images[indices]), batch["image"], np.asarray(batch["label"])
 
 
 def plot_predictions(workdir, out, count: int = 12, data_dir=None, data_source=None) -> "Figure":
@@ -184,16 +184,16 @@ def show_command(args) -> int:
     import jax
     import numpy as np
 
-    from jaxmnist.data import pipeline
+    from jaxmnist.data import augment, batches, pipeline
 
     split = pipeline.load(args.dataset, args.split, args.data_dir, args.data_source, limit=args.n)
     train_stats = None
     if "'train'" in args.augment or '"train"' in args.augment:
         train_stats = pipeline.pixel_stats(pipeline.load(args.dataset, "train", args.data_dir, args.data_source))
-    make_batch = pipeline.batch_fn(args.augment, train_stats)
+    preprocess = augment.parse(args.augment, train_stats)
     indices = np.arange(len(split.labels))
-    draws = [np.asarray(make_batch(split, indices, jax.random.key(args.seed + variant))[0])[..., 0]
-             for variant in range(args.variants)]
+    draws = [np.asarray(batches.preprocessed(split, indices, preprocess, jax.random.key(args.seed + variant))["image"])
+             [..., 0] for variant in range(args.variants)]
     originals = np.asarray(split.images)[..., 0] / 255.0
 
     rows, columns = len(indices), 1 + args.variants

@@ -40,8 +40,9 @@ from jaxmnist import config as config_lib
 from jaxmnist import models, runtime
 from jaxmnist.data import augment, pipeline
 from jaxmnist.torch_reference import TORCH_MODELS
-from jaxmnist.train.programs import CompiledPrograms
-from jaxmnist.train.steps import padded_rows, zero_totals
+from jaxmnist.data.batches import padded_rows
+from jaxmnist.train.programs import Programs
+from jaxmnist.train.steps import zero_totals
 from jaxmnist.workdir import atomic_write_text
 
 
@@ -72,7 +73,7 @@ def jax_runner(config, batch_size: int):
     Models that differ only in their initialisation (bn_xavier, bn_kaiming, ...) have the train
     step of one benchmarked before them: its program is in the cache when their turn comes.
     """
-    engine = CompiledPrograms(config)
+    engine = Programs(config)
     state = engine.init_state(config.seed)
     rng = np.random.default_rng(0)
     # The loop's update program, on a batch its batch program gathered and scaled on the device. As

@@ -185,12 +185,12 @@ def run_recipe(experiment: str, args, idx_dir: Path | None, clock: CompileClock 
                          / (time.perf_counter() - interval_start["wall"]))
             real_save(manager, step, state, progress, metrics)
             manager.wait_until_finished()
-            if progress["batch"] != 0:  # not an end-of-epoch save
+            if progress.batch != 0:  # not an end-of-epoch save
                 return
             # The epoch's row is the last one with its wall time (the file also holds other kinds of rows).
             timing = [row for row in map(json.loads, (workdir / "timing.jsonl").read_text().splitlines())
                       if "seconds" in row][-1]
-            row = progress["history"][-1]
+            row = progress.history[-1]
             jax_epochs.append({"seconds": timing["seconds"], "cpu_share": cpu_share, "compile_seconds": clock.take(),
                                "train_accuracy": row["train"]["accuracy"],
                                "test_accuracy": row["test"]["accuracy"]})

@@ -12,7 +12,7 @@ import time
 import jax
 import numpy as np
 
-from jaxmnist.data import pipeline
+from jaxmnist.data import augment, batches, pipeline
 
 SPECS = {
     "002 rotation, batch 128": ("random_rotation(degrees=7, fill=1)|to_tensor|normalize(mean=0.1307, std=0.3081)",
@@ -34,14 +34,14 @@ def main() -> None:
     split = pipeline.load("mnist", "train", args.data_dir)
     print(f"jax {jax.__version__}, devices {jax.devices()}")
     for name, (spec, batch_size) in SPECS.items():
-        make_batch = pipeline.batch_fn(spec)
-        batches = pipeline.train_batches(len(split.labels), batch_size, seed=0, epoch=1, shuffle=True)
-        jax.block_until_ready(make_batch(split, batches[0], jax.random.key(0)))
+        preprocess = augment.parse(spec)
+        rows = batches.epoch_rows(len(split.labels), batch_size, 1, seed=0, epoch=1, shuffle=True)[:-1]
+        jax.block_until_ready(batches.preprocessed(split, rows[0], preprocess, jax.random.key(0)))
         started = time.perf_counter()
-        for step, indices in enumerate(batches[1:args.batches + 1]):
-            jax.block_until_ready(make_batch(split, indices, jax.random.key(step)))
+        for step, indices in enumerate(rows[1:args.batches + 1]):
+            jax.block_until_ready(batches.preprocessed(split, indices, preprocess, jax.random.key(step)))
         elapsed = time.perf_counter() - started
-        images = sum(len(indices) for indices in batches[1:args.batches + 1])
+        images = int((rows[1:args.batches + 1] >= 0).sum())
         print(f"{name:40s} {images / elapsed:10.0f} images/s")
 
 

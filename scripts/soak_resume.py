@@ -43,9 +43,9 @@ def _final_variables(workdir: Path):
     import jax
     import numpy as np
 
-    from jaxmnist import train
+    from jaxmnist.inference.load import load_trained
 
-    _, _, variables = train.load_trained(str(workdir))
+    _, _, variables = load_trained(str(workdir))
     return [np.asarray(leaf) for leaf in jax.tree.leaves(variables)]
 
 

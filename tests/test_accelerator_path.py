@@ -24,7 +24,7 @@ def test_xla_kernels_in_blocks_of_steps_train_as_single_steps(fixture_data_dir, 
 
     for name in ("conv2d", "batch_norm_training", "fusion_barrier"):
         monkeypatch.setattr(cpu_kernels, name, refused)
-    monkeypatch.setattr(programs, "CompiledPrograms", functools.partial(programs.CompiledPrograms, kernels="xla"))
+    monkeypatch.setattr(programs, "Programs", functools.partial(programs.Programs, kernels="xla"))
     runs = {steps: train.train_and_evaluate(_config(fixture_data_dir, steps_per_dispatch=steps),
                                             str(tmp_path / str(steps)))
             for steps in (1, 4, "epoch")}

@@ -39,6 +39,7 @@ def test_zero_strength_is_identity(digits, spec):
     np.testing.assert_array_equal(_apply(spec, digits)[..., 0], digits.astype(np.float32))
 
 
+@pytest.mark.fast
 def test_rotation_by_90_degrees_moves_a_known_pixel():
     image = np.zeros((1, 28, 28), np.uint8)
     image[0, 2, 20] = 255  # row 2, column 20

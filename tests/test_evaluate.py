@@ -12,6 +12,7 @@ from jaxmnist import config as config_lib
 from jaxmnist import models, torch_port, train
 from jaxmnist.cli import main
 from jaxmnist.data import pipeline
+from jaxmnist.inference.load import load_trained
 from jaxmnist.report.runs import epoch_rows
 
 CONFIG = Path(__file__).resolve().parent / "configs" / "tiny_lenet_bn.py"
@@ -33,7 +34,7 @@ def run(fixture_data_dir, tmp_path_factory):
 @pytest.fixture(scope="module")
 def imported(run, tmp_path_factory):
     """The run's final variables as `jaxmnist import-torch` writes them."""
-    _, _, variables = train.load_trained(str(run))
+    _, _, variables = load_trained(str(run))
     directory = torch_port.save_variables(tmp_path_factory.mktemp("imported") / "lenet_bn",
                                           jax.tree.map(np.asarray, variables))
     (directory / torch_port.MODEL_FILE).write_text(json.dumps({"model": "lenet_bn"}))
@@ -116,7 +117,7 @@ def test_predict_on_npy_png_and_a_split_slice(run, fixture_data_dir, capsys, tmp
     np.save(tmp_path / "uint8.npy", images[..., 0])
     np.save(tmp_path / "float.npy", images.astype(np.float32) / 255)
     Image.fromarray(images[2, :, :, 0]).save(tmp_path / "third.png")
-    config, module, variables = train.load_trained(str(run))
+    config, module, variables = load_trained(str(run))
     expected = np.asarray(module.apply(variables, (images / 255.0 - 0.1307) / 0.3081, train=False))
     expected_probabilities = np.exp(expected) / np.exp(expected).sum(axis=1, keepdims=True)  # lenet_bn: logits
 
@@ -168,7 +169,7 @@ def test_imported_torch_model_evaluates_and_predicts_as_torch(run, fixture_data_
     torch = pytest.importorskip("torch")
     from jaxmnist.torch_reference import TORCH_MODELS
 
-    _, _, variables = train.load_trained(str(run))
+    _, _, variables = load_trained(str(run))
     torch_model = TORCH_MODELS["lenet_bn"]()
     torch_model.load_state_dict(torch_port.to_torch("lenet_bn", jax.tree.map(np.asarray, variables)))
     torch.save(torch_model.state_dict(), tmp_path / "lenet_bn.pt")
@@ -222,6 +223,7 @@ def test_predict_says_what_is_wrong_with_a_split_slice(run, capsys):
         "error: split 'test[5:3]' selects no examples: it is empty, as its start 5 is not below its stop 3")
 
 
+@pytest.mark.fast
 def test_probabilities_follow_the_model_s_output():
     outputs = np.log(np.array([[0.7, 0.2, 0.1]]))
     from jaxmnist.inference.predict import probabilities

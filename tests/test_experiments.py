@@ -365,6 +365,7 @@ def test_a_renamed_group_still_names_its_experiments_by_the_former_name(tmp_path
     assert (row["experiment"], row["status"], row["reference"]) == ("net8k/net_bn", "complete", 99.31)
 
 
+@pytest.mark.fast
 def test_list_command(capsys):
     reference_lib.list_command(argparse.Namespace(json=True))
     entries = {entry["name"]: entry for entry in json.loads(capsys.readouterr().out)}
@@ -688,7 +689,7 @@ def test_plot_command_rejects_an_unknown_kind():
 
 @pytest.fixture
 def untrained(monkeypatch, fixture_data_dir):
-    """Stand in for train.load_trained: fresh variables of the workdir's model."""
+    """Stand in for inference.load.load_trained: fresh variables of the workdir's model."""
 
     def load(workdir):
         run_config = json.loads((workdir / "config.json").read_text())

@@ -7,8 +7,9 @@ import pytest
 from jaxmnist import config as config_lib
 from jaxmnist import optim
 from jaxmnist.data import augment, pipeline
-from jaxmnist.train.programs import CompiledPrograms
-from jaxmnist.train.steps import padded_rows, zero_totals
+from jaxmnist.data.batches import padded_rows
+from jaxmnist.train.programs import Programs
+from jaxmnist.train.steps import zero_totals
 
 # A smaller batch than the recipe's: compiling, most of the test's time, takes as long at any batch size,
 # and running the steps takes less.
@@ -31,7 +32,7 @@ def test_smoke_experiment_trains_two_steps_and_evaluates(name, fixture_data_dir)
     config = config_lib.load_experiment(name)
     train_split = pipeline.load(config.dataset, config.train_split.split("[")[0], str(fixture_data_dir))
     train_stats = pipeline.pixel_stats(train_split)
-    engine = CompiledPrograms(config)
+    engine = Programs(config)
     state = engine.init_state(config.seed)
     split = engine.replicate(train_split)
     # Both updates in one program: the block of several steps that GPUs and TPUs run.

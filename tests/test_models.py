@@ -135,6 +135,7 @@ def test_dropout_draws_from_the_dropout_stream():
         np.testing.assert_allclose(probabilities.sum(axis=1), 1, atol=1e-5)
 
 
+@pytest.mark.fast
 def test_batch_norm_model_trains_with_mutable_batch_stats():
     module = models.create("net")
     variables = models.init_variables(module, jax.random.key(0))

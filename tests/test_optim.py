@@ -48,6 +48,7 @@ def test_cosine_is_periodic_like_torch(step, expected):
     assert rates({"name": "cosine", "t_max": 1000}, [step])[0] == pytest.approx(expected, rel=1e-6, abs=0)
 
 
+@pytest.mark.fast
 def test_cosine_eta_min():
     values = rates({"name": "cosine", "t_max": 100, "eta_min": 1e-5}, [0, 50, 100, 200])
     np.testing.assert_allclose(values, [1e-3, 1e-5 + (1e-3 - 1e-5) / 2, 1e-5, 1e-3], rtol=1e-6)

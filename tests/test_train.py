@@ -1,5 +1,6 @@
 """The training engine: data parallelism, exact resume, refusals, non-finite stops, determinism, multi-process."""
 
+import dataclasses
 import json
 import os
 import shutil
@@ -17,12 +18,14 @@ from tensorboard.backend.event_processing import event_accumulator, plugin_event
 from tensorboard.util import tensor_util
 
 from jaxmnist import config as config_lib
-from jaxmnist import reporting, train
+from jaxmnist import checkpoint, reporting, train
 from jaxmnist.data import augment, pipeline
+from jaxmnist.data.batches import padded_rows
 from jaxmnist.errors import UserError
-from jaxmnist.train import loop
-from jaxmnist.train.programs import CompiledPrograms
-from jaxmnist.train.steps import padded_rows, per_example_loss, zero_totals
+from jaxmnist.inference.load import load_trained
+from jaxmnist.train import loop, programs
+from jaxmnist.train.programs import Programs
+from jaxmnist.train.steps import per_example_loss, zero_totals
 
 CONFIG = Path(__file__).resolve().parent / "configs" / "tiny_lenet_bn.py"
 REPO = Path(__file__).resolve().parent.parent
@@ -49,7 +52,7 @@ def _cli(workdir, data_dir, *extra, env=None, cpu_devices=1):
 
 
 def _final_variables(workdir):
-    _, _, variables = train.load_trained(str(workdir))
+    _, _, variables = load_trained(str(workdir))
     return jax.tree.map(np.asarray, variables)
 
 
@@ -316,7 +319,7 @@ def test_non_finite_loss_before_the_first_save_says_none_was_kept(fixture_data_d
 
 
 def _one_step_program(config, devices=1):
-    engine = CompiledPrograms(config, devices=jax.devices()[:devices])
+    engine = Programs(config, devices=jax.devices()[:devices])
     return engine, engine.train_program(augment.parse(config.train_pp), steps=1)
 
 
@@ -329,6 +332,41 @@ def _zero_totals(engine):
     return engine.replicate(zero_totals())
 
 
+def test_a_host_round_trip_inside_an_epoch_is_an_error(fixture_data_dir, tmp_path, monkeypatch):
+    load_run = programs.RunPrograms.load
+
+    def load_with_a_round_trip(config, engine):
+        run = load_run(config, engine)
+
+        def run_block(state, totals, *inputs):
+            return run.run_block(state, {**totals, "count": np.asarray(totals["count"])}, *inputs)
+        return dataclasses.replace(run, run_block=run_block)
+
+    monkeypatch.setattr(programs.RunPrograms, "load", load_with_a_round_trip)
+    with pytest.raises(Exception, match="Disallowed (host-to-device|device-to-host) transfer"):
+        train.train_and_evaluate(_config(fixture_data_dir), str(tmp_path))
+
+
+@pytest.mark.fast
+def test_a_checkpoint_holds_the_state_leaves_and_gives_back_its_progress(fixture_data_dir, tmp_path):
+    """orbax saves step, params, batch_stats and opt_state: the model, optimizer and loss are no leaves."""
+    engine = Programs(_config(fixture_data_dir), devices=jax.devices()[:1])
+    state = engine.init_state(seed=0)
+    saved_keys = {path[0].name for path, _ in jax.tree_util.tree_flatten_with_path(state)[0]}
+    assert saved_keys == {"step", "params", "batch_stats", "opt_state"}
+    progress = checkpoint.Progress(epoch=2, batch=3, totals={"loss_sum": 1.5, "correct": 7.0, "count": 9.0,
+                                                             "first_nonfinite_step": -1.0},
+                                   history=[{"kind": "epoch", "epoch": 1}], seconds=4.5, devices=1)
+    manager = checkpoint.open_manager(tmp_path)
+    checkpoint.save(manager, 5, state, progress)
+    manager.wait_until_finished()
+    restored, restored_progress = checkpoint.restore_latest(manager, engine.abstract_state(seed=0))
+    assert restored_progress == progress
+    assert (restored.apply_fn, restored.tx, restored.loss_name) == (state.apply_fn, state.tx, state.loss_name)
+    for leaf, restored_leaf in zip(jax.tree.leaves(state), jax.tree.leaves(restored), strict=True):
+        np.testing.assert_array_equal(leaf, restored_leaf)
+
+
 def test_padded_rows_keep_the_last_smaller_batch_and_fit_the_devices():
     rows = padded_rows(np.arange(10, 20), batch_size=4, devices=3, extra_rows=1)
     np.testing.assert_array_equal(rows, [[10, 11, 12, 13, -1, -1], [14, 15, 16, 17, -1, -1],
@@ -338,7 +376,7 @@ def test_padded_rows_keep_the_last_smaller_batch_and_fit_the_devices():
 def test_evaluation_in_blocks_counts_every_example_once(fixture_data_dir):
     """One batch per program (CPU) and the whole split in one (GPU/TPU) give the same sums."""
     config = _config(fixture_data_dir)
-    engine = CompiledPrograms(config, devices=jax.devices()[:1])
+    engine = Programs(config, devices=jax.devices()[:1])
     split = engine.replicate(pipeline.load("mnist", "test", str(fixture_data_dir)))  # 500 = 3 x 128 + 116
     evaluate = engine.eval_program(augment.parse(config.eval.test.pp))
     state = engine.init_state(config.seed)
@@ -354,6 +392,7 @@ def test_evaluation_in_blocks_counts_every_example_once(fixture_data_dir):
         assert results[per_dispatch][1]["loss_sum"] == pytest.approx(results[1][1]["loss_sum"], rel=1e-6)
 
 
+@pytest.mark.fast
 def test_the_last_smaller_batch_runs_the_compiled_train_step(fixture_data_dir):
     config = _config(fixture_data_dir)
     engine, program = _one_step_program(config)
@@ -407,14 +446,14 @@ import json, sys
 import jax, numpy as np
 from jaxmnist import config as config_lib
 from jaxmnist.data import augment, pipeline
-from jaxmnist.train.programs import CompiledPrograms
+from jaxmnist.train.programs import Programs
 from jaxmnist.train.steps import zero_totals
 assert jax.device_count() == 4, jax.devices()
 config = config_lib.load_experiment(sys.argv[1])
 config.model, config.model_overrides = sys.argv[3], json.loads(sys.argv[4])
 split = pipeline.load("mnist", config.train_split, sys.argv[2])
 counts = (1, 2, 3, 4)
-engines = {count: CompiledPrograms(config, devices=jax.devices()[:count]) for count in counts}
+engines = {count: Programs(config, devices=jax.devices()[:count]) for count in counts}
 programs = {count: engine.train_program(augment.parse(config.train_pp), steps=1) for count, engine in engines.items()}
 data = {count: engine.replicate(split) for count, engine in engines.items()}
 roots = (jax.random.key(2), jax.random.key(1))

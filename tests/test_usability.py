@@ -42,6 +42,7 @@ def test_data_show_help_example_parses():
     augment.parse(cli.AUGMENT_EXAMPLE)
 
 
+@pytest.mark.fast
 def test_train_help_says_what_a_run_writes():
     help_text = _subcommand_parser("train").format_help()
     for name in ("config.json", "metrics.jsonl", "timing.jsonl", "tensorboard/", "curves.png", "checkpoints/",

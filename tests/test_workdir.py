@@ -20,7 +20,7 @@ from jaxmnist import config as config_lib
 from jaxmnist import workdir as workdir_lib
 from jaxmnist.errors import RunWarning, UserError
 from jaxmnist.report import runs
-from jaxmnist.train.programs import CompiledPrograms
+from jaxmnist.train.programs import Programs
 
 from conftest import SHARED_DATA
 
@@ -189,7 +189,7 @@ def test_a_run_failing_before_its_first_step_leaves_the_workdir_as_found(fixture
     def compile_fails(*args, **kwargs):
         raise RuntimeError("a failure before the first step")
 
-    monkeypatch.setattr(CompiledPrograms, "train_program", compile_fails)
+    monkeypatch.setattr(Programs, "train_program", compile_fails)
     config = config_lib.load_experiment(str(CONFIG))
     with config.unlocked():
         config.data_dir, config.data_source, config.shortened, config.epochs = str(fixture_data_dir), None, True, 3

@@ -1,15 +1,8 @@
-"""Splits, orders and batches.
+"""Splits in host memory: tfds's slicing syntax, and their pixel statistics.
 
-MNIST-sized splits fit in accelerator memory: a split is loaded once from tfds
-into host memory, the train loop puts it once on every device, and each
-compiled step gathers and preprocesses its batch there from a few hundred
-indices (`jaxmnist.train.steps`).
-
-Orders are pure functions of (seed, epoch), so any epoch's batches can be
-regenerated exactly (resume relies on it). Training batches follow PyTorch's
-DataLoader (the last, smaller batch is kept), and so do evaluation batches; the
-train loop pads a last, smaller batch to the full size with a mask, so every
-example counts exactly once and one compiled step serves the whole epoch.
+MNIST-sized splits fit in accelerator memory: a split is loaded once into host memory, the train
+loop puts it once on every device, and each compiled step gathers and preprocesses its batch
+there from a few hundred indices (`jaxmnist.data.batches`).
 """
 
 import re
@@ -77,45 +70,3 @@ def pixel_stats(split: Split) -> tuple[float, float]:
     values = np.arange(256) / 255.0
     mean = counts @ values / counts.sum()
     return float(mean), float(np.sqrt(counts @ (values - mean) ** 2 / counts.sum()))
-
-
-def epoch_order(num_examples: int, seed: int, epoch: int, shuffle: bool) -> np.ndarray:
-    """The example order of one epoch: a permutation drawn from (seed, epoch) alone, or file order."""
-    if not shuffle:
-        return np.arange(num_examples)
-    return np.random.default_rng([seed, epoch]).permutation(num_examples)
-
-
-def train_batches(num_examples: int, batch_size: int, seed: int, epoch: int, shuffle: bool) -> list[np.ndarray]:
-    """Index arrays of one training epoch; as DataLoader(drop_last=False), the last batch may be smaller."""
-    return _batches(epoch_order(num_examples, seed, epoch, shuffle), batch_size)
-
-
-def eval_batches(num_examples: int, batch_size: int) -> list[np.ndarray]:
-    """Index arrays covering every example once, in order; the last batch may be smaller."""
-    return _batches(np.arange(num_examples), batch_size)
-
-
-def _batches(order: np.ndarray, batch_size: int) -> list[np.ndarray]:
-    return [order[start:start + batch_size] for start in range(0, len(order), batch_size)]
-
-
-def batch_fn(spec: str, train_stats: tuple[float, float] | None = None):
-    """A jitted `(split, indices, key, positions=None) -> (images float32, labels)` for a preprocessing spec.
-
-    `positions` are the examples' places in the global batch (see `augment.apply_batch`).
-    """
-    # Imported here: the rest of the module is numpy, and commands that only read splits
-    # (`plot --kind curves`, `data info`) start without JAX's 1-2 s import.
-    import jax
-
-    from jaxmnist.data import augment
-
-    preprocess = augment.parse(spec, train_stats)
-
-    @jax.jit
-    def make_batch(split: Split, indices: jax.Array, key: jax.Array, positions: jax.Array | None = None):
-        images = split.images[indices]
-        return augment.apply_batch(preprocess, images, key, positions), split.labels[indices]
-
-    return make_batch

@@ -1,6 +1,6 @@
 """`jaxmnist evaluate`: loss, accuracy, per-class accuracy and confusion matrix of a model on a split.
 
-`evaluate` runs the train loop's own evaluation program (CompiledPrograms.eval_program) on the
+`evaluate` runs the train loop's own evaluation program (Programs.eval_program) on the
 batches, keys and number of devices training used (where the host has that many), so a
 workdir's numbers for one of its eval splits at a step where training evaluated are the ones in
 metrics.jsonl. Per-class accuracy and the confusion matrix come from the model's outputs on the
@@ -8,19 +8,16 @@ same batches (same keys: also in notebook 004's train-mode evaluation). The conf
 drawn only when asked, with --confusion FILE.png.
 """
 
-import functools
 import json
 
-import jax
-import jax.numpy as jnp
 import numpy as np
 
 from jaxmnist import runtime
 from jaxmnist.data import pipeline
-from jaxmnist.inference.forward import eval_key, eval_spec, model_outputs, preprocessing, training_split
+from jaxmnist.inference.forward import eval_spec, model_outputs, preprocessing, training_split
 from jaxmnist.inference.load import LoadedModel, load, saved_device_count
 from jaxmnist.train.programs import resolve_steps_per_dispatch
-from jaxmnist.train.steps import summarise
+from jaxmnist.train.steps import eval_key, summarise
 
 FASHION_MNIST_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker",
                          "Bag", "Ankle boot")
@@ -33,14 +30,9 @@ def _metric_sums(loaded: LoadedModel, split: pipeline.Split, preprocess, train_m
     config, programs = loaded.config, loaded.programs
     batches_per_epoch = -(-train_examples // config.batch_size)
     steps_per_dispatch = resolve_steps_per_dispatch(config.get("steps_per_dispatch"), batches_per_epoch)
-    program = programs.eval_program(preprocess, train_mode)
-    data = programs.replicate(split)
-    sums = []
-    for batch_indices, rows in programs.eval_blocks(len(split.labels), config.eval_batch_size, steps_per_dispatch):
-        sums.append(program(loaded.state, data, batch_indices, rows, key))
-        if jax.default_backend() == "cpu" and programs.mesh.size > 1:
-            jax.block_until_ready(sums[-1])  # as the train loop: CPU devices share one thread pool
-    return functools.reduce(lambda a, b: jax.tree.map(jnp.add, a, b), sums)
+    blocks = programs.eval_blocks(len(split.labels), config.eval_batch_size, steps_per_dispatch)
+    return programs.eval_sums(programs.eval_program(preprocess, train_mode), loaded.state, programs.replicate(split),
+                              blocks, key)
 
 
 def confusion_matrix(labels: np.ndarray, predictions: np.ndarray, classes: int = NUM_CLASSES) -> np.ndarray:
@@ -57,7 +49,7 @@ def evaluate(loaded: LoadedModel, split: str = "test") -> dict:
     train_split = training_split(config)
     data = pipeline.load(config.dataset, dataset_split, config.get("data_dir"), config.get("data_source"))
     preprocess = preprocessing(spec, train_split)
-    key = eval_key(config, loaded.step)
+    key = eval_key(config.seed, loaded.step)
     summary = summarise(_metric_sums(loaded, data, preprocess, train_mode, key, len(train_split.labels)))
     outputs = model_outputs(loaded, data, preprocess, key, config.eval_batch_size, train_mode)
     matrix = confusion_matrix(data.labels, outputs.argmax(axis=1))

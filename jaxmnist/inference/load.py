@@ -13,6 +13,7 @@ import dataclasses
 import functools
 import json
 from pathlib import Path
+from typing import Any
 
 import jax
 import ml_collections
@@ -22,8 +23,8 @@ from jaxmnist import checkpoint, models, torch_port
 from jaxmnist import config as config_lib
 from jaxmnist.errors import UserError
 from jaxmnist.report import runs
-from jaxmnist.train.programs import CompiledPrograms
-from jaxmnist.train.steps import TrainState
+from jaxmnist.train.programs import Programs
+from jaxmnist.train.steps import TrainState, model_variables
 
 # Written by `jaxmnist import-torch` beside the variables: {"model": registry name}.
 IMPORTED_MODEL_FILE = torch_port.MODEL_FILE
@@ -34,7 +35,7 @@ class LoadedModel:
     """A model's variables on the programs' devices and the config saying how to evaluate it."""
 
     config: ml_collections.ConfigDict
-    programs: CompiledPrograms
+    programs: Programs
     state: TrainState  # params and batch_stats; no optimizer state
     step: int | None  # the checkpoint's step; None for an imported checkpoint
     source: str  # what the variables come from, for the reports
@@ -80,17 +81,16 @@ def saved_device_count(path, step: int | None = None) -> int:
         return 1
     try:
         chosen = _chosen_step(directory, step if step is not None else named_step)
-        progress = json.loads((directory / "checkpoints" / str(chosen) / "progress" / "metadata").read_text())
-        return max(1, int(progress.get("devices", 1)))
+        progress = checkpoint.Progress.from_json(json.loads(
+            (directory / "checkpoints" / str(chosen) / "progress" / "metadata").read_text()))
+        return max(1, int(progress.devices or 1))
     except (UserError, OSError, ValueError, TypeError, AttributeError):
         return 1  # the restore reports what is wrong with it
 
 
-def _restore_workdir_state(workdir: Path, run_config, programs: CompiledPrograms,
+def _restore_workdir_state(workdir: Path, run_config, programs: Programs,
                            step: int | None) -> tuple[TrainState, int]:
     """(TrainState, step) of the chosen checkpoint; the latest readable one without `step`."""
-    import orbax.checkpoint as ocp
-
     manager = checkpoint.open_manager(workdir, read_only=True)
     abstract = programs.abstract_state(run_config.seed)
     if step is None:
@@ -99,17 +99,9 @@ def _restore_workdir_state(workdir: Path, run_config, programs: CompiledPrograms
             raise UserError(f"{workdir} has no readable checkpoint")
         return restored[0], int(restored[0].step)
     try:
-        restored = manager.restore(step, args=ocp.args.Composite(
-            state=ocp.args.StandardRestore(abstract), progress=ocp.args.JsonRestore()))
-    except Exception as error:  # noqa: BLE001 - orbax raises many types for an unreadable checkpoint
-        reason = (str(error).strip().splitlines() or [""])[0][:200]
-        raise UserError(f"the checkpoint at step {step} of {workdir} is unreadable ({type(error).__name__}: "
-                        f"{reason})") from None
-    saved_digest = restored.progress.get(checkpoint.DIGEST_KEY)
-    if saved_digest is not None and saved_digest != checkpoint.state_digest(restored.state):
-        raise UserError(f"the checkpoint at step {step} of {workdir} does not match the digest saved with it "
-                        "(damaged since it was written)")
-    return restored.state, step
+        return checkpoint.restore(manager, step, abstract)[0], step
+    except checkpoint.UnusableCheckpoint as unusable:
+        raise UserError(f"the checkpoint at step {step} of {workdir} {unusable.problem}") from None
 
 
 def _variable_shapes(model: str, overrides: dict) -> dict:
@@ -182,7 +174,7 @@ def load(path, experiment: str | None = None, step: int | None = None, data_dir=
         run_config.data_source = data_source or run_config.get("data_source")
     if step is not None:
         _chosen_step(directory, step)  # a step that was never saved (or was removed) is named as such
-    restore_programs = CompiledPrograms(run_config, devices=devices)
+    restore_programs = Programs(run_config, devices=devices)
     state, step = _restore_workdir_state(directory, run_config, restore_programs, step)
     config = run_config
     if experiment is not None:
@@ -192,8 +184,17 @@ def load(path, experiment: str | None = None, step: int | None = None, data_dir=
         if models.canonical_name(theirs[0]) != models.canonical_name(ours[0]) or theirs[1] != ours[1]:
             raise UserError(f"{directory} holds a '{ours[0]}' model{_overrides_text(ours[1])}, experiment "
                             f"'{experiment}' uses '{theirs[0]}'{_overrides_text(theirs[1])}")
-    programs = CompiledPrograms(config, devices=devices)
-    return LoadedModel(config, programs, state.replace(opt_state=None), step, str(directory), imported=False)
+    programs = Programs(config, devices=devices)
+    return LoadedModel(config, programs, programs.with_model(state).replace(opt_state=None), step, str(directory),
+                       imported=False)
+
+
+def load_trained(workdir) -> tuple[ml_collections.ConfigDict, Any, dict]:
+    """(config, module, variables) of the latest checkpoint in `workdir`, for pictures: a module to apply
+    outside shard_map, on one device."""
+    loaded = load(workdir, devices=1)
+    module = models.create(loaded.config.model, **loaded.config.get("model_overrides", {}))
+    return loaded.config, module, model_variables(loaded.state, loaded.state.params)
 
 
 def _overrides_text(overrides: dict) -> str:
@@ -220,8 +221,9 @@ def _load_imported(directory: Path, experiment, step, data_dir, data_source, dev
     if not _same_shapes(variables, config.model, overrides):
         raise UserError(f"the variables in {directory} do not fit model '{config.model}' of experiment "
                         f"'{experiment}' (other layers or shapes)")
-    programs = CompiledPrograms(config, devices=devices)
+    programs = Programs(config, devices=devices)
     batch_stats = variables.get("batch_stats") or None
-    state = programs.replicate(TrainState(step=np.int32(0), params=variables["params"],
-                                              batch_stats=batch_stats, opt_state=None))
+    state = programs.replicate(TrainState(step=np.int32(0), params=variables["params"], batch_stats=batch_stats,
+                                          opt_state=None, apply_fn=programs.module.apply, tx=programs.tx,
+                                          loss_name=programs.loss))
     return LoadedModel(config, programs, state, None, str(directory), imported=True)

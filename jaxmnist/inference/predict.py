@@ -20,8 +20,9 @@ import numpy as np
 from jaxmnist import models, runtime
 from jaxmnist.data import pipeline
 from jaxmnist.errors import UserError
-from jaxmnist.inference.forward import eval_key, eval_spec, model_outputs, preprocessing, training_split
+from jaxmnist.inference.forward import eval_spec, model_outputs, preprocessing, training_split
 from jaxmnist.inference.load import LoadedModel, load
+from jaxmnist.train.steps import eval_key
 
 
 def probabilities(outputs: np.ndarray, model: str) -> np.ndarray:
@@ -117,7 +118,7 @@ def predict(loaded: LoadedModel, sources: list[str]) -> list[dict]:
     preprocess = preprocessing(spec, training_split(config))
     data = pipeline.Split(images, np.zeros(len(images), np.int32))  # labels are not used by the model
     batch_size = min(config.eval_batch_size, len(images))
-    outputs = model_outputs(loaded, data, preprocess, eval_key(config, loaded.step), batch_size)
+    outputs = model_outputs(loaded, data, preprocess, eval_key(config.seed, loaded.step), batch_size)
     probs = probabilities(outputs, config.model)
     rows = []
     for index, (name, row) in enumerate(zip(names, probs)):

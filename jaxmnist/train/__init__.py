@@ -5,14 +5,14 @@ only a config. The data live on the devices: each split is put once on every dev
 order once per epoch, and a compiled block gathers, augments and trains on `steps_per_dispatch`
 batches in a row; the host only dispatches blocks and reads the metric sums when it logs.
 
-    steps.py       the pure functions: batch -> loss -> gradients -> optax update, metric sums
-    programs.py    the mesh of every device and the steps compiled as sharded programs
+    steps.py       the pure functions: train_step and eval_step on a batch, the TrainState, the keys
+    programs.py    the mesh of every device and the steps as sharded programs
     run_config.py  the config.json a workdir records, and the check that a resumed run matches it
-    loop.py        train_and_evaluate: epochs, logging, checkpoints, signals; load_trained
+    loop.py        train_and_evaluate: epochs, logging, checkpoints, signals
     progress.py    the epoch bar, the time a run still needs, and `estimate` (--dry-run)
     command.py     `jaxmnist train`
 """
 
-from jaxmnist.train.loop import Interrupted, load_trained, train_and_evaluate
+from jaxmnist.train.loop import Interrupted, train_and_evaluate
 
-__all__ = ["Interrupted", "load_trained", "train_and_evaluate"]
+__all__ = ["Interrupted", "train_and_evaluate"]

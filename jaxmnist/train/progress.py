@@ -13,7 +13,7 @@ from tqdm import tqdm
 from jaxmnist import config as config_lib
 from jaxmnist.train import programs
 from jaxmnist.train.run_config import check_run
-from jaxmnist.train.steps import zero_totals
+from jaxmnist.train.steps import eval_key, zero_totals
 
 _MODULE_LOADED = time.perf_counter()
 
@@ -82,22 +82,22 @@ def estimate(config: ml_collections.ConfigDict, steps: int = 40) -> dict:
     """
     check_run(config)
     started = time.perf_counter()
-    compiled = programs.CompiledPrograms(config)
-    run = programs.RunPrograms.load(config, compiled)
-    state = compiled.init_state(config.seed)
-    roots, eval_root = compiled.key_roots(config.seed)
-    epoch_rows = compiled.epoch_rows(run.num_examples, config.batch_size, config.seed, 1, config.shuffle)
-    totals = compiled.replicate(zero_totals())
+    engine = programs.Programs(config)
+    run = programs.RunPrograms.load(config, engine)
+    state = engine.init_state(config.seed)
+    roots = engine.train_roots(config.seed)
+    epoch_rows = engine.epoch_rows(run.num_examples, config.batch_size, config.seed, 1, config.shuffle)
+    totals = engine.replicate(zero_totals())
     step = 0
 
     def one_block(state, totals):
         # Every block trains on the epoch's first batches: the epoch appears to start at this block.
-        return compiled.in_turn(run.run_block(state, totals, run.train_data, epoch_rows,
-                                              compiled.replicate(np.int32(step)), roots))
+        return engine.in_turn(run.run_block(state, totals, run.train_data, epoch_rows,
+                                              engine.replicate(np.int32(step)), roots))
 
     def timed_evaluation() -> float:
         evaluated = time.perf_counter()
-        jax.block_until_ready(run.evaluate_all(state, eval_root))
+        jax.block_until_ready(run.evaluate_all(state, eval_key(config.seed, 0)))
         return time.perf_counter() - evaluated
 
     state, totals, _ = jax.block_until_ready(one_block(state, totals))

@@ -1,14 +1,17 @@
-"""The pure step functions of training and evaluation: from a batch to the loss, the gradients
-and the optax update, and the metric sums.
+"""The pure step functions of training and evaluation, in the shape of Flax's examples:
+`train_step(state, batch, rng)` and `eval_step(state, batch, rng)` on a batch
+{"image", "label", "mask"} (`jaxmnist.data.batches`), with the model's apply, the optimizer and
+the loss as static fields of the state.
 
 Each runs per device inside `jax.shard_map` over a one-axis mesh (`DATA_AXIS`) of every device:
 a device holds a shard of the global batch, gradients and metric sums are combined across
 devices, and BatchNorm takes its statistics over the whole global batch, so N devices compute
-the update one device would; one device is the same code path. Keys come from (seed, step) with `fold_in`, never hidden state.
+the update one device would; one device is the same code path. Keys come from (seed, step) with
+`fold_in`, never hidden state.
 """
 
 import functools
-from typing import Any
+from typing import Any, Callable
 
 import flax.struct
 import jax
@@ -17,19 +20,38 @@ import numpy as np
 import optax
 
 from jaxmnist import models, optim
-from jaxmnist.data import augment, pipeline
+from jaxmnist.data.batches import DATA_AXIS, device_batch, step_batch
 from jaxmnist.errors import UserError
 from jaxmnist.models import cpu_kernels
 
 LOSSES = ("nll", "cross_entropy", "cross_entropy_on_probabilities")
-DATA_AXIS = "batch"
 
 
 class TrainState(flax.struct.PyTreeNode):
+    """What orbax saves (step, params, batch_stats, opt_state), and how to apply, update and score them."""
+
     step: jax.Array
     params: Any
     batch_stats: Any
     opt_state: Any
+    # Static: not pytree leaves, so neither saved nor traced, as in flax.training.train_state.
+    apply_fn: Callable = flax.struct.field(pytree_node=False)
+    tx: optax.GradientTransformation = flax.struct.field(pytree_node=False)
+    loss_name: str = flax.struct.field(pytree_node=False)
+
+    def learning_rate(self) -> jax.Array:
+        """The rate the last update applied (before any: the rate the first will apply)."""
+        return optim.current_learning_rate(self.opt_state)
+
+
+def key_roots(seed: int) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """(augmentation, dropout, evaluation) roots of a run's `seed`; a step's keys fold the step in."""
+    return tuple(jax.random.fold_in(jax.random.key(seed), index) for index in (2, 1, 3))
+
+
+def eval_key(seed: int, step: int | None) -> jax.Array:
+    """The key a run evaluates with after `step` (it matters for augmented or train-mode evaluation)."""
+    return jax.random.fold_in(key_roots(seed)[2], step or 0)
 
 
 def per_example_loss(outputs: jax.Array, labels: jax.Array, loss: str) -> jax.Array:
@@ -68,42 +90,46 @@ def model_variables(state: TrainState, params) -> dict:
     return variables
 
 
-def train_step(state: TrainState, images, labels, mask, dropout_key, *, module, tx, loss_name):
+def train_step(state: TrainState, batch: dict, rng) -> tuple[TrainState, dict]:
     """One update on one global batch; runs per device inside shard_map. Returns (state, metric sums)."""
+    images, labels, mask = batch["image"], batch["label"], batch["mask"]
     global_count = jax.lax.psum(jnp.sum(mask), DATA_AXIS)
     # Each device drops out different units of its own examples.
-    device_key = jax.random.fold_in(dropout_key, jax.lax.axis_index(DATA_AXIS))
+    device_key = jax.random.fold_in(rng, jax.lax.axis_index(DATA_AXIS))
 
     def loss_fn(params):
         with models.batch_statistics_over(mask):
-            outputs, updates = module.apply(
+            outputs, updates = state.apply_fn(
                 model_variables(state, params), images, train=True, rngs={"dropout": device_key},
                 mutable=["batch_stats"] if state.batch_stats is not None else [])
-        losses = jnp.where(mask, per_example_loss(outputs, labels, loss_name), 0.0)
+        losses = jnp.where(mask, per_example_loss(outputs, labels, state.loss_name), 0.0)
         # This device's share of the global mean: shard_map's autodiff sums the gradients
         # of the replicated parameters over devices, giving the gradient of the global mean.
         return jnp.sum(losses) / global_count, (outputs, updates)
 
     (_, (outputs, updates)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
-    param_updates, opt_state = tx.update(grads, state.opt_state, state.params)
+    param_updates, opt_state = state.tx.update(grads, state.opt_state, state.params)
     new_state = state.replace(step=state.step + 1, params=optax.apply_updates(state.params, param_updates),
                               batch_stats=updates.get("batch_stats", state.batch_stats), opt_state=opt_state)
-    metrics = _metric_sums(outputs, labels, mask, loss_name)
-    metrics["learning_rate"] = optim.current_learning_rate(opt_state)
-    return new_state, metrics
+    return new_state, _metric_sums(outputs, labels, mask, state.loss_name)
 
 
-def eval_step(state: TrainState, images, labels, mask, dropout_key, *, module, loss_name, train_mode) -> dict:
-    """Metric sums of one global batch. `train_mode` evaluates as a notebook that never called
+def eval_outputs(state: TrainState, batch: dict, rng, train_mode: bool = False) -> jax.Array:
+    """The model's outputs on a batch. `train_mode` evaluates as a notebook that never called
     model.eval() did (notebook 004): dropout active, BatchNorm on batch statistics (not kept)."""
+    variables = model_variables(state, state.params)
     if not train_mode:
-        outputs = module.apply(model_variables(state, state.params), images, train=False)
-    else:
-        device_key = jax.random.fold_in(dropout_key, jax.lax.axis_index(DATA_AXIS))
-        with models.batch_statistics_over(mask):
-            outputs, _ = module.apply(model_variables(state, state.params), images, train=True,
-                                      rngs={"dropout": device_key}, mutable=["batch_stats"])
-    return _metric_sums(outputs, labels, mask, loss_name)
+        return state.apply_fn(variables, batch["image"], train=False)
+    device_key = jax.random.fold_in(rng, jax.lax.axis_index(DATA_AXIS))
+    with models.batch_statistics_over(batch["mask"]):
+        outputs, _ = state.apply_fn(variables, batch["image"], train=True, rngs={"dropout": device_key},
+                                    mutable=["batch_stats"])
+    return outputs
+
+
+def eval_step(state: TrainState, batch: dict, rng, train_mode: bool = False) -> dict:
+    """Metric sums of one global batch; runs per device inside shard_map."""
+    return _metric_sums(eval_outputs(state, batch, rng, train_mode), batch["label"], batch["mask"], state.loss_name)
 
 
 def _accumulate(totals: dict, sums: dict, step) -> dict:
@@ -126,34 +152,15 @@ def summarise(totals: dict) -> dict:
             "correct": int(totals["correct"]), "total": count}
 
 
-def device_batch(rows, split: pipeline.Split, preprocess, key):
-    """This device's share of a global batch, gathered and preprocessed where it is used.
-
-    `rows` are split indices, -1 for padding. Each example's augmentation key follows its
-    position in the global batch, so the batch is the same however devices and processes share it.
-    """
-    mask = rows >= 0
-    indices = jnp.where(mask, rows, 0)
-    positions = jax.lax.axis_index(DATA_AXIS) * rows.shape[0] + jnp.arange(rows.shape[0])
-    images = augment.apply_batch(preprocess, split.images[indices], key, positions)
-    return images, split.labels[indices], mask
-
-
-def step_batch(step, split, epoch_rows, epoch_first_step, augment_root, *, preprocess):
-    """This device's batch of `step`: row `step - epoch_first_step` of its columns of the epoch's batches."""
-    rows = jax.lax.dynamic_index_in_dim(epoch_rows, step - epoch_first_step, keepdims=False)
-    return device_batch(rows, split, preprocess, jax.random.fold_in(augment_root, step))
-
-
-def step_on_batch(state, totals, images, labels, mask, dropout_root, **step_options):
+def step_on_batch(state, totals, batch, dropout_root):
     """One update on a batch from `step_batch`: per device inside shard_map. Returns (state, totals, rate)."""
     step = state.step
-    new_state, sums = train_step(state, images, labels, mask, jax.random.fold_in(dropout_root, step), **step_options)
-    return new_state, _accumulate(totals, sums, step), sums["learning_rate"]
+    new_state, sums = train_step(state, batch, jax.random.fold_in(dropout_root, step))
+    return new_state, _accumulate(totals, sums, step), new_state.learning_rate()
 
 
 def train_block(state: TrainState, totals: dict, split, epoch_rows, epoch_first_step, roots, *, steps: int,
-                preprocess, **step_options):
+                preprocess):
     """`steps` updates in one program; runs per device inside shard_map. Returns (state, totals, rate).
 
     Rows past the epoch's last batch are all padding: a step on one leaves the state and the
@@ -165,7 +172,7 @@ def train_block(state: TrainState, totals: dict, split, epoch_rows, epoch_first_
     def update(carry):
         state, totals, _ = carry
         batch = step_batch(state.step, split, epoch_rows, epoch_first_step, augment_root, preprocess=preprocess)
-        return step_on_batch(state, totals, *batch, dropout_root, **step_options)
+        return step_on_batch(state, totals, batch, dropout_root)
 
     def update_unless_padding(carry, _):
         if cpu_kernels.active():
@@ -180,11 +187,11 @@ def train_block(state: TrainState, totals: dict, split, epoch_rows, epoch_first_
         has_examples = updated[1]["count"] != carry[1]["count"]
         return jax.tree.map(functools.partial(jnp.where, has_examples), updated, carry), None
 
-    carry = (state, totals, optim.current_learning_rate(state.opt_state).astype(jnp.float32))
+    carry = (state, totals, state.learning_rate().astype(jnp.float32))
     return jax.lax.scan(update_unless_padding, carry, length=steps)[0]
 
 
-def evaluate_split(state: TrainState, split, batch_indices, rows, key, *, preprocess, **eval_options) -> dict:
+def evaluate_split(state: TrainState, split, batch_indices, rows, key, *, preprocess, train_mode: bool) -> dict:
     """Metric sums of a block of evaluation batches in one program; runs per device inside shard_map.
 
     `rows` are this device's columns of the block's batches, `batch_indices` their places in
@@ -194,8 +201,8 @@ def evaluate_split(state: TrainState, split, batch_indices, rows, key, *, prepro
     def one_batch(totals, batch):
         index, batch_rows = batch
         batch_key = jax.random.fold_in(key, index)
-        images, labels, mask = device_batch(batch_rows, split, preprocess, batch_key)
-        return jax.tree.map(jnp.add, totals, eval_step(state, images, labels, mask, batch_key, **eval_options)), None
+        sums = eval_step(state, device_batch(batch_rows, split, preprocess, batch_key), batch_key, train_mode)
+        return jax.tree.map(jnp.add, totals, sums), None
 
     zeros = {"loss_sum": jnp.float32(0), "correct": jnp.int32(0), "count": jnp.int32(0)}
     if rows.shape[0] == 1:  # as train_block: no one-step loop on XLA:CPU
@@ -203,17 +210,13 @@ def evaluate_split(state: TrainState, split, batch_indices, rows, key, *, prepro
     return jax.lax.scan(one_batch, zeros, (batch_indices, rows))[0]
 
 
-def padded_rows(order: np.ndarray, batch_size: int, devices: int, extra_rows: int = 0) -> np.ndarray:
-    """Batches of `order` as rows of a (batches + extra_rows, width) matrix, -1 for padding.
+def split_outputs(state: TrainState, split, batch_indices, rows, key, *, preprocess, train_mode: bool):
+    """The model's outputs on a block of evaluation batches, keyed as `evaluate_split` keys them;
+    runs per device inside shard_map."""
 
-    As DataLoader(drop_last=False), the last batch may be smaller; it is padded to the full
-    size, rounded up to a multiple of the device count, so one compiled program serves every batch.
-    A batch_size beyond len(order) gives DataLoader's one short batch, padded by fewer rows than there are devices.
-    """
-    width = -(-min(batch_size, len(order)) // devices) * devices
-    count = -(-len(order) // batch_size)
-    rows = np.full((count + extra_rows, width), -1, np.int32)
-    for index in range(count):
-        batch = order[index * batch_size:(index + 1) * batch_size]
-        rows[index, :len(batch)] = batch
-    return rows
+    def one_batch(_, batch):
+        index, batch_rows = batch
+        batch_key = jax.random.fold_in(key, index)
+        return None, eval_outputs(state, device_batch(batch_rows, split, preprocess, batch_key), batch_key, train_mode)
+
+    return jax.lax.scan(one_batch, None, (batch_indices, rows))[1]
