@@ -91,7 +91,7 @@ def jax_runner(config, batch_size: int):
     for _ in range(2):  # compiled, then (in-memory caches cleared) loaded from the persistent cache
         jax.clear_caches()
         started = time.perf_counter()
-        update.lower(state, totals, *batch, roots[1]).compile()
+        update.lower(state, totals, batch, roots[1]).compile()
         compile_seconds.append(time.perf_counter() - started)
         if len(compile_seconds) == 1:
             program_was_cached = len(_CACHE_HITS) > hits_before
@@ -99,7 +99,7 @@ def jax_runner(config, batch_size: int):
     def run(steps: int):
         state, totals = holder["state"], holder["totals"]
         for _ in range(steps):
-            state, totals, _ = update(state, totals, *batch, roots[1])
+            state, totals, _ = update(state, totals, batch, roots[1])
         jax.block_until_ready(totals)
         holder["state"], holder["totals"] = state, totals
 

@@ -22,11 +22,11 @@ SCATTERS = ("scatter", "scatter-add", "select_and_scatter_add", "select_and_scat
 
 def _block_program(config):
     """(run, its block program on XLA's kernels, the arguments of the epoch's first block)."""
-    compiled = programs.CompiledPrograms(config, kernels="xla")
+    compiled = programs.Programs(config, kernels="xla")
     run = programs.RunPrograms.load(config, compiled)
     epoch_rows = compiled.epoch_rows(run.num_examples, config.batch_size, config.seed, 1, config.shuffle)
     arguments = [compiled.init_state(config.seed), compiled.replicate(zero_totals()), run.train_data, epoch_rows,
-                 compiled.replicate(np.int32(0)), compiled.key_roots(config.seed)[0]]
+                 compiled.replicate(np.int32(0)), compiled.train_roots(config.seed)]
     return run, run.run_block, arguments
 
 
@@ -76,10 +76,11 @@ def _walk_primitives(jaxpr):
 @pytest.mark.parametrize("name", models.names())
 def test_no_scatter_in_any_models_train_step(fixture_data_dir, name):
     config = _config(fixture_data_dir, model=name)
-    compiled = programs.CompiledPrograms(config, kernels="xla")
+    compiled = programs.Programs(config, kernels="xla")
     batch = 8
     images = jax.ShapeDtypeStruct((batch, *models.INPUT_SHAPE), np.float32)
     labels, mask = jax.ShapeDtypeStruct((batch,), np.int32), jax.ShapeDtypeStruct((batch,), np.bool_)
-    step = jax.make_jaxpr(compiled.update_program())(compiled.abstract_state(config.seed), zero_totals(), images,
-                                                      labels, mask, jax.random.key(0))
+    update = compiled.update_program()
+    batch = {"image": images, "label": labels, "mask": mask}
+    step = jax.make_jaxpr(update)(compiled.abstract_state(config.seed), zero_totals(), batch, jax.random.key(0))
     assert not set(_walk_primitives(step.jaxpr)) & set(SCATTERS)

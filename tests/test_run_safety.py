@@ -9,7 +9,7 @@ import pytest
 
 from jaxmnist import train
 from jaxmnist.errors import UserError
-from jaxmnist.train.steps import padded_rows
+from jaxmnist.data.batches import padded_rows
 
 from conftest import FIXTURE_IDX
 from test_train import _config, _diverging

@@ -64,10 +64,7 @@ class Programs:
         weights), and a run of single steps keeps the numbers of the runs in docs/runs to the bit.
         """
         if steps == 1:
-            make_batch = self._sharded(functools.partial(step_batch, preprocess=preprocess),
-                                       in_specs=(P(), P(), P(None, DATA_AXIS), P(), P()), out_specs=P(DATA_AXIS))
-            update = self._sharded(step_on_batch, in_specs=(P(), P(), P(DATA_AXIS), P()),
-                                   out_specs=(P(), P(), P()), donate_argnums=(0, 1))
+            make_batch, update = self.batch_program(preprocess), self.update_program()
 
             def run(state, totals, split, epoch_rows, epoch_first_step, roots):
                 batch = make_batch(state.step, split, epoch_rows, epoch_first_step, roots[0])
@@ -76,6 +73,16 @@ class Programs:
         return self._sharded(functools.partial(train_block, steps=steps, preprocess=preprocess),
                              in_specs=(P(), P(), P(), P(None, DATA_AXIS), P(), P()),
                              out_specs=(P(), P(), P()), donate_argnums=(0, 1))
+
+    def batch_program(self, preprocess):
+        """jit(step_batch): (step, split, epoch_rows, epoch_first_step, augment_root) -> this step's batch."""
+        return self._sharded(functools.partial(step_batch, preprocess=preprocess),
+                             in_specs=(P(), P(), P(None, DATA_AXIS), P(), P()), out_specs=P(DATA_AXIS))
+
+    def update_program(self):
+        """jit(step_on_batch): (state, totals, batch, dropout_root) -> (state, totals, rate) after one step."""
+        return self._sharded(step_on_batch, in_specs=(P(), P(), P(DATA_AXIS), P()), out_specs=(P(), P(), P()),
+                             donate_argnums=(0, 1))
 
     def eval_program(self, preprocess, train_mode: bool = False):
         """jit(evaluate_split): (state, split, batch_indices, rows, key) -> metric sums of the block."""

@@ -74,8 +74,8 @@ def _state_misfit(workdir: Path, config: ml_collections.ConfigDict) -> str | Non
     saved = checkpoint.saved_state_shapes(workdir)
     if saved is None:
         return "it has no readable checkpoint to continue"
-    compiled = programs.CompiledPrograms(config, devices=jax.local_devices()[:1])
-    wanted = checkpoint.state_shapes(compiled.abstract_state(config.seed))
+    engine = programs.Programs(config, devices=jax.local_devices()[:1])
+    wanted = checkpoint.state_shapes(engine.abstract_state(config.seed))
     if saved == wanted:
         return None
     path = next(path for path in sorted(set(saved) | set(wanted)) if saved.get(path) != wanted.get(path))
