@@ -246,9 +246,3 @@ def validate(config: ml_collections.ConfigDict):
     overrides = config.get("model_overrides") or {}
     if not isinstance(overrides, (dict, ml_collections.ConfigDict)):
         raise bad("model_overrides", "a dict", overrides)
-    # The preprocessing specs are jaxmnist.data.augment's, but jaxmnist.train parses them only after it
-    # has returned a finished run, so they are parsed here; imported here as augment needs JAX.
-    from jaxmnist.data import augment
-
-    for spec in (*(split.pp for split in config.eval.values()), config.train_pp):
-        augment.parse(spec, train_stats=(0.5, 0.5))

@@ -25,7 +25,6 @@ from jaxmnist.train.steps import (TrainState, evaluate_split, key_roots, split_o
 # `matmul_precision`: the precision of every dot and convolution on GPU and TPU. 'highest' is float32,
 # as the notebooks ran; 'tensorfloat32' NVIDIA's TF32 (a 10-bit mantissa); 'bfloat16' one bfloat16
 # pass. XLA:CPU computes float32 products in float32 whatever is asked.
-PRECISIONS = ("highest", "tensorfloat32", "bfloat16")
 
 
 class Programs:
@@ -36,8 +35,9 @@ class Programs:
         self.mesh = jax.sharding.Mesh(np.array(devices or jax.devices()), (DATA_AXIS,))
         self.kernels = kernels or ("cpu" if self.mesh.devices.flat[0].platform == "cpu" else "xla")
         self.precision = config.get("matmul_precision", config_lib.ADDED_KEY_DEFAULTS["matmul_precision"])
-        if self.precision not in PRECISIONS:
-            raise UserError(f"matmul_precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
+        if self.precision not in config_lib.MATMUL_PRECISIONS:
+            raise UserError(f"matmul_precision must be one of {', '.join(config_lib.MATMUL_PRECISIONS)}, "
+                            f"got {self.precision!r}")
         self.replicated = NamedSharding(self.mesh, P())
         self.loss = config.loss
         self.module = models.create(config.model, batch_norm_axis_name=DATA_AXIS,

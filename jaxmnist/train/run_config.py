@@ -7,6 +7,7 @@ import jax
 import ml_collections
 
 from jaxmnist import checkpoint, models, optim
+from jaxmnist.data import augment
 from jaxmnist import config as config_lib
 from jaxmnist import workdir as workdir_lib
 from jaxmnist.errors import UserError
@@ -15,8 +16,11 @@ from jaxmnist.train import programs
 
 def check_run(config: ml_collections.ConfigDict):
     """Raise one UserError naming the first bad value of a run's config, before anything is written:
-    its keys (config.validate), then the sections their owners check (model overrides, optimizer)."""
+    its keys (config.validate), then the sections their owners check (preprocessing specs, model
+    overrides, optimizer)."""
     config_lib.validate(config)
+    for spec in (*(split.pp for split in config.eval.values()), config.train_pp):
+        augment.parse(spec, train_stats=(0.5, 0.5))
     models.check_overrides(config.model, config.get("model_overrides") or {})
     optim.create_optimizer(config)
 

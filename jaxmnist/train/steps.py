@@ -20,11 +20,11 @@ import numpy as np
 import optax
 
 from jaxmnist import models, optim
+from jaxmnist.config import LOSSES
 from jaxmnist.data.batches import DATA_AXIS, device_batch, step_batch
 from jaxmnist.errors import UserError
 from jaxmnist.models import cpu_kernels
 
-LOSSES = ("nll", "cross_entropy", "cross_entropy_on_probabilities")
 
 
 class TrainState(flax.struct.PyTreeNode):
