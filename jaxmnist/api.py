@@ -12,6 +12,7 @@ interrupt) and SIGTERM save a checkpoint and raise jaxmnist.Interrupted.
 import argparse
 import os
 
+import jax
 import ml_collections
 
 from jaxmnist.errors import UserError
@@ -58,7 +59,7 @@ def train_experiment(config: ml_collections.ConfigDict, workdir, force: bool = F
     try:
         command.prepare_process(cpu_devices)
     except RuntimeError:  # JAX already runs in this process (e.g. an earlier notebook cell)
-        if cpu_devices is not None:
+        if cpu_devices is not None and cpu_devices != len(jax.devices("cpu")):
             raise UserError(f"cpu_devices={cpu_devices} must be set before JAX runs anything in this process: "
                             "call train_experiment first in a fresh process (a restarted kernel)") from None
     return train_and_evaluate(config, os.fspath(workdir), force=force)
