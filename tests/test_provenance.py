@@ -69,6 +69,9 @@ def test_a_run_records_its_software_in_timing_jsonl_and_not_in_config_json(short
 def test_compare_json_shows_each_value_of_the_runs_processes(short_run, tmp_path, capsys):
     workdir = tmp_path / "resumed_elsewhere"
     shutil.copytree(short_run, workdir)
+    # Another seed, so that compare counts it beside the original rather than as its duplicate.
+    config = json.loads((workdir / "config.json").read_text())
+    (workdir / "config.json").write_text(json.dumps({**config, "seed": config["seed"] + 1}, indent=2, sort_keys=True))
     timing = _timing(workdir)
     (first_step,) = [row for row in timing if row.get("kind") == "first_step"]
     recorded = first_step["provenance"]

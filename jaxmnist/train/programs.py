@@ -123,8 +123,10 @@ class Programs:
                             jax.eval_shape(self.init_state, seed))
 
     def train_roots(self, seed: int) -> tuple[jax.Array, jax.Array]:
-        """(augmentation root, dropout root) of a run's `seed`, on every device."""
-        return jax.device_put(key_roots(seed)[:2], self.replicated)
+        """(augmentation root, dropout root) of a run's `seed`, on every device. Their key data go
+        through `replicate`: device_put cannot place values on another process's devices."""
+        roots = self.replicate(tuple(jax.random.key_data(root) for root in key_roots(seed)[:2]))
+        return tuple(jax.random.wrap_key_data(root) for root in roots)
 
     def in_turn(self, outputs):
         """Waits for a program on a multi-device CPU host: XLA:CPU's devices share one thread pool,
