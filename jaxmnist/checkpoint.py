@@ -226,11 +226,12 @@ def restore_latest(manager: ocp.CheckpointManager, abstract_state, set_aside_unr
         try:
             return restore(manager, step, abstract_state)
         except UnusableCheckpoint as unusable:
-            _set_aside(manager, unusable, set_aside_unreadable)
+            set_aside(manager, unusable, set_aside_unreadable)
     return None
 
 
-def _set_aside(manager: ocp.CheckpointManager, unusable: UnusableCheckpoint, rename: bool):
+def set_aside(manager: ocp.CheckpointManager, unusable: UnusableCheckpoint, rename: bool = True):
+    """Warn of an unusable checkpoint and (with `rename`) rename it `<step>.unreadable` or `<step>.damaged`."""
     warnings.warn(f"{unusable}; using the previous one", RunWarning, stacklevel=3)
     if rename:
         path = Path(manager.directory) / str(unusable.step)

@@ -141,6 +141,13 @@ def _add_train_commands(subparsers):
                        help="train steps per compiled program: a whole number or 'epoch' (default: 1 on CPU, "
                             "an epoch on GPU/TPU). Logging, checkpoints and SIGTERM take effect between "
                             "programs, so log_every_steps and checkpoint_every_steps round up to whole programs")
+    train.add_argument("--seeds", type=runtime.seeds_argument, metavar="SEEDS",
+                       help="train one run per seed, e.g. 0-7 or 1,4,9, as one group whose runs share each step's "
+                            "program: the config's seed writes to --workdir, seed K to WORKDIR-seedK (ordinary "
+                            "workdirs; compare shows them as seeds of one experiment)")
+    train.add_argument("--runs-per-device", type=runtime.device_count_argument, metavar="N",
+                       help="with --seeds: at most N runs on one device at once (default: 1 on CPU, where separate "
+                            "steps are faster; every run on GPU/TPU); a larger group trains in waves")
     train.add_argument("--dry-run", action="store_true",
                        help="train nothing: time a short warm-up here (setup and compilation, a few dozen steps, "
                             "the evaluations) and print the estimated seconds per epoch and for the whole run; "

@@ -28,7 +28,8 @@ class EpochTable:
     def _line(self, values) -> str:
         return " | ".join(str(value).rjust(width) for value, width in zip(values, self.widths))
 
-    def print_row(self, row: dict, seconds: float):
+    def print_row(self, row: dict, seconds: float, run: str | None = None):
+        """The epoch's row; in a group, each run's row ends with its workdir."""
         if not self.header_printed:
             tqdm.write(self._line(self.columns))
             self.header_printed = True
@@ -36,7 +37,7 @@ class EpochTable:
         for name in self.eval_names:
             values += [f"{row[name]['loss']:.4f}", f"{row[name]['accuracy']:.2f}%"]
         values += [f"{row['learning_rate']:.3g}", f"{seconds:.1f}"]
-        tqdm.write(self._line(values))
+        tqdm.write(self._line(values) + (f" | {run}" if run else ""))
 
 
 class MetricsLog:

@@ -115,6 +115,24 @@ def device_count_argument(text: str) -> int:
     return count
 
 
+def seeds_argument(text: str) -> list[int]:
+    """argparse type of `--seeds`: '0-7' (inclusive), '1,4,9', or a mix ('0-2,7'); each seed once."""
+    seeds = []
+    try:
+        for part in text.split(","):
+            first, _, last = part.strip().partition("-")
+            seeds += range(int(first), int(last or first) + 1)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be seeds such as 0-7 or 1,4,9, got '{text}'") from None
+    if not seeds:
+        raise argparse.ArgumentTypeError(f"'{text}' is an empty range of seeds")
+    if len(set(seeds)) != len(seeds):
+        raise argparse.ArgumentTypeError(f"'{text}' names a seed twice")
+    if min(seeds) < 0:
+        raise argparse.ArgumentTypeError(f"seeds are whole numbers of at least 0, got '{text}'")
+    return seeds
+
+
 def steps_per_dispatch_argument(text: str) -> int | str:
     """argparse type of `--steps-per-dispatch`: a whole number of at least 1, or 'epoch'."""
     if text == "epoch":

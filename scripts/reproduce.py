@@ -10,7 +10,9 @@ Usage:
 
 With `--seeds N`, each experiment also runs with seeds S+1 .. S+N-1 (S: the
 config's seed) in DIR/<experiment>-seed<seed>; `compare` shows their mean and std.
-`--skip-seeds K` leaves out the first K of them (runs made elsewhere).
+`--skip-seeds K` leaves out the first K of them (runs made elsewhere). An experiment's
+seeds train as one group (`jaxmnist train --seeds`: one program, on CPU one run per
+device); `--no-group` trains each seed in a process of its own.
 
 Each experiment trains in DIR/<experiment> in its own process, in the order given.
 Rerunning resumes every unfinished run from its last checkpoint and skips finished
@@ -51,14 +53,25 @@ def selected(patterns: list[str]) -> list[str]:
     return list(dict.fromkeys(chosen))
 
 
-def seeded_runs(name: str, seeds: int, skip: int = 0) -> list[tuple[str, str, list[str]]]:
-    """(experiment, workdir below DIR, train arguments) of each seed's run: the config's seed first."""
+def seeded_runs(name: str, seeds: int, skip: int = 0, group: bool = True) -> list[tuple[str, str, list[str]]]:
+    """(label, workdir below DIR, train arguments) of each process: the config's seed S in DIR/<name>,
+    seed K in DIR/<name>-seedK, all of an experiment's seeds in one process where `group`."""
     if seeds == 1 and skip == 0:
-        return [(name, name, [])]
+        return [(name, name, [name])]
     seed = config_lib.load_experiment(name).seed
-    runs = [(name, name, [])] + [(name, f"{name}-seed{seed + k}", ["--set", f"seed={seed + k}"])
-                                 for k in range(1, seeds)]
-    return runs[skip:]
+    chosen = [seed + k for k in range(skip, seeds)]
+    if group:
+        seed_list = ",".join(map(str, chosen))
+        return [(f"{name} (seeds {seed_list})", name, [name, "--seeds", seed_list])]
+    return [(workdir, workdir, [name] + ([] if run_seed == seed else ["--set", f"seed={run_seed}"]))
+            for run_seed, workdir in ((run_seed, name if run_seed == seed else f"{name}-seed{run_seed}")
+                                      for run_seed in chosen)]
+
+
+def seed_workdirs(name: str, seeds: int, skip: int = 0) -> list[str]:
+    """The workdirs below DIR that `seeded_runs` trains."""
+    seed = config_lib.load_experiment(name).seed if seeds > 1 or skip else None
+    return [name if seed is None or k == 0 else f"{name}-seed{seed + k}" for k in range(skip, seeds)]
 
 
 class _Pool:
@@ -111,7 +124,7 @@ class _Pool:
     def _start(self, command: list[str], directory: Path, workdir: str) -> subprocess.Popen:
         if self.parallel == 1:
             return subprocess.Popen(command)
-        log = directory / f"{workdir}.log"
+        log = directory / f"{workdir.split(' ')[0]}.log"  # a group's log is named after its experiment
         log.parent.mkdir(parents=True, exist_ok=True)
         with open(log, "a") as output:
             return subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT)
@@ -125,7 +138,8 @@ def main() -> int:
     parser.add_argument("--data-source")
     parser.add_argument("--seeds", type=int, default=1, help="runs per experiment, with consecutive seeds")
     parser.add_argument("--skip-seeds", type=int, default=0, help="leave out the first K of the --seeds runs")
-    parser.add_argument("--parallel", type=int, default=1, help="runs trained at once (default 1)")
+    parser.add_argument("--no-group", action="store_true", help="train each seed in a process of its own")
+    parser.add_argument("--parallel", type=int, default=1, help="processes trained at once (default 1)")
     parser.add_argument("--stop-after", type=float, metavar="SECONDS",
                         help="start no run after SECONDS and stop the running ones, saving a checkpoint")
     parser.add_argument("--epochs", type=int, help="passed to `jaxmnist train` (marks the runs as shortened)")
@@ -141,17 +155,19 @@ def main() -> int:
         _fail(f"--skip-seeds must be at least 0 and below --seeds ({args.seeds}), got {args.skip_seeds}")
     if args.stop_after is not None and args.stop_after <= 0:
         _fail(f"--stop-after must be above 0 seconds, got {args.stop_after:g}")
-    runs = [run for name in selected(args.experiments) for run in seeded_runs(name, args.seeds, args.skip_seeds)]
+    names = selected(args.experiments)
+    runs = [run for name in names for run in seeded_runs(name, args.seeds, args.skip_seeds, not args.no_group)]
     passed = [flag for option, value in (("--data-dir", args.data_dir), ("--data-source", args.data_source),
                                          ("--epochs", args.epochs), ("--limit-train", args.limit_train),
                                          ("--cpu-devices", args.cpu_devices))
               if value is not None for flag in (option, str(value))]
     directory = Path(args.dir)
     pool = _Pool(args.parallel, args.stop_after)
-    pool.run([(workdir, [sys.executable, "-m", "jaxmnist.cli", "train", name, "--workdir",
-                         str(directory / workdir), *overrides, *passed])
-              for name, workdir, overrides in runs], directory)
-    workdirs = [str(directory / workdir) for _, workdir, _ in runs if (directory / workdir / "metrics.jsonl").exists()]
+    pool.run([(label, [sys.executable, "-m", "jaxmnist.cli", "train", "--workdir", str(directory / workdir),
+                       *arguments, *passed])
+              for label, workdir, arguments in runs], directory)
+    workdirs = [str(directory / workdir) for name in names for workdir in seed_workdirs(name, args.seeds, args.skip_seeds)
+                if (directory / workdir / "metrics.jsonl").exists()]
     if workdirs:
         subprocess.run([sys.executable, "-m", "jaxmnist.cli", "compare", *workdirs])
     if pool.failed:

@@ -31,10 +31,20 @@ def test_a_shortened_run_trains_the_given_epochs_and_examples_then_compares(fixt
     assert any(str(workdir) in line for line in compare_lines)  # the compare table of the run
 
 
+def test_the_seeds_of_an_experiment_train_as_one_group(fixture_data_dir, tmp_path):
+    result = _reproduce("--dir", str(tmp_path), "--data-dir", str(fixture_data_dir), "--epochs", "1",
+                        "--limit-train", "200", "--cpu-devices", "2", "--seeds", "3", "net8k/net_bn")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[0] == "[1/1] net8k/net_bn (seeds 1,2,3)"  # one process
+    for workdir, seed in (("net_bn", 1), ("net_bn-seed2", 2), ("net_bn-seed3", 3)):
+        assert json.loads((tmp_path / "net8k" / workdir / "config.json").read_text())["seed"] == seed
+        assert '"epoch": 1' in (tmp_path / "net8k" / workdir / "metrics.jsonl").read_text()
+
+
 def test_parallel_runs_of_the_later_seeds_log_to_files(fixture_data_dir, tmp_path):
     result = _reproduce("--dir", str(tmp_path), "--data-dir", str(fixture_data_dir), "--epochs", "1",
                         "--limit-train", "200", "--cpu-devices", "1", "--parallel", "2", "--seeds", "3",
-                        "--skip-seeds", "1", "net8k/net_bn")
+                        "--skip-seeds", "1", "--no-group", "net8k/net_bn")
     assert result.returncode == 0, result.stderr
     assert sorted(path.name for path in (tmp_path / "net8k").iterdir()) == [
         "net_bn-seed2", "net_bn-seed2.log", "net_bn-seed3", "net_bn-seed3.log"]  # the config's seed is 1

@@ -1,4 +1,5 @@
-"""One training loop for every experiment: `train_and_evaluate(config, workdir)`.
+"""One training loop for every experiment: `train_and_evaluate(config, workdir)`, and
+`train_group(configs, workdirs)` for seeds of one recipe trained as one program.
 
 As in Flax's examples, the steps are small pure functions of (state, batch), and an experiment is
 only a config. The data live on the devices: each split is put once on every device, an epoch's
@@ -6,13 +7,13 @@ order once per epoch, and a compiled block gathers, augments and trains on `step
 batches in a row; the host only dispatches blocks and reads the metric sums when it logs.
 
     steps.py       the pure functions: train_step and eval_step on a batch, the TrainState, the keys
-    programs.py    the mesh of every device and the steps as sharded programs
+    programs.py    the mesh of every device (runs x data) and the steps as sharded programs
     run_config.py  the config.json a workdir records, and the check that a resumed run matches it
-    loop.py        train_and_evaluate: epochs, logging, checkpoints, signals
+    loop.py        train_and_evaluate / train_group: epochs, logging, checkpoints, signals
     progress.py    the epoch bar, the time a run still needs, and `estimate` (--dry-run)
     command.py     `jaxmnist train`
 """
 
-from jaxmnist.train.loop import Interrupted, train_and_evaluate
+from jaxmnist.train.loop import Interrupted, train_and_evaluate, train_group
 
-__all__ = ["Interrupted", "train_and_evaluate"]
+__all__ = ["Interrupted", "train_and_evaluate", "train_group"]

@@ -1,5 +1,6 @@
 """`jaxmnist train`: the config from the command line, then a run or (--dry-run) an estimate."""
 
+import copy
 import json
 
 import jax
@@ -8,7 +9,7 @@ import ml_collections
 from jaxmnist import config as config_lib
 from jaxmnist import runtime
 from jaxmnist.errors import UserError
-from jaxmnist.train.loop import Interrupted, train_and_evaluate
+from jaxmnist.train.loop import Interrupted, train_group
 from jaxmnist.train.progress import estimate, format_duration
 from jaxmnist.train.run_config import check_run, recorded_text
 
@@ -42,7 +43,8 @@ def _print_estimate(result: dict, as_json: bool) -> int:
     if as_json:
         print(json.dumps(result))
     else:
-        print(f"{result['experiment']}: about {format_duration(result['total_seconds'])} for {result['epochs']} "
+        runs = f" ({result['runs']} runs, {result['runs_per_wave']} at a time)" if result["runs"] > 1 else ""
+        print(f"{result['experiment']}{runs}: about {format_duration(result['total_seconds'])} for {result['epochs']} "
               f"epochs: {result['epoch_seconds']:.1f} s per epoch ({result['steps_per_epoch']} steps at "
               f"{1000 * result['step_seconds']:.1f} ms, evaluation {result['evaluation_seconds']:.1f} s), "
               f"startup {result['startup_seconds']:.1f} s")
@@ -64,29 +66,51 @@ def prepare_process(cpu_devices: int | None):
     runtime.use_cpu_cores_as_devices(cpu_devices)
 
 
+def seed_runs(config: ml_collections.ConfigDict, seeds: list[int] | None, workdir: str | None):
+    """(configs, workdirs) of one run per seed: the config's own seed in `workdir`, seed K in
+    WORKDIR-seedK, as scripts/reproduce.py names them. Without `seeds`, the one run."""
+    if not seeds:
+        return [config], [workdir]
+    configs, workdirs = [], []
+    for seed in seeds:
+        run = copy.deepcopy(config)
+        with run.unlocked():
+            run.seed = seed
+        configs.append(run)
+        workdirs.append(workdir if seed == config.seed or workdir is None else f"{workdir}-seed{seed}")
+    return configs, workdirs
+
+
 def train_command(args) -> int:
     if not args.dry_run and args.json:
         raise UserError("--json goes with --dry-run (a training run writes its metrics to the workdir)")
     if not args.dry_run and not args.workdir:
         raise UserError("--workdir is required (or --dry-run to estimate how long the run takes)")
+    if args.seeds and (args.seed is not None or any(item.split("=", 1)[0].strip() == "seed" for item in args.set)):
+        raise UserError("give the seeds once: --seeds, or --seed / --set seed=... for one run")
+    if args.runs_per_device is not None and not args.seeds:
+        raise UserError("--runs-per-device goes with --seeds (a group of runs)")
     prepare_process(1 if args.distributed and args.cpu_devices is None else args.cpu_devices)
     if args.distributed:
         _initialize_distributed(args)
-    config = resolve_config(args)
+    configs, workdirs = seed_runs(resolve_config(args), args.seeds, args.workdir)
     if args.dry_run:
-        return _print_estimate(estimate(config), args.json)
+        return _print_estimate(estimate(configs, args.runs_per_device), args.json)
     try:
-        history = train_and_evaluate(config, args.workdir, force=args.force)
+        histories = train_group(configs, workdirs, force=args.force, runs_per_device=args.runs_per_device)
     except Interrupted as interruption:
         print(interruption, flush=True)
         return 128 + interruption.signum
-    if jax.process_index() == 0 and history:
-        final = history[-1]
-        summary = ", ".join(f"{name} accuracy {final[name]['accuracy']:.2f}% ({final[name]['correct']}/"
-                            f"{final[name]['total']})" for name in config.eval)
-        note = " [shortened run: not a reproduction]" if config.shortened else ""
-        epochs = f"{final['epoch']} epoch{'' if final['epoch'] == 1 else 's'}"
-        print(f"{config.experiment}: after {epochs}, {summary}{note}")
+    if jax.process_index() == 0:
+        for config, workdir, history in zip(configs, workdirs, histories):
+            if history:
+                final = history[-1]
+                summary = ", ".join(f"{name} accuracy {final[name]['accuracy']:.2f}% ({final[name]['correct']}/"
+                                    f"{final[name]['total']})" for name in config.eval)
+                note = " [shortened run: not a reproduction]" if config.shortened else ""
+                epochs = f"{final['epoch']} epoch{'' if final['epoch'] == 1 else 's'}"
+                where = f" ({workdir}, seed {config.seed})" if len(configs) > 1 else ""
+                print(f"{config.experiment}{where}: after {epochs}, {summary}{note}")
     return 0
 
 

@@ -6,12 +6,15 @@ of the TrainState plus the position in the data is all an exact continuation nee
 with the same workdir resumes.
 """
 
+import contextlib
 import dataclasses
+import json
 import os
 import signal
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import jax
 import ml_collections
@@ -19,12 +22,13 @@ import numpy as np
 from tqdm import tqdm
 
 from jaxmnist import checkpoint, reporting, runtime
+from jaxmnist import config as config_lib
 from jaxmnist import workdir as workdir_lib
 from jaxmnist.errors import UserError
 from jaxmnist.report import plots
 from jaxmnist.train import programs
 from jaxmnist.train.progress import EpochBar, format_duration, seconds_left, seconds_since_process_start
-from jaxmnist.train.run_config import check_config, check_run
+from jaxmnist.train.run_config import check_config, check_run, recorded_text
 from jaxmnist.train.steps import eval_key, summarise, zero_totals
 
 
@@ -65,10 +69,24 @@ class _StopRequest:
 
 
 @dataclasses.dataclass
-class _Started:
-    """Whether a run has saved its first checkpoint: until then a failure leaves the workdir as it was."""
+class _Run:
+    """One run of a group: its config and workdir, and what the loop writes there."""
 
+    config: ml_collections.ConfigDict
+    workdir: Path
+    # Until a run has saved its first checkpoint, a failure leaves its workdir as it was.
     first_save_done: bool = False
+    manager: Any = None
+    log: Any = None
+    history: list = dataclasses.field(default_factory=list)
+    config_text: str = ""
+
+    @property
+    def best_metric(self) -> str | None:
+        return f"{self.config.best_split}_accuracy" if self.config.get("best_split") else None
+
+    def open_manager(self):
+        self.manager = checkpoint.open_manager(self.workdir, self.config.get("keep_checkpoints", 2), self.best_metric)
 
 
 def describe_devices() -> str:
@@ -83,33 +101,82 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, force: b
     first process of a multi-process run holds it for all), and a run that fails before its first
     step leaves the workdir as it found it.
     """
-    workdir = Path(workdir)
-    check_run(config)
+    return train_group([config], [workdir], force)[0]
+
+
+def train_group(configs: list[ml_collections.ConfigDict], workdirs: list, force: bool = False,
+                runs_per_device: int | None = None) -> list[list[dict]]:
+    """Train runs that differ only in their seeds as one group, each in its own workdir, as
+    `train_and_evaluate` trains one; returns each run's per-epoch rows.
+
+    The runs share every step: one program updates them all (`programs.Programs` with `runs`).
+    `runs_per_device` bounds how many runs one device trains at once (default: 1 on CPU, where
+    vmapped steps were slower than separate ones; every run on GPU and TPU); a larger group
+    trains in waves. Rerunning the same group resumes it from the last step every run saved.
+    """
+    check_group(configs, workdirs)
+    per_wave = programs.runs_per_wave(len(configs), runs_per_device)
+    histories = []
+    for start in range(0, len(configs), per_wave):
+        histories += _train_wave([_Run(config, Path(workdir)) for config, workdir in
+                                  zip(configs[start:start + per_wave], workdirs[start:start + per_wave])], force)
+    return histories
+
+
+def check_group(configs: list[ml_collections.ConfigDict], workdirs: list):
+    """One UserError if the runs cannot train as one group: a bad config, a workdir named twice,
+    or configs that differ in more than their seeds."""
+    if not configs:
+        raise UserError("no run to train")
+    for config in configs:
+        check_run(config)
+    resolved = [Path(workdir).resolve() for workdir in workdirs]
+    if len(set(resolved)) != len(resolved):
+        raise UserError("each run of a group needs its own workdir; "
+                        f"{next(str(w) for w, r in zip(workdirs, resolved) if resolved.count(r) > 1)} is named twice")
+    first = _recorded_without_seed(configs[0])
+    for config in configs[1:]:
+        differing = config_lib.changed_keys(first, _recorded_without_seed(config))
+        if differing:
+            raise UserError(f"runs of a group may differ only in their seeds; these differ in {', '.join(differing)}")
+
+
+def _recorded_without_seed(config: ml_collections.ConfigDict) -> dict:
+    recorded = json.loads(recorded_text(config))
+    recorded.pop("seed")
+    return recorded
+
+
+def _train_wave(runs: list[_Run], force: bool) -> list[list[dict]]:
+    """The runs of one group program, each workdir locked, checked and restored as a lone run's is."""
     is_writer = jax.process_index() == 0
-    created = workdir_lib.make_directory(workdir)
-    try:
-        if not is_writer:
-            return _train_in_workdir(config, workdir, force, is_writer)
-        with workdir_lib.exclusive_lock(workdir, "jaxmnist train"):
-            snapshot = workdir_lib.Snapshot(workdir, files=("config.json", "metrics.jsonl", "timing.jsonl"),
-                                            folders=("tensorboard",))
-            started = _Started()
+    with contextlib.ExitStack() as stack:
+        for run in runs:
+            if workdir_lib.make_directory(run.workdir):
+                stack.callback(workdir_lib.remove_if_empty, run.workdir)
+        try:
+            if not is_writer:
+                return _train_in_workdirs(runs, force, is_writer)
+            snapshots = []
+            for run in runs:
+                stack.enter_context(workdir_lib.exclusive_lock(run.workdir, "jaxmnist train"))
+                snapshots.append(workdir_lib.Snapshot(run.workdir, files=("config.json", "metrics.jsonl",
+                                                                          "timing.jsonl"), folders=("tensorboard",)))
             try:
-                return _train_in_workdir(config, workdir, force, is_writer, started)
+                return _train_in_workdirs(runs, force, is_writer)
             except BaseException:
-                if not started.first_save_done:
-                    snapshot.restore()
+                for run, snapshot in zip(runs, snapshots):
+                    if not run.first_save_done:
+                        snapshot.restore()
                 raise
-    except (UserError, Interrupted):
-        raise
-    except Exception as error:  # noqa: BLE001 - a full or read-only disk is the user's to fix, not a bug
-        user_error = workdir_lib.filesystem_error(error, f"the workdir {workdir}")
-        if user_error is None:
+        except (UserError, Interrupted):
             raise
-        raise user_error from None
-    finally:
-        if created:
-            workdir_lib.remove_if_empty(workdir)
+        except Exception as error:  # noqa: BLE001 - a full or read-only disk is the user's to fix, not a bug
+            user_error = workdir_lib.filesystem_error(error, f"the workdir {runs[0].workdir}" if len(runs) == 1
+                                                      else "a workdir of the group")
+            if user_error is None:
+                raise
+            raise user_error from None
 
 
 def itstime(every: int, before: int, after: int) -> bool:
@@ -117,76 +184,129 @@ def itstime(every: int, before: int, after: int) -> bool:
     return bool(every) and after // every > before // every
 
 
-def _check_finite(manager, totals, epoch: int):
+def _check_finite(runs: list[_Run], totals: list[dict], epoch: int):
     """A UserError naming the first step whose loss was not finite, and the last good checkpoint."""
-    bad_step = int(totals["first_nonfinite_step"])
-    if bad_step >= 0:
-        manager.wait_until_finished()
-        last_good = manager.latest_step()
-        kept = f"the last good checkpoint is at step {last_good}" if last_good is not None \
-            else "no checkpoint had been saved yet"
-        raise UserError(f"the training loss became non-finite at step {bad_step + 1} (epoch {epoch}); "
-                        f"stopped: {kept}")
+    for run, run_totals in zip(runs, totals):
+        bad_step = int(run_totals["first_nonfinite_step"])
+        if bad_step >= 0:
+            run.manager.wait_until_finished()
+            last_good = run.manager.latest_step()
+            kept = f"the last good checkpoint is at step {last_good}" if last_good is not None \
+                else "no checkpoint had been saved yet"
+            where = f" in {run.workdir}" if len(runs) > 1 else ""
+            raise UserError(f"the training loss became non-finite at step {bad_step + 1} (epoch {epoch}){where}; "
+                            f"stopped: {kept}")
 
 
-def _save(manager, engine: programs.Programs, step: int, state, progress: checkpoint.Progress,
-          started: _Started | None, metrics: dict | None = None):
-    if not bool(engine.all_finite(state.params)):
-        raise UserError(f"parameters are not finite at step {step}: not saving them")
-    checkpoint.save(manager, step, state, dataclasses.replace(progress, devices=engine.mesh.size), metrics)
-    if started is not None:
-        started.first_save_done = True
+def _host_totals(totals: dict, runs: int) -> list[dict]:
+    """Each run's running sums, read from the devices once."""
+    values = {key: np.asarray(value) for key, value in totals.items()}
+    return [{key: value[run] for key, value in values.items()} for run in range(runs)]
 
 
-def _train_in_workdir(config: ml_collections.ConfigDict, workdir: Path, force: bool, is_writer: bool,
-                      started: _Started | None = None) -> list[dict]:
+def _save(runs: list[_Run], engine: programs.Programs, step: int, state, progress: checkpoint.Progress,
+          totals: list[dict] | None = None, metrics: list[dict | None] | None = None):
+    """Every run's checkpoint at `step`: each workdir gets what the run alone would save."""
+    states = engine.unstack(state)
+    for run, run_state in zip(runs, states):
+        if not bool(engine.all_finite(run_state.params)):
+            raise UserError(f"parameters are not finite at step {step}{f' in {run.workdir}' if len(runs) > 1 else ''}: "
+                            "not saving them")
+    for index, (run, run_state) in enumerate(zip(runs, states)):
+        run_progress = dataclasses.replace(
+            progress, history=run.history, devices=engine.data_devices,
+            totals=None if totals is None else {key: float(value) for key, value in totals[index].items()})
+        checkpoint.save(run.manager, step, run_state, run_progress, None if metrics is None else metrics[index])
+        run.first_save_done = True
+
+
+def _restore(runs: list[_Run], engine: programs.Programs):
+    """(stacked state, Progress per run) from the newest step every run saved, or None for a fresh group.
+
+    A run saved ahead of the others (the group was killed between their saves) continues from the
+    common step; its later checkpoints go, as the group will save those steps again, bit for bit.
+    """
+    saved = [set(run.manager.all_steps()) if run.manager else set() for run in runs]
+    if not any(saved):
+        return None
+    common = set.intersection(*saved)
+    abstract = engine.abstract_state(runs[0].config.seed)
+    while common:
+        step = max(common)
+        try:
+            restored = [checkpoint.restore(run.manager, step, abstract) for run in runs]
+        except checkpoint.UnusableCheckpoint as unusable:
+            common.discard(step)
+            checkpoint.set_aside(next(run.manager for run in runs if step in run.manager.all_steps()), unusable)
+            continue
+        for run, steps in zip(runs, saved):
+            for later in sorted(steps):
+                if later > step:
+                    run.manager.delete(later)
+        return restored
+    where = "; ".join(f"{run.workdir}: {max(steps) if steps else 'none'}" for run, steps in zip(runs, saved))
+    raise UserError(f"the runs of this group have no checkpointed step in common (newest steps: {where}): "
+                    "train them apart, or group runs at the same step")
+
+
+def _train_in_workdirs(runs: list[_Run], force: bool, is_writer: bool) -> list[list[dict]]:
     # --- setup and restore ----------------------------------------------------------------------
-    config_text = check_config(workdir, config, force)
-    engine = programs.Programs(config)
-    best_metric = f"{config.best_split}_accuracy" if config.get("best_split") else None
+    config = runs[0].config
+    seeds = [run.config.seed for run in runs]
+    for run in runs:
+        run.config_text = check_config(run.workdir, run.config, force)
+    engine = programs.Programs(config, runs=len(runs))
     # Opened only where there are checkpoints to restore until everything that can fail before
     # training has run: a fresh workdir stays untouched by a run that never starts.
-    has_checkpoints = (workdir / "checkpoints").is_dir()
-    manager = checkpoint.open_manager(workdir, config.get("keep_checkpoints", 2), best_metric) \
-        if has_checkpoints else None
+    for run in runs:
+        if (run.workdir / "checkpoints").is_dir():
+            run.open_manager()
     # A resumed run restores into the abstract state: initialising first would compile and run
     # an init whose result is thrown away (seconds of a resume's startup).
-    restored = checkpoint.restore_latest(manager, engine.abstract_state(config.seed)) if manager else None
-    if restored is not None and restored[1].epoch > config.epochs:
+    restored = _restore(runs, engine)
+    if restored is not None and restored[0][1].epoch > config.epochs:
         # Restored before the data are read: a complete run is reported at once, and left as it is.
-        manager.close()
-        history = restored[1].history
-        if is_writer:
-            print(f"{workdir} holds a complete run ({history[-1]['epoch']} of {config.epochs} epochs): nothing to "
-                  "train, nothing written. To train longer, rerun with a larger --epochs and --force", flush=True)
-        return history
+        for run, (_, progress) in zip(runs, restored):
+            run.manager.close()
+            if is_writer:
+                print(f"{run.workdir} holds a complete run ({progress.history[-1]['epoch']} of {config.epochs} "
+                      "epochs): nothing to train, nothing written. To train longer, rerun with a larger --epochs "
+                      "and --force", flush=True)
+        return [progress.history for _, progress in restored]
 
     # --- data on the devices, and the programs --------------------------------------------------
-    run = programs.RunPrograms.load(config, engine)
+    data = programs.RunPrograms.load(config, engine)
     if is_writer:
-        _note_batches_beyond_their_split(config, run)
+        _note_batches_beyond_their_split(config, data)
     if restored is not None:
-        state, progress = restored
-        tqdm.write(f"resuming from step {int(state.step)} (epoch {progress.epoch}, batch {progress.batch})")
-        if (progress.devices or engine.mesh.size) != engine.mesh.size:
+        state = engine.stack([run_state for run_state, _ in restored])
+        progress = restored[0][1]
+        for run, (_, run_progress) in zip(runs, restored):
+            run.history = run_progress.history
+        saved_totals = [run_progress.totals for _, run_progress in restored]
+        tqdm.write(f"resuming from step {int(restored[0][0].step)} (epoch {progress.epoch}, batch {progress.batch})"
+                   + (f", {len(runs)} runs" if len(runs) > 1 else ""))
+        if (progress.devices or engine.data_devices) != engine.data_devices:
             tqdm.write(f"note: the checkpoint was written on {progress.devices} devices, this run has "
-                       f"{engine.mesh.size}: batches are split differently from here on, so the run continues "
+                       f"{engine.data_devices}: batches are split differently from here on, so the run continues "
                        "as the uninterrupted one only up to rounding (and with other dropout masks)")
     else:
-        state, progress = engine.init_state(config.seed), checkpoint.Progress()
-    history = progress.history
-    if is_writer:
-        workdir_lib.atomic_write_text(workdir / "config.json", config_text)
-    if manager is None:
-        manager = checkpoint.open_manager(workdir, config.get("keep_checkpoints", 2), best_metric)
-    log = reporting.MetricsLog(workdir, int(state.step)) if is_writer else None
+        state, progress = engine.stack([engine.init_state(seed) for seed in seeds]), checkpoint.Progress()
+        saved_totals = [None] * len(runs)
+    step = int(restored[0][0].step) if restored else 0  # counted on the host from here on
+    del restored
+    for run in runs:
+        if is_writer:
+            workdir_lib.atomic_write_text(run.workdir / "config.json", run.config_text)
+        if run.manager is None:
+            run.open_manager()
+        run.log = reporting.MetricsLog(run.workdir, step) if is_writer else None
     table = reporting.EpochTable(list(config.eval))
-    roots = engine.train_roots(config.seed)
+    roots = engine.group_roots(seeds)
     log_every = config.get("log_every_steps", 100)
     checkpoint_every = config.get("checkpoint_every_steps", 0)
 
     # --- epochs ---------------------------------------------------------------------------------
-    step = int(state.step)  # counted on the host from here: reading state.step would wait for the device
     first_step = step + 1
     # A bar redrawn with carriage returns is noise in a CI log: there each epoch ends with one line instead.
     show_bar = is_writer and sys.stderr.isatty()
@@ -196,71 +316,82 @@ def _train_in_workdir(config: ml_collections.ConfigDict, workdir: Path, force: b
             first_batch = progress.batch if epoch == progress.epoch else 0
             # A resumed epoch's seconds count what it took before the interruption too.
             epoch_started = time.time() - (progress.seconds if first_batch else 0.0)
-            totals = engine.replicate(jax.tree.map(lambda zero, saved: type(zero)(saved), zero_totals(),
-                                                   progress.totals) if first_batch and progress.totals else zero_totals())
-            epoch_rows = engine.epoch_rows(run.num_examples, config.batch_size, config.seed, epoch, config.shuffle)
+            totals = engine.stack([jax.tree.map(lambda zero, saved: type(zero)(saved), zero_totals(), saved)
+                                   if first_batch and saved else zero_totals() for saved in saved_totals])
+            epoch_rows = engine.group_epoch_rows(data.num_examples, config.batch_size, seeds, epoch, config.shuffle)
             epoch_first_step = engine.replicate(np.int32(step - first_batch))
-            bar = EpochBar(epoch, config.epochs, run.batches_per_epoch, first_batch, epoch_started,
-                           last_epoch_seconds, enabled=show_bar)
+            bar = EpochBar(epoch, config.epochs, data.batches_per_epoch, first_batch, epoch_started,
+                           last_epoch_seconds, enabled=show_bar, runs=len(runs))
             batch_index = first_batch
-            while batch_index < run.batches_per_epoch:
+            while batch_index < data.batches_per_epoch:
                 # Inside an epoch the programs take only what is on the devices: a host round trip is an error.
                 with jax.transfer_guard("disallow"):
-                    state, totals, rate = engine.in_turn(run.run_block(state, totals, run.train_data, epoch_rows,
-                                                                     epoch_first_step, roots))
-                done = min(run.steps_per_dispatch, run.batches_per_epoch - batch_index)
+                    state, totals, rate = engine.in_turn(data.run_block(state, totals, data.train_data, epoch_rows,
+                                                                      epoch_first_step, roots))
+                done = min(data.steps_per_dispatch, data.batches_per_epoch - batch_index)
                 before, step, batch_index = step, step + done, batch_index + done
                 bar.update(done)
                 if before < first_step <= step:
                     jax.block_until_ready(totals)
                     startup = seconds_since_process_start()
-                    if log:
-                        log.write_first_step(step, epoch, startup, describe_devices(), runtime.provenance())
+                    for run in runs:
+                        if run.log:
+                            run.log.write_first_step(step, epoch, startup, describe_devices(), runtime.provenance())
                     if is_writer:
                         tqdm.write(f"first step done {startup:.1f} s after the process started")
                 if itstime(log_every, before, step):
-                    _check_finite(manager, totals, epoch)
-                    live = summarise(totals)
-                    bar.show(loss=f"{live['loss']:.4f}", acc=f"{live['accuracy']:.2f}%")
-                    if log:
-                        log.write({"kind": "step", "step": step, "epoch": epoch, "train": live,
-                                   "learning_rate": float(rate)})
-                periodic = itstime(checkpoint_every, before, step) and batch_index < run.batches_per_epoch
+                    run_totals = _host_totals(totals, len(runs))
+                    _check_finite(runs, run_totals, epoch)
+                    rates = np.asarray(rate)
+                    live = [summarise(one) for one in run_totals]
+                    bar.show(loss=f"{live[0]['loss']:.4f}", acc=f"{live[0]['accuracy']:.2f}%")
+                    for index, run in enumerate(runs):
+                        if run.log:
+                            run.log.write({"kind": "step", "step": step, "epoch": epoch, "train": live[index],
+                                           "learning_rate": float(rates[index])})
+                periodic = itstime(checkpoint_every, before, step) and batch_index < data.batches_per_epoch
                 if stop.signum is not None or periodic:
-                    _check_finite(manager, totals, epoch)
-                    _save(manager, engine, step, state, checkpoint.Progress(
-                        epoch, batch_index, {key: float(value) for key, value in totals.items()}, history,
-                        time.time() - epoch_started), started)
+                    run_totals = _host_totals(totals, len(runs))
+                    _check_finite(runs, run_totals, epoch)
+                    _save(runs, engine, step, state, checkpoint.Progress(epoch, batch_index, None, None,
+                                                                        time.time() - epoch_started), run_totals)
                 if stop.signum is not None:
-                    manager.wait_until_finished()
+                    for run in runs:
+                        run.manager.wait_until_finished()
                     name = signal.Signals(stop.signum).name
                     raise Interrupted(stop.signum, f"stopped by {name} after step {step} (epoch {epoch}); "
                                                    "checkpoint saved. Rerun the same command to resume.")
             bar.close()
-            _check_finite(manager, totals, epoch)
+            run_totals = _host_totals(totals, len(runs))
+            _check_finite(runs, run_totals, epoch)
             # The rate of the epoch's last update, read from the state: a run resumed from a save
             # after the epoch's last batch has no step of its own here.
-            row = {"kind": "epoch", "step": step, "epoch": epoch, "train": summarise(totals),
-                   "learning_rate": float(state.learning_rate())}
-            row.update(run.evaluate_all(state, eval_key(config.seed, step)))
-            history.append(row)
+            rates = np.asarray(state.learning_rate())
+            evaluations = data.evaluate(state, engine.stack([eval_key(seed, step) for seed in seeds]))
             seconds = last_epoch_seconds = time.time() - epoch_started
-            if is_writer:
-                table.print_row(row, seconds)
-                if not show_bar and epoch < config.epochs:
-                    print(f"epoch {epoch}/{config.epochs} done; the run needs about "
-                          f"{format_duration(seconds_left(seconds, config.epochs - epoch, 0.0, 0.0))} more",
-                          file=sys.stderr, flush=True)
-                log.write(row)
-                log.write_timing(row["step"], epoch, seconds)
-            metrics = {best_metric: row[config.best_split]["accuracy"]} if best_metric else None
-            _save(manager, engine, step, state, checkpoint.Progress(epoch + 1, 0, None, history), started, metrics)
+            for index, run in enumerate(runs):
+                row = {"kind": "epoch", "step": step, "epoch": epoch, "train": summarise(run_totals[index]),
+                       "learning_rate": float(rates[index]), **evaluations[index]}
+                run.history.append(row)
+                if is_writer:
+                    table.print_row(row, seconds, run=str(run.workdir) if len(runs) > 1 else None)
+                    run.log.write(row)
+                    run.log.write_timing(row["step"], epoch, seconds)
+            if is_writer and not show_bar and epoch < config.epochs:
+                print(f"epoch {epoch}/{config.epochs} done; the run needs about "
+                      f"{format_duration(seconds_left(seconds, config.epochs - epoch, 0.0, 0.0))} more",
+                      file=sys.stderr, flush=True)
+            metrics = [{run.best_metric: run.history[-1][config.best_split]["accuracy"]} if run.best_metric else None
+                       for run in runs]
+            saved_totals = [None] * len(runs)
+            _save(runs, engine, step, state, checkpoint.Progress(epoch + 1, 0, None, None), None, metrics)
 
     # --- finish ---------------------------------------------------------------------------------
-    manager.wait_until_finished()
-    if is_writer and history:
-        plots.plot_curves(workdir, workdir / "curves.png")
-    return history
+    for run in runs:
+        run.manager.wait_until_finished()
+        if is_writer and run.history:
+            plots.plot_curves(run.workdir, run.workdir / "curves.png")
+    return [run.history for run in runs]
 
 
 def _note_batches_beyond_their_split(config: ml_collections.ConfigDict, run: programs.RunPrograms):

@@ -1,8 +1,14 @@
-"""The mesh of every device and the sharded programs of a run: where their inputs live and how
-the step functions of `steps` become programs; they hold no training state."""
+"""The mesh of every device and the sharded programs of a run or a group of runs: where their
+inputs live and how the step functions of `steps` become programs; they hold no training state.
+
+A group of runs (seeds of one recipe) trains as one program on a two-axis mesh: the runs are
+spread over `RUNS_AXIS`, each run's batch over `DATA_AXIS`, and the runs that share a device are
+vmapped there. Each run keeps its own state, batches, keys and BatchNorm statistics.
+"""
 
 import dataclasses
 import functools
+import math
 from typing import Any
 
 import jax
@@ -27,18 +33,52 @@ from jaxmnist.train.steps import (TrainState, evaluate_split, key_roots, split_o
 # pass. XLA:CPU computes float32 products in float32 whatever is asked.
 
 
-class Programs:
-    """A run's mesh, model and optimizer, and the sharded programs built (not yet compiled) on them."""
+RUNS_AXIS = "runs"  # the mesh axis that the runs of a group are spread over
 
-    def __init__(self, config: ml_collections.ConfigDict, devices=None, kernels: str | None = None):
-        """`kernels`: 'cpu' (jaxmnist.models.cpu_kernels) or 'xla'; by default 'cpu' on CPU devices only."""
-        self.mesh = jax.sharding.Mesh(np.array(devices or jax.devices()), (DATA_AXIS,))
+
+def _with_runs(spec: P) -> P:
+    """`spec` of one run's value, as the spec of the group's values stacked on a leading runs axis."""
+    return P(RUNS_AXIS, *spec)
+
+
+def _over_runs(program, local_runs: int, per_run: tuple[bool, ...]):
+    """`program` of one run, applied to each of a device's `local_runs` runs (per-run arguments
+    stacked on a leading axis; the others shared). One run is indexed rather than vmapped, so
+    that it compiles to what the run alone compiles to."""
+    if local_runs == 1:
+        def one_run(*args):
+            args = [jax.tree.map(lambda x: x[0], arg) if stacked else arg for arg, stacked in zip(args, per_run)]
+            return jax.tree.map(lambda x: x[None], program(*args))
+        return one_run
+    return jax.vmap(program, in_axes=tuple(0 if stacked else None for stacked in per_run))
+
+
+class Programs:
+    """A run's (or a group's) mesh, model and optimizer, and the sharded programs built (not yet
+    compiled) on them."""
+
+    def __init__(self, config: ml_collections.ConfigDict, devices=None, kernels: str | None = None,
+                 runs: int | None = None):
+        """`kernels`: 'cpu' (jaxmnist.models.cpu_kernels) or 'xla'; by default 'cpu' on CPU devices only.
+
+        `runs`: None for one run whose values have no runs axis; a count for a group whose state,
+        batches and keys are stacked on a leading axis of that length (1: a run alone in a group).
+        """
+        devices = np.array(devices or jax.devices())
+        self.runs = runs
+        # Runs spread over as many devices as divide both counts; the rest of each run's share of
+        # devices splits its batch.
+        spread = 1 if runs is None else math.gcd(runs, devices.size)
+        self.local_runs = 1 if runs is None else runs // spread
+        self.mesh = jax.sharding.Mesh(devices.reshape(spread, -1), (RUNS_AXIS, DATA_AXIS))
+        self.data_devices = self.mesh.shape[DATA_AXIS]
         self.kernels = kernels or ("cpu" if self.mesh.devices.flat[0].platform == "cpu" else "xla")
         self.precision = config.get("matmul_precision", config_lib.ADDED_KEY_DEFAULTS["matmul_precision"])
         if self.precision not in config_lib.MATMUL_PRECISIONS:
             raise UserError(f"matmul_precision must be one of {', '.join(config_lib.MATMUL_PRECISIONS)}, "
                             f"got {self.precision!r}")
         self.replicated = NamedSharding(self.mesh, P())
+        self.per_run = NamedSharding(self.mesh, P(RUNS_AXIS))
         self.loss = config.loss
         self.module = models.create(config.model, batch_norm_axis_name=DATA_AXIS,
                                     **config.get("model_overrides", {}))
@@ -46,14 +86,22 @@ class Programs:
         self.all_finite = jax.jit(lambda tree: jnp.all(jnp.array(
             [jnp.all(jnp.isfinite(leaf)) for leaf in jax.tree.leaves(tree)])))
 
-    def _sharded(self, program, in_specs, out_specs, donate_argnums=()):
-        """jit(shard_map(`program`)), traced with this run's layer kernels and matmul precision."""
+    def _sharded(self, program, in_specs, out_specs, donate_argnums=(), per_run=()):
+        """jit(shard_map(`program`)), traced with this run's layer kernels and matmul precision.
+
+        In a group, the arguments numbered in `per_run` and every output are stacked over the runs.
+        """
         def traced(*args):
             with cpu_kernels.enabled(self.kernels == "cpu"), jax.default_matmul_precision(self.precision):
                 return program(*args)
         # The step's own name, not the wrapper's, names its compiled program (in the cache, in profiles).
         traced.__name__ = getattr(program, "func", program).__name__
-        return jax.jit(jax.shard_map(traced, mesh=self.mesh, in_specs=in_specs, out_specs=out_specs),
+        body = traced
+        if self.runs is not None:
+            body = _over_runs(traced, self.local_runs, tuple(index in per_run for index in range(len(in_specs))))
+            in_specs = tuple(_with_runs(spec) if index in per_run else spec for index, spec in enumerate(in_specs))
+            out_specs = jax.tree.map(_with_runs, out_specs, is_leaf=lambda spec: isinstance(spec, P))
+        return jax.jit(jax.shard_map(body, mesh=self.mesh, in_specs=in_specs, out_specs=out_specs),
                        donate_argnums=donate_argnums)
 
     def train_program(self, preprocess, steps: int):
@@ -72,36 +120,46 @@ class Programs:
             return run
         return self._sharded(functools.partial(train_block, steps=steps, preprocess=preprocess),
                              in_specs=(P(), P(), P(), P(None, DATA_AXIS), P(), P()),
-                             out_specs=(P(), P(), P()), donate_argnums=(0, 1))
+                             out_specs=(P(), P(), P()), donate_argnums=(0, 1), per_run=(0, 1, 3, 5))
 
     def batch_program(self, preprocess):
         """jit(step_batch): (step, split, epoch_rows, epoch_first_step, augment_root) -> this step's batch."""
         return self._sharded(functools.partial(step_batch, preprocess=preprocess),
-                             in_specs=(P(), P(), P(None, DATA_AXIS), P(), P()), out_specs=P(DATA_AXIS))
+                             in_specs=(P(), P(), P(None, DATA_AXIS), P(), P()), out_specs=P(DATA_AXIS),
+                             per_run=(0, 2, 4))
 
     def update_program(self):
         """jit(step_on_batch): (state, totals, batch, dropout_root) -> (state, totals, rate) after one step."""
         return self._sharded(step_on_batch, in_specs=(P(), P(), P(DATA_AXIS), P()), out_specs=(P(), P(), P()),
-                             donate_argnums=(0, 1))
+                             donate_argnums=(0, 1), per_run=(0, 1, 2, 3))
 
     def eval_program(self, preprocess, train_mode: bool = False):
         """jit(evaluate_split): (state, split, batch_indices, rows, key) -> metric sums of the block."""
         return self._sharded(functools.partial(evaluate_split, preprocess=preprocess, train_mode=train_mode),
-                             in_specs=(P(), P(), P(), P(None, DATA_AXIS), P()), out_specs=P())
+                             in_specs=(P(), P(), P(), P(None, DATA_AXIS), P()), out_specs=P(), per_run=(0, 4))
 
     def outputs_program(self, preprocess, train_mode: bool = False):
         """jit(split_outputs): (state, split, batch_indices, rows, key) -> the model's outputs, batch by batch."""
         return self._sharded(functools.partial(split_outputs, preprocess=preprocess, train_mode=train_mode),
-                             in_specs=(P(), P(), P(), P(None, DATA_AXIS), P()), out_specs=P(None, DATA_AXIS))
+                             in_specs=(P(), P(), P(), P(None, DATA_AXIS), P()), out_specs=P(None, DATA_AXIS),
+                             per_run=(0, 4))
 
     def eval_blocks(self, num_examples: int, batch_size: int, batches_per_dispatch: int) -> list[tuple]:
         """A split's evaluation batches on the devices, uploaded once: (batch indices, rows) per block."""
         return [(self.replicate(indices), self.put_rows(rows)) for indices, rows in
-                batches.eval_blocks(num_examples, batch_size, self.mesh.size, batches_per_dispatch)]
+                batches.eval_blocks(num_examples, batch_size, self.data_devices, batches_per_dispatch)]
 
     def epoch_rows(self, num_examples: int, batch_size: int, seed: int, epoch: int, shuffle: bool) -> jax.Array:
         """One epoch's batches on the devices, uploaded once."""
-        return self.put_rows(batches.epoch_rows(num_examples, batch_size, self.mesh.size, seed, epoch, shuffle))
+        return self.put_rows(batches.epoch_rows(num_examples, batch_size, self.data_devices, seed, epoch, shuffle))
+
+    def group_epoch_rows(self, num_examples: int, batch_size: int, seeds: list[int], epoch: int,
+                         shuffle: bool) -> jax.Array:
+        """Each run's batches of one epoch, stacked over the runs, each device holding its runs' columns."""
+        rows = np.stack([batches.epoch_rows(num_examples, batch_size, self.data_devices, seed, epoch, shuffle)
+                         for seed in seeds])
+        return jax.make_array_from_callback(rows.shape, NamedSharding(self.mesh, P(RUNS_AXIS, None, DATA_AXIS)),
+                                            lambda index: rows[index])
 
     def put_rows(self, rows: np.ndarray) -> jax.Array:
         return batches.put_rows(rows, self.mesh)
@@ -121,6 +179,26 @@ class Programs:
         """The TrainState's shapes, dtypes and shardings, without running (or compiling) its init."""
         return jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=self.replicated),
                             jax.eval_shape(self.init_state, seed))
+
+    def stack(self, trees: list):
+        """Per-run values (host or replicated) stacked on a leading runs axis, each device holding its runs'."""
+        def stacked(*leaves):
+            if jax.dtypes.issubdtype(leaves[0].dtype, jax.dtypes.prng_key):
+                return jax.random.wrap_key_data(stacked(*(jax.random.key_data(leaf) for leaf in leaves)))
+            values = np.stack([np.asarray(leaf) for leaf in leaves])
+            return jax.make_array_from_callback(values.shape, self.per_run, lambda index: values[index])
+        return jax.tree.map(stacked, *trees)
+
+    def unstack(self, tree) -> list:
+        """Each run's values of a stacked group value, replicated on every device (to save, to evaluate)."""
+        if not hasattr(self, "_unstack"):
+            self._unstack = jax.jit(lambda tree: [jax.tree.map(lambda x: x[run], tree) for run in range(self.runs)],
+                                    out_shardings=self.replicated)
+        return self._unstack(tree)
+
+    def group_roots(self, seeds: list[int]) -> tuple[jax.Array, jax.Array]:
+        """(augmentation roots, dropout roots) of each run's seed, stacked over the runs."""
+        return self.stack([key_roots(seed)[:2] for seed in seeds])
 
     def train_roots(self, seed: int) -> tuple[jax.Array, jax.Array]:
         """(augmentation root, dropout root) of a run's `seed`, on every device. Their key data go
@@ -183,10 +261,21 @@ class RunPrograms:
                    programs.train_program(augment.parse(config.train_pp, train_stats), steps_per_dispatch),
                    programs.replicate(train_split), evaluations)
 
-    def evaluate_all(self, state: TrainState, key) -> dict:
-        """{eval name: summarised metrics} of `state` on every eval split."""
-        return {name: summarise(self.programs.eval_sums(program, state, split, blocks, key))
+    def evaluate(self, state: TrainState, key) -> list[dict]:
+        """Each run's {eval name: summarised metrics} (one entry for a run outside a group)."""
+        sums = {name: {metric: np.asarray(value) for metric, value in
+                       self.programs.eval_sums(program, state, split, blocks, key).items()}
                 for name, (program, split, blocks) in self.evaluations.items()}
+        if self.programs.runs is None:
+            return [{name: summarise(values) for name, values in sums.items()}]
+        return [{name: summarise({metric: value[run] for metric, value in values.items()})
+                 for name, values in sums.items()} for run in range(self.programs.runs)]
+
+
+def runs_per_wave(runs: int, runs_per_device: int | None) -> int:
+    """How many runs of a group train as one program: `runs_per_device` on every device (default: 1 on
+    CPU, where a vmapped step was slower than separate ones; every run on GPU and TPU)."""
+    return (runs_per_device or (1 if jax.default_backend() == "cpu" else runs)) * jax.device_count()
 
 
 def resolve_steps_per_dispatch(value, batches_per_epoch: int) -> int:

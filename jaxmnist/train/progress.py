@@ -19,11 +19,13 @@ _MODULE_LOADED = time.perf_counter()
 
 
 class EpochBar(tqdm):
-    """One epoch's progress bar, `epoch i/N`, with the time the whole run still needs (`run_left`)."""
+    """One epoch's progress bar, `epoch i/N` (`, R runs` for a group), with the time the whole run still
+    needs (`run_left`)."""
 
     def __init__(self, epoch: int, epochs: int, batches: int, first_batch: int, started: float,
-                 last_epoch_seconds: float | None, enabled: bool):
-        super().__init__(total=batches, initial=first_batch, desc=f"epoch {epoch}/{epochs}", unit="batch",
+                 last_epoch_seconds: float | None, enabled: bool, runs: int = 1):
+        description = f"epoch {epoch}/{epochs}" + (f", {runs} runs" if runs > 1 else "")
+        super().__init__(total=batches, initial=first_batch, desc=description, unit="batch",
                          leave=False, dynamic_ncols=True, disable=not enabled)
         self.epochs_after, self.started, self.last_epoch_seconds = epochs - epoch, started, last_epoch_seconds
         self.shown = {}
@@ -73,21 +75,29 @@ def seconds_since_process_start() -> float:
         return time.perf_counter() - _MODULE_LOADED
 
 
-def estimate(config: ml_collections.ConfigDict, steps: int = 40) -> dict:
-    """How long a run of `config` takes here, measured on a short warm-up; writes nothing.
+def estimate(configs: list[ml_collections.ConfigDict], runs_per_device: int | None = None, steps: int = 40) -> dict:
+    """How long a run of `configs[0]` (or a group of the seeds of `configs`) takes here, measured
+    on a short warm-up; writes nothing.
 
     Times the setup (data, initialisation, compiling the train and eval programs), then at
     least `steps` train steps in whole programs and a second pass of the evaluations: an epoch
-    is its steps at the measured pace plus the evaluations. Python's imports are not counted.
+    is its steps at the measured pace plus the evaluations. A group larger than one program's
+    wave is its waves one after another. Python's imports are not counted.
     """
-    check_run(config)
+    config = configs[0]
+    for run_config in configs:
+        check_run(run_config)
+    wave = min(len(configs), programs.runs_per_wave(len(configs), runs_per_device))
+    waves = -(-len(configs) // wave)
+    seeds = [run_config.seed for run_config in configs[:wave]]
     started = time.perf_counter()
-    engine = programs.Programs(config)
+    engine = programs.Programs(config, runs=wave)
     run = programs.RunPrograms.load(config, engine)
-    state = engine.init_state(config.seed)
-    roots = engine.train_roots(config.seed)
-    epoch_rows = engine.epoch_rows(run.num_examples, config.batch_size, config.seed, 1, config.shuffle)
-    totals = engine.replicate(zero_totals())
+    state = engine.stack([engine.init_state(seed) for seed in seeds])
+    roots = engine.group_roots(seeds)
+    epoch_rows = engine.group_epoch_rows(run.num_examples, config.batch_size, seeds, 1, config.shuffle)
+    totals = engine.stack([zero_totals()] * wave)
+    eval_keys = engine.stack([eval_key(seed, 0) for seed in seeds])
     step = 0
 
     def one_block(state, totals):
@@ -97,7 +107,7 @@ def estimate(config: ml_collections.ConfigDict, steps: int = 40) -> dict:
 
     def timed_evaluation() -> float:
         evaluated = time.perf_counter()
-        jax.block_until_ready(run.evaluate_all(state, eval_key(config.seed, 0)))
+        run.evaluate(state, eval_keys)
         return time.perf_counter() - evaluated
 
     state, totals, _ = jax.block_until_ready(one_block(state, totals))
@@ -115,7 +125,8 @@ def estimate(config: ml_collections.ConfigDict, steps: int = 40) -> dict:
     epoch_seconds = step_seconds * run.batches_per_epoch + evaluation
     # The warm-up's first block and evaluation also did work an epoch does: only the rest is startup.
     startup = max(0.0, setup - step_seconds * run.steps_per_dispatch - evaluation)
-    return {"experiment": config.experiment, "epochs": config.epochs, "steps_per_epoch": run.batches_per_epoch,
+    return {"experiment": config.experiment, "runs": len(configs), "runs_per_wave": wave, "epochs": config.epochs,
+            "steps_per_epoch": run.batches_per_epoch,
             "steps_timed": blocks * run.steps_per_dispatch, "step_seconds": step_seconds,
             "evaluation_seconds": evaluation, "epoch_seconds": epoch_seconds, "startup_seconds": startup,
-            "total_seconds": startup + config.epochs * epoch_seconds}
+            "total_seconds": waves * (startup + config.epochs * epoch_seconds)}

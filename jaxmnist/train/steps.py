@@ -204,7 +204,11 @@ def evaluate_split(state: TrainState, split, batch_indices, rows, key, *, prepro
         sums = eval_step(state, device_batch(batch_rows, split, preprocess, batch_key), batch_key, train_mode)
         return jax.tree.map(jnp.add, totals, sums), None
 
+    # The sums vary over the mesh axes the state varies over (a group's runs): so must their start.
+    varying = tuple(getattr(jax.typeof(state.step), "vma", ()))
     zeros = {"loss_sum": jnp.float32(0), "correct": jnp.int32(0), "count": jnp.int32(0)}
+    if varying:
+        zeros = jax.lax.pcast(zeros, varying, to="varying")
     if rows.shape[0] == 1:  # as train_block: no one-step loop on XLA:CPU
         return one_batch(zeros, (batch_indices[0], rows[0]))[0]
     return jax.lax.scan(one_batch, zeros, (batch_indices, rows))[0]

@@ -1,0 +1,104 @@
+"""Epoch time of N runs trained as one group against the same N runs one after another.
+
+Usage:
+    python scripts/benchmark_runs.py [--recipes net8k/net_bn_dropout_aug lenet/lenet_deep_aug]
+        [--runs 1 2 4] [--steps 40] [--repeats 2] [--runs-per-device N] [--cpu-devices N] [--json]
+    python scripts/benchmark_runs.py --json > docs/benchmark_runs.json                    # this CPU: N = 1, 2, 4
+    python scripts/benchmark_runs.py --runs 1 4 16 64 --json > docs/h200/benchmark_runs.json   # a GPU
+
+Both sides are `jaxmnist train --dry-run`'s measurement (`jaxmnist.train.progress.estimate`)
+with the defaults `jaxmnist train` uses: a run alone is spread over every device; a group of N
+(`--seeds`) is spread over the devices and vmapped on each (on CPU one run per device, in
+waves). Each side compiles and trains one warm-up block, then `--steps` timed steps, then
+evaluates: an epoch is the epoch's steps at the timed pace plus its evaluation. The N runs one
+after another take N epochs of the run alone; the group takes its waves' epochs.
+`throughput_ratio` is the first over the second (above 1: the group does more per second).
+The sides alternate, `--repeats` times, and each figure is the median of its repeats.
+"""
+
+import argparse
+import copy
+import json
+import platform
+import statistics
+import sys
+
+from jaxmnist import runtime
+
+RECIPES = ("net8k/net_bn_dropout_aug", "lenet/lenet_deep_aug")
+
+
+def _configs(experiment: str, runs: int, args):
+    from jaxmnist import config as config_lib
+
+    config = config_lib.load_experiment(experiment)
+    with config.unlocked():
+        config.data_dir, config.data_source, config.shortened = args.data_dir, args.data_source, False
+    configs = []
+    for seed in range(config.seed, config.seed + runs):
+        run = copy.deepcopy(config)
+        with run.unlocked():
+            run.seed = seed
+        configs.append(run)
+    return configs
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--recipes", nargs="+", default=list(RECIPES))
+    parser.add_argument("--runs", nargs="+", type=int, default=[1, 2, 4])
+    parser.add_argument("--steps", type=int, default=40, help="timed train steps per measurement")
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--runs-per-device", type=int, help="as `jaxmnist train --runs-per-device`")
+    parser.add_argument("--cpu-devices", type=runtime.device_count_argument)
+    parser.add_argument("--data-dir")
+    parser.add_argument("--data-source")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    if any(runs < 1 for runs in args.runs):
+        print("error: --runs takes whole numbers of at least 1", file=sys.stderr)
+        return 2
+    runtime.keep_freed_host_memory()
+    runtime.use_cpu_cores_as_devices(args.cpu_devices)
+    import jax
+
+    from jaxmnist.train.progress import estimate
+
+    results = []
+    for experiment in args.recipes:
+        alone_configs = _configs(experiment, 1, args)
+        for runs in args.runs:
+            configs = _configs(experiment, runs, args)
+            alone, group = [], []
+            for _ in range(args.repeats):
+                alone.append(estimate(alone_configs, steps=args.steps))
+                group.append(estimate(configs, args.runs_per_device, steps=args.steps))
+            alone_epoch = statistics.median(result["epoch_seconds"] for result in alone)
+            wave_epoch = statistics.median(result["epoch_seconds"] for result in group)
+            waves = -(-runs // group[0]["runs_per_wave"])
+            row = {"experiment": experiment, "runs": runs, "runs_per_wave": group[0]["runs_per_wave"],
+                   "alone_epoch_seconds": alone_epoch, "one_after_another_epoch_seconds": runs * alone_epoch,
+                   "group_epoch_seconds": waves * wave_epoch,
+                   "throughput_ratio": runs * alone_epoch / (waves * wave_epoch),
+                   "alone_step_seconds": statistics.median(result["step_seconds"] for result in alone),
+                   "group_step_seconds": statistics.median(result["step_seconds"] for result in group)}
+            results.append(row)
+            print(f"{experiment}: {runs} run(s): one after another {row['one_after_another_epoch_seconds']:.1f} s "
+                  f"an epoch, as a group {row['group_epoch_seconds']:.1f} s: {row['throughput_ratio']:.2f}x",
+                  file=sys.stderr, flush=True)
+    report = {"environment": {"devices": f"{jax.device_count()} x {jax.devices()[0].device_kind}",
+                              "jax": jax.__version__, "python": platform.python_version(),
+                              "cpus": runtime.usable_cores()},
+              "steps": args.steps, "repeats": args.repeats, "results": results}
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        for row in results:
+            print(f"{row['experiment']:<28} N={row['runs']:<3} alone {row['alone_epoch_seconds']:7.1f} s  "
+                  f"N after another {row['one_after_another_epoch_seconds']:8.1f} s  group "
+                  f"{row['group_epoch_seconds']:8.1f} s  ratio {row['throughput_ratio']:.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,199 @@
+"""Groups of runs (`jaxmnist train --seeds`): one program for several seeds, each run its own workdir.
+
+Every run is `jaxmnist train` of tests/configs/tiny_lenet_bn.py (LeNetBN, augmented, shuffled,
+2 epochs of 9 steps, checkpoints every 3 steps) in its own process, as users start them.
+"""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import jax
+import numpy as np
+import pytest
+
+from jaxmnist import config as config_lib
+from jaxmnist.errors import UserError
+from jaxmnist.inference.load import load_trained
+from jaxmnist.train import train_group
+
+CONFIG = Path(__file__).resolve().parent / "configs" / "tiny_lenet_bn.py"
+REPO = Path(__file__).resolve().parent.parent
+DROPOUT = ("--set", "model=lenet_drop_bn")  # BatchNorm, dropout and augmentation together
+
+# XLA:CPU splits a convolution's work by the threads it has, and its sums round accordingly:
+# a one-device process on one core and on two cores differ in the last bits. Runs compared bit
+# for bit here therefore run in processes that see the same cores.
+needs_two_cores = pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="needs two usable cores")
+
+
+def _train(workdir, data_dir, *extra, cpu_devices=1):
+    command = [sys.executable, "-m", "jaxmnist.cli", "train", str(CONFIG), "--workdir", str(workdir),
+               "--data-dir", str(data_dir), "--cpu-devices", str(cpu_devices), *extra]
+    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO)
+
+
+def _finish(process) -> str:
+    out, err = process.communicate(timeout=600)
+    assert process.returncode == 0, err
+    return out
+
+
+def _variables(workdir):
+    return jax.tree.map(np.asarray, load_trained(str(workdir))[2])
+
+
+def _assert_same_run(workdir_a, workdir_b):
+    assert (Path(workdir_a) / "metrics.jsonl").read_text() == (Path(workdir_b) / "metrics.jsonl").read_text()
+    for leaf_a, leaf_b in zip(jax.tree.leaves(_variables(workdir_a)), jax.tree.leaves(_variables(workdir_b)),
+                              strict=True):
+        np.testing.assert_array_equal(leaf_a, leaf_b)
+
+
+@pytest.fixture(scope="module", params=[(), DROPOUT], ids=["lenet_bn", "lenet_drop_bn"])
+def alone(request, fixture_data_dir, tmp_path_factory):
+    """Seeds 3 and 4, each trained alone on one CPU device: {seed: workdir}."""
+    directory = tmp_path_factory.mktemp("alone")
+    processes = {seed: _train(directory / f"seed{seed}", fixture_data_dir, "--seed", str(seed), *request.param)
+                 for seed in (3, 4)}
+    for process in processes.values():
+        _finish(process)
+    return request.param, {seed: directory / f"seed{seed}" for seed in processes}
+
+
+@pytest.fixture(scope="module")
+def group(alone, fixture_data_dir, tmp_path_factory):
+    """Seeds 3 and 4 as one group on two CPU devices, one run on each: (extra arguments, workdir of seed 3)."""
+    extra, _ = alone
+    workdir = tmp_path_factory.mktemp("group") / "run"
+    out = _finish(_train(workdir, fixture_data_dir, "--seeds", "3-4", *extra, cpu_devices=2))
+    assert f"({workdir}-seed4, seed 4): after 2 epochs" in out
+    return extra, workdir
+
+
+@needs_two_cores
+def test_one_run_per_device_equals_each_run_alone_bit_for_bit(alone, group):
+    _, runs = alone
+    _, workdir = group
+    _assert_same_run(workdir, runs[3])
+    _assert_same_run(f"{workdir}-seed4", runs[4])
+    # Each workdir is an ordinary run: its config records its own seed.
+    assert json.loads((Path(f"{workdir}-seed4") / "config.json").read_text())["seed"] == 4
+    assert (Path(f"{workdir}-seed4") / "curves.png").is_file()
+
+
+def test_vmapped_runs_equal_each_run_alone_up_to_rounding(alone, fixture_data_dir, tmp_path):
+    """Two runs on one device, vmapped: 18 steps in, within float rounding of each run alone."""
+    extra, runs = alone
+    _finish(_train(tmp_path / "run", fixture_data_dir, "--seeds", "3-4", "--runs-per-device", "2", *extra))
+    for seed, workdir in ((3, tmp_path / "run"), (4, tmp_path / "run-seed4")):
+        rows = [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()]
+        alone_rows = [json.loads(line) for line in (runs[seed] / "metrics.jsonl").read_text().splitlines()]
+        assert [row["step"] for row in rows] == [row["step"] for row in alone_rows]
+        for row, alone_row in zip(rows, alone_rows):
+            for split in ("train", "test"):
+                if split in row:
+                    assert abs(row[split]["correct"] - alone_row[split]["correct"]) <= 3
+                    assert row[split]["loss"] == pytest.approx(alone_row[split]["loss"], rel=1e-4)
+        for leaf, alone_leaf in zip(jax.tree.leaves(_variables(workdir)), jax.tree.leaves(_variables(runs[seed])),
+                                    strict=True):
+            np.testing.assert_allclose(leaf, alone_leaf, rtol=1e-5, atol=1e-5)
+
+
+def _checkpointed(workdir: Path) -> list[int]:
+    directory = workdir / "checkpoints"
+    return sorted(int(path.name) for path in directory.iterdir() if path.name.isdigit()) \
+        if directory.is_dir() else []
+
+
+@needs_two_cores
+def test_a_group_killed_at_any_moment_resumes_bit_for_bit(group, fixture_data_dir, tmp_path):
+    """SIGKILL mid-run, then one run's newest checkpoint removed, as when the group dies between
+    its runs' saves: the same command resumes from the step both runs have."""
+    extra, uninterrupted = group
+    workdir = tmp_path / "run"
+    command = ("--seeds", "3-4", *extra)
+    process = _train(workdir, fixture_data_dir, *command, cpu_devices=2)
+    while process.poll() is None and not any(step >= 9 for step in _checkpointed(Path(f"{workdir}-seed4"))):
+        time.sleep(0.01)
+    process.kill()
+    process.communicate(timeout=60)
+    assert process.returncode == -signal.SIGKILL
+    newest = max(_checkpointed(workdir))
+    os.rename(workdir / "checkpoints" / str(newest), tmp_path / "set_aside")
+    assert max(_checkpointed(Path(f"{workdir}-seed4"))) >= newest
+    _finish(_train(workdir, fixture_data_dir, *command, cpu_devices=2))
+    _assert_same_run(workdir, uninterrupted)
+    _assert_same_run(f"{workdir}-seed4", f"{uninterrupted}-seed4")
+
+
+@needs_two_cores
+def test_runs_stopped_alone_continue_as_a_group_and_back(alone, fixture_data_dir, tmp_path):
+    """Two runs stopped alone at the same step finish as a group; a group's run finishes alone."""
+    extra, runs = alone
+    for seed in (3, 4):
+        process = _train(tmp_path / f"seed{seed}", fixture_data_dir, "--seed", str(seed), *extra)
+        metrics = tmp_path / f"seed{seed}" / "metrics.jsonl"
+        while process.poll() is None and not (metrics.exists() and '"step": 6' in metrics.read_text()):
+            time.sleep(0.05)
+        process.send_signal(signal.SIGTERM)
+        process.communicate(timeout=120)
+        assert process.returncode == 128 + signal.SIGTERM
+    # seed3 holds seed 3 and seed3-seed4 is where --seeds puts seed 4.
+    os.rename(tmp_path / "seed4", tmp_path / "seed3-seed4")
+    _finish(_train(tmp_path / "seed3", fixture_data_dir, "--seeds", "3-4", *extra, cpu_devices=2))
+    _assert_same_run(tmp_path / "seed3", runs[3])
+    _assert_same_run(tmp_path / "seed3-seed4", runs[4])
+
+
+def test_runs_at_different_steps_are_refused_and_kept(alone, fixture_data_dir, tmp_path):
+    extra, runs = alone
+    workdir = tmp_path / "run"
+    _finish(_train(workdir, fixture_data_dir, "--seed", "3", "--epochs", "1", *extra))
+    before = (workdir / "metrics.jsonl").read_text()
+    process = _train(workdir, fixture_data_dir, "--seeds", "3-4", "--epochs", "1", *extra, cpu_devices=2)
+    _, err = process.communicate(timeout=300)
+    assert process.returncode == 2
+    assert err.strip().splitlines()[-1].startswith("error: the runs of this group have no checkpointed step")
+    assert (workdir / "metrics.jsonl").read_text() == before
+    assert not Path(f"{workdir}-seed4").exists()
+
+
+@pytest.mark.parametrize("arguments, message", [
+    (("--seeds", "5-3"), "'5-3' is an empty range of seeds"),
+    (("--seeds", "1,x"), "must be seeds such as 0-7 or 1,4,9"),
+    (("--seeds", "1,1"), "names a seed twice"),
+    (("--seeds", "1-2", "--seed", "4"), "give the seeds once"),
+    (("--runs-per-device", "2",), "--runs-per-device goes with --seeds"),
+    (("--seeds", "1-2", "--set", "model=lenet"), None),
+])
+def test_bad_group_requests_are_one_error_line_and_write_nothing(arguments, message, fixture_data_dir, tmp_path):
+    if message is None:  # a group is fine with a model override that applies to every run
+        process = _train(tmp_path / "run", fixture_data_dir, *arguments, "--dry-run")
+        out = _finish(process)
+        assert "(2 runs, 1 at a time)" in out
+        return
+    process = _train(tmp_path / "run", fixture_data_dir, *arguments)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 2
+    assert err.strip().startswith("error:") or "error:" in err.strip().splitlines()[-1]
+    assert message in err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_configs_that_differ_in_more_than_their_seeds_are_not_a_group(fixture_data_dir, tmp_path):
+    configs = [config_lib.load_experiment(str(CONFIG)) for _ in range(2)]
+    for config in configs:
+        with config.unlocked():
+            config.data_dir, config.data_source, config.shortened = str(fixture_data_dir), None, False
+    with configs[1].unlocked():
+        configs[1].optimizer.learning_rate = 0.02
+    with pytest.raises(UserError, match="differ only in their seeds; these differ in optimizer.learning_rate"):
+        train_group(configs, [tmp_path / "a", tmp_path / "b"])
+    with pytest.raises(UserError, match="named twice"):
+        train_group(configs[:1] * 2, [tmp_path / "a", tmp_path / "a"])
+    assert list(tmp_path.iterdir()) == []
