@@ -101,7 +101,9 @@ def test_vmapped_runs_equal_each_run_alone_up_to_rounding(alone, fixture_data_di
                     assert row[split]["loss"] == pytest.approx(alone_row[split]["loss"], rel=1e-4)
         for leaf, alone_leaf in zip(jax.tree.leaves(_variables(workdir)), jax.tree.leaves(_variables(runs[seed])),
                                     strict=True):
-            np.testing.assert_allclose(leaf, alone_leaf, rtol=1e-5, atol=1e-5)
+            # Measured: 1e-5 for lenet_bn, 1.4e-5 for lenet_drop_bn (a BatchNorm weight); a lost or
+            # repeated batch, or another run's key, moves them by 1e-3 or more.
+            np.testing.assert_allclose(leaf, alone_leaf, rtol=2e-5, atol=2e-5)
 
 
 def _checkpointed(workdir: Path) -> list[int]:
@@ -111,6 +113,7 @@ def _checkpointed(workdir: Path) -> list[int]:
 
 
 @needs_two_cores
+@pytest.mark.parametrize("alone", [()], indirect=True, ids=["lenet_bn"])
 def test_a_group_killed_at_any_moment_resumes_bit_for_bit(group, fixture_data_dir, tmp_path):
     """SIGKILL mid-run, then one run's newest checkpoint removed, as when the group dies between
     its runs' saves: the same command resumes from the step both runs have."""
@@ -132,6 +135,7 @@ def test_a_group_killed_at_any_moment_resumes_bit_for_bit(group, fixture_data_di
 
 
 @needs_two_cores
+@pytest.mark.parametrize("alone", [()], indirect=True, ids=["lenet_bn"])
 def test_runs_stopped_alone_continue_as_a_group_and_back(alone, fixture_data_dir, tmp_path):
     """Two runs stopped alone at the same step finish as a group; a group's run finishes alone."""
     extra, runs = alone
@@ -150,6 +154,7 @@ def test_runs_stopped_alone_continue_as_a_group_and_back(alone, fixture_data_dir
     _assert_same_run(tmp_path / "seed3-seed4", runs[4])
 
 
+@pytest.mark.parametrize("alone", [()], indirect=True, ids=["lenet_bn"])
 def test_runs_at_different_steps_are_refused_and_kept(alone, fixture_data_dir, tmp_path):
     extra, runs = alone
     workdir = tmp_path / "run"

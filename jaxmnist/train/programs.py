@@ -49,6 +49,7 @@ def _over_runs(program, local_runs: int, per_run: tuple[bool, ...]):
         def one_run(*args):
             args = [jax.tree.map(lambda x: x[0], arg) if stacked else arg for arg, stacked in zip(args, per_run)]
             return jax.tree.map(lambda x: x[None], program(*args))
+        one_run.__name__ = program.__name__
         return one_run
     return jax.vmap(program, in_axes=tuple(0 if stacked else None for stacked in per_run))
 

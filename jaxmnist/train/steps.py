@@ -191,6 +191,12 @@ def train_block(state: TrainState, totals: dict, split, epoch_rows, epoch_first_
     return jax.lax.scan(update_unless_padding, carry, length=steps)[0]
 
 
+def _varying_axes(value) -> tuple[str, ...]:
+    """The shard_map mesh axes `value` varies over (jax 0.10 names them manual_axis_type.varying, later jax vma)."""
+    aval = jax.typeof(value)
+    return tuple(getattr(aval, "vma", None) or getattr(getattr(aval, "manual_axis_type", None), "varying", ()))
+
+
 def evaluate_split(state: TrainState, split, batch_indices, rows, key, *, preprocess, train_mode: bool) -> dict:
     """Metric sums of a block of evaluation batches in one program; runs per device inside shard_map.
 
@@ -205,7 +211,7 @@ def evaluate_split(state: TrainState, split, batch_indices, rows, key, *, prepro
         return jax.tree.map(jnp.add, totals, sums), None
 
     # The sums vary over the mesh axes the state varies over (a group's runs): so must their start.
-    varying = tuple(getattr(jax.typeof(state.step), "vma", ()))
+    varying = _varying_axes(state.step)
     zeros = {"loss_sum": jnp.float32(0), "correct": jnp.int32(0), "count": jnp.int32(0)}
     if varying:
         zeros = jax.lax.pcast(zeros, varying, to="varying")
