@@ -9,6 +9,7 @@ batches in a row; the host only dispatches blocks and reads the metric sums when
     programs.py    the mesh of every device and the steps as sharded programs
     run_config.py  the config.json a workdir records, and the check that a resumed run matches it
     loop.py        train_and_evaluate: epochs, logging, checkpoints, signals
+    logs.py        what a run logs: metrics.jsonl, timing.jsonl, TensorBoard events, the epoch table
     progress.py    the epoch bar, the time a run still needs, and `estimate` (--dry-run)
     command.py     `jaxmnist train`
 """

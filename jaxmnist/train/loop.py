@@ -18,10 +18,11 @@ import ml_collections
 import numpy as np
 from tqdm import tqdm
 
-from jaxmnist import checkpoint, reporting, runtime
+from jaxmnist import checkpoint, runtime
 from jaxmnist import workdir as workdir_lib
 from jaxmnist.errors import UserError
 from jaxmnist.report import plots
+from jaxmnist.train import logs
 from jaxmnist.train import programs
 from jaxmnist.train.progress import EpochBar, format_duration, seconds_left, seconds_since_process_start
 from jaxmnist.train.run_config import check_config, check_run
@@ -179,8 +180,8 @@ def _train_in_workdir(config: ml_collections.ConfigDict, workdir: Path, force: b
         workdir_lib.atomic_write_text(workdir / "config.json", config_text)
     if manager is None:
         manager = checkpoint.open_manager(workdir, config.get("keep_checkpoints", 2), best_metric)
-    log = reporting.MetricsLog(workdir, int(state.step)) if is_writer else None
-    table = reporting.EpochTable(list(config.eval))
+    log = logs.MetricsLog(workdir, int(state.step)) if is_writer else None
+    table = logs.EpochTable(list(config.eval))
     roots = engine.train_roots(config.seed)
     log_every = config.get("log_every_steps", 100)
     checkpoint_every = config.get("checkpoint_every_steps", 0)

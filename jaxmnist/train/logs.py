@@ -1,4 +1,4 @@
-"""What a run shows and leaves behind: the epoch table, metrics.jsonl, TensorBoard events, curves.png."""
+"""What a run shows and leaves behind: the epoch table, metrics.jsonl, timing.jsonl and TensorBoard events."""
 
 import json
 import time
