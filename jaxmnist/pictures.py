@@ -10,6 +10,7 @@ import math
 import textwrap
 from typing import TYPE_CHECKING
 
+from jaxmnist.data import pipeline
 from jaxmnist.errors import UserError
 from jaxmnist.report import plots
 
@@ -29,8 +30,6 @@ def _load_trained(workdir):
 
 
 def _load_split(config, split: str, data_dir, data_source):
-    from jaxmnist.data import pipeline
-
     # By default the data the run was trained on.
     return pipeline.load(config["dataset"], split, data_dir or config.get("data_dir"),
                          data_source or config.get("data_source"))
@@ -42,7 +41,7 @@ def _eval_images(config, data_dir, data_source, indices, split=None):
     import jax
     import numpy as np
 
-    from jaxmnist.data import augment, batches, pipeline
+    from jaxmnist.data import augment, batches
 
     eval_name = "test" if "test" in config["eval"] else next(iter(config["eval"]))
     spec = config["eval"][eval_name]
@@ -184,7 +183,7 @@ def show_command(args) -> int:
     import jax
     import numpy as np
 
-    from jaxmnist.data import augment, batches, pipeline
+    from jaxmnist.data import augment, batches
 
     split = pipeline.load(args.dataset, args.split, args.data_dir, args.data_source, limit=args.n)
     train_stats = None

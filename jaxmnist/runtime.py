@@ -5,9 +5,7 @@
   model) loads them instead of compiling again.
 - glibc malloc is told to keep freed memory. XLA:CPU allocates every step's temporaries as one
   buffer; above 32 MB glibc maps fresh pages for it each time, and each page faults on first
-  touch: 10,000-14,000 faults per step for LeNetDeep (42 MB) and Net at batch 128 (57 MB). Without
-  them their steps took 82-89 ms instead of 117 and 65-85 ms instead of 103 on one core of this
-  project's machine (noisy single runs).
+  touch, which slowed the steps of the larger models (docs/PERFORMANCE.md).
 - `provenance()` says what produced a process's numbers (versions, git commit, device kind), for timing.jsonl.
 """
 
@@ -46,7 +44,7 @@ _XLA_CACHES_OPTION = "jax_persistent_cache_enable_xla_caches"
 def enable_compilation_cache(directory: str | Path | None = None):
     """Cache compiled programs in `directory`, else $JAX_COMPILATION_CACHE_DIR, else ~/.cache/jaxmnist/xla.
 
-    A resumed fashion/cnn3 run reached its first train step in 2.0 s instead of 8.5 s here.
+    A resumed run reaches its first train step seconds sooner (docs/PERFORMANCE.md).
     JAX_ENABLE_COMPILATION_CACHE=false turns it off.
     """
     import jax
@@ -90,9 +88,8 @@ def set_xla_gpu_flags(flags: dict[str, str]):
 def deterministic_gpu_ops():
     """Have XLA:GPU compute every result in a fixed order, unless XLA_FLAGS already sets this.
 
-    Without it two runs of one config on an H200 wrote different metrics.jsonl (net8k/net_bn_dropout_aug,
-    2 epochs: 2,867 against 2,868 correct at step 50), so no resumed run could equal an unbroken one. With
-    it they were identical; epochs took 1.45-1.8 times as long (docs/accelerator_check.md).
+    Without it two runs of one config on an H200 wrote different metrics.jsonl, so no resumed run
+    could equal an unbroken one. With it they were identical, and epochs took longer (docs/PERFORMANCE.md).
     XLA_FLAGS=--xla_gpu_deterministic_ops=false trades that for speed. Other backends ignore the
     flag. Must run before JAX initialises its backends.
     """
@@ -144,9 +141,8 @@ def use_cpu_cores_as_devices(count: int | None = None):
     """Give JAX's CPU backend `count` devices (default: one per usable core).
 
     XLA:CPU runs a program's operations one after another and splits few of them over the
-    cores: on this project's 2-core machine a one-device fashion/cnn3 train step took 501 ms
-    with both cores free against 650-700 ms on one, and torch used both for 314 ms. As two
-    devices, each core runs the step on half the batch: 415 ms (measured at commit 94237b2).
+    cores, so one device left most of a 2-core host's second core idle; as one device per core,
+    each core runs the step on its share of the batch (docs/PERFORMANCE.md).
     Only the CPU backend changes: GPU and TPU runs use their accelerators as before.
     Without `count`, a device count already given in XLA_FLAGS is kept. Must run before JAX
     initialises its backends.

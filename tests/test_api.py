@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 import jaxmnist
-from jaxmnist import reporting
+from jaxmnist.train import logs
 
 REPO = Path(__file__).resolve().parent.parent
 CONFIG = REPO / "tests" / "configs" / "tiny_lenet_bn.py"
@@ -52,17 +52,17 @@ def _tiny_config(data_dir):
 def test_a_run_interrupted_in_a_notebook_resumes_when_trained_again(fixture_data_dir, tmp_path, monkeypatch):
     """Several runs in one process, one interrupted as a notebook's interrupt does (SIGINT), then resumed."""
     unbroken = jaxmnist.train_experiment(_tiny_config(fixture_data_dir), tmp_path / "unbroken", cpu_devices=1)
-    write = reporting.MetricsLog.write
+    write = logs.MetricsLog.write
 
     def write_then_interrupt_after_step_4(log, row):
         write(log, row)
         if row["step"] == 4 and row["kind"] == "step":
             os.kill(os.getpid(), signal.SIGINT)
 
-    monkeypatch.setattr(reporting.MetricsLog, "write", write_then_interrupt_after_step_4)
+    monkeypatch.setattr(logs.MetricsLog, "write", write_then_interrupt_after_step_4)
     with pytest.raises(jaxmnist.Interrupted, match="after step 4 "):
         jaxmnist.train_experiment(_tiny_config(fixture_data_dir), tmp_path / "resumed", cpu_devices=1)
-    monkeypatch.setattr(reporting.MetricsLog, "write", write)
+    monkeypatch.setattr(logs.MetricsLog, "write", write)
     resumed = jaxmnist.train_experiment(_tiny_config(fixture_data_dir), tmp_path / "resumed", cpu_devices=1)
     assert [row["epoch"] for row in resumed] == [1, 2] and resumed == unbroken
     assert (tmp_path / "resumed" / "metrics.jsonl").read_text() == (tmp_path / "unbroken" / "metrics.jsonl").read_text()

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from jaxmnist import config as config_lib
-from jaxmnist import models, optim, pictures, reporting
+from jaxmnist import models, optim, pictures
 from jaxmnist.data import augment, pipeline
 from jaxmnist.errors import RunWarning, UserError
 from jaxmnist.inference import evaluate
@@ -21,6 +21,7 @@ from jaxmnist.report import compare as compare_lib
 from jaxmnist.report import plots
 from jaxmnist.report import reference as reference_lib
 from jaxmnist.report import runs as runs_lib
+from jaxmnist.train import logs
 
 REQUIRED_RUNS = {
     # Notebook 000: the eleven runs.
@@ -610,12 +611,12 @@ def test_comparison_plot_tells_apart_the_workdirs_of_one_seed(tmp_path):
                                        "ours test, seed 2", "ours train, seed 2", "notebook test", "notebook train"]
 
 def test_training_curves_plot_from_the_log_the_engine_writes(tmp_path):
-    """The curves.png `jaxmnist train` writes, from a metrics.jsonl written by reporting.MetricsLog."""
+    """The curves.png `jaxmnist train` writes, from a metrics.jsonl written by logs.MetricsLog."""
     config = config_lib.load_experiment("lenet/lenet_deep_warm_restarts")
     run_config = json.loads(config.to_json_best_effort())
     run_config["batch_size"] = 1000
     (tmp_path / "config.json").write_text(json.dumps(run_config))
-    log = reporting.MetricsLog(tmp_path, resume_step=0)
+    log = logs.MetricsLog(tmp_path, resume_step=0)
     for epoch, accuracy in enumerate(ACCURACIES, start=1):
         log.write({"kind": "step", "step": 10 * epoch - 5, "epoch": epoch, "train": _split_metrics(accuracy - 2.0),
                    "learning_rate": 0.1 / (10 * epoch - 5)})
@@ -643,7 +644,7 @@ def test_training_curves_plot_from_the_log_the_engine_writes(tmp_path):
 def test_training_curves_plot_waits_for_the_first_epoch(tmp_path):
     config = config_lib.load_experiment("fashion/cnn3")
     (tmp_path / "config.json").write_text(config.to_json_best_effort())
-    log = reporting.MetricsLog(tmp_path, resume_step=0)
+    log = logs.MetricsLog(tmp_path, resume_step=0)
     log.write({"kind": "step", "step": 5, "epoch": 1, "train": _split_metrics(90.0), "learning_rate": 0.1})
     assert plots.plot_curves(tmp_path, tmp_path / "curves.png") is None
     assert not (tmp_path / "curves.png").exists()

@@ -18,12 +18,12 @@ from tensorboard.backend.event_processing import event_accumulator, plugin_event
 from tensorboard.util import tensor_util
 
 from jaxmnist import config as config_lib
-from jaxmnist import checkpoint, reporting, train
+from jaxmnist import checkpoint, train
 from jaxmnist.data import augment, pipeline
 from jaxmnist.data.batches import padded_rows
 from jaxmnist.errors import UserError
 from jaxmnist.inference.load import load_trained
-from jaxmnist.train import loop, programs
+from jaxmnist.train import logs, loop, programs
 from jaxmnist.train.programs import Programs
 from jaxmnist.train.steps import per_example_loss, zero_totals
 
@@ -115,17 +115,17 @@ def test_blocks_of_steps_train_as_single_steps(uninterrupted, in_blocks):
 
 def test_a_checkpoint_of_one_block_size_resumes_with_another(uninterrupted, fixture_data_dir, tmp_path,
                                                               monkeypatch):
-    write = reporting.MetricsLog.write
+    write = logs.MetricsLog.write
 
     def write_then_stop_after_step_8(log, row):
         write(log, row)
         if row["step"] == 8 and row["kind"] == "step":
             os.kill(os.getpid(), signal.SIGTERM)
 
-    monkeypatch.setattr(reporting.MetricsLog, "write", write_then_stop_after_step_8)
+    monkeypatch.setattr(logs.MetricsLog, "write", write_then_stop_after_step_8)
     with pytest.raises(train.Interrupted, match="after step 8 "):
         train.train_and_evaluate(_config(fixture_data_dir, steps_per_dispatch=4), str(tmp_path))
-    monkeypatch.setattr(reporting.MetricsLog, "write", write)
+    monkeypatch.setattr(logs.MetricsLog, "write", write)
     history = train.train_and_evaluate(_config(fixture_data_dir, steps_per_dispatch=1), str(tmp_path))
     _assert_close_runs(uninterrupted[1], history, uninterrupted[0], tmp_path)
 
@@ -199,18 +199,18 @@ def test_clean_stop_with_sigterm_then_resume_is_bit_identical(uninterrupted, fix
 
 def test_stop_after_an_epochs_last_batch_then_resume(uninterrupted, fixture_data_dir, tmp_path, monkeypatch):
     """The resumed run has no batch left in epoch 1: its end-of-epoch save has the stop's step."""
-    write = reporting.MetricsLog.write
+    write = logs.MetricsLog.write
 
     def write_then_stop_after_step_9(log, row):
         write(log, row)
         if row["step"] == 9 and row["kind"] == "step":  # the last of epoch 1's 9 batches
             os.kill(os.getpid(), signal.SIGTERM)
 
-    monkeypatch.setattr(reporting.MetricsLog, "write", write_then_stop_after_step_9)
+    monkeypatch.setattr(logs.MetricsLog, "write", write_then_stop_after_step_9)
     config = _config(fixture_data_dir, log_every_steps=9)
     with pytest.raises(train.Interrupted, match="after step 9 "):
         train.train_and_evaluate(config, str(tmp_path))
-    monkeypatch.setattr(reporting.MetricsLog, "write", write)
+    monkeypatch.setattr(logs.MetricsLog, "write", write)
     history = train.train_and_evaluate(config, str(tmp_path))
     assert [row["epoch"] for row in history] == [1, 2] and history[0]["step"] == 9
     assert history == uninterrupted[1]
@@ -589,7 +589,7 @@ class _ShiftedClock:
 def test_a_resumed_epoch_counts_its_seconds_before_the_interruption(fixture_data_dir, tmp_path, monkeypatch):
     clock = _ShiftedClock()
     monkeypatch.setattr(loop, "time", clock)
-    write = reporting.MetricsLog.write
+    write = logs.MetricsLog.write
 
     def write_then_stop_after_step_4(log, row):
         write(log, row)
@@ -597,10 +597,10 @@ def test_a_resumed_epoch_counts_its_seconds_before_the_interruption(fixture_data
             clock.shift += 1000.0  # epoch 1 took 1000 s up to here
             os.kill(os.getpid(), signal.SIGTERM)
 
-    monkeypatch.setattr(reporting.MetricsLog, "write", write_then_stop_after_step_4)
+    monkeypatch.setattr(logs.MetricsLog, "write", write_then_stop_after_step_4)
     with pytest.raises(train.Interrupted, match="after step 4 "):
         train.train_and_evaluate(_config(fixture_data_dir), str(tmp_path))
-    monkeypatch.setattr(reporting.MetricsLog, "write", write)
+    monkeypatch.setattr(logs.MetricsLog, "write", write)
     train.train_and_evaluate(_config(fixture_data_dir), str(tmp_path))
     timing = [json.loads(line) for line in (tmp_path / "timing.jsonl").read_text().splitlines()]
     seconds = {row["epoch"]: row["seconds"] for row in timing if "seconds" in row}

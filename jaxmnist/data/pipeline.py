@@ -62,7 +62,7 @@ def pixel_stats(split: Split) -> tuple[float, float]:
     """Mean and std of the pixels scaled to [0, 1] (what transforms.Normalize is given)."""
     # From the histogram of the uint8 values: exact sums, without a float64 copy of every pixel.
     # bincount casts its input to int64; a chunk at a time, that stays in cache instead of
-    # allocating 8 bytes per pixel (MNIST's train split: 0.11 s instead of 1.5 s here).
+    # allocating 8 bytes per pixel (docs/PERFORMANCE.md).
     pixels = np.asarray(split.images).reshape(-1)
     chunk = 1 << 20
     counts = sum(np.bincount(pixels[start:start + chunk], minlength=256)

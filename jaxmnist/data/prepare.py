@@ -262,8 +262,8 @@ def load_split(dataset: str, split: str, data_dir: str | None = None,
     return images, labels
 
 
-# Importing TensorFlow and decoding a split's tfds records takes 10-16 s here, most of a
-# resumed run's startup (README, Startup). The decoded arrays are kept as an .npz inside
+# Importing TensorFlow and decoding a split's tfds records took most of a resumed run's startup
+# (docs/PERFORMANCE.md). The decoded arrays are kept as an .npz inside
 # the prepared dataset's version directory, so re-preparing the dataset (which replaces
 # that directory) drops them with the records they came from.
 _DECODED_COPY = "jaxmnist-decoded-{split}.npz"

@@ -16,6 +16,7 @@ from jaxmnist import runtime
 from jaxmnist.data import pipeline
 from jaxmnist.inference.forward import eval_spec, model_outputs, preprocessing, training_split
 from jaxmnist.inference.load import LoadedModel, load, saved_device_count
+from jaxmnist.report import plots
 from jaxmnist.train.programs import resolve_steps_per_dispatch
 from jaxmnist.train.steps import eval_key, summarise
 
@@ -71,8 +72,6 @@ def class_names(dataset: str) -> list[str]:
 
 def plot_confusion(result: dict, out):
     """The confusion matrix as a PNG: counts per (true, predicted) class, the diagonal's share per row."""
-    from jaxmnist.report import plots
-
     matrix = np.asarray(result["confusion"])
     names = class_names(result["dataset"])
     figure, axis = plots.pyplot().subplots(figsize=(8, 7))

@@ -51,19 +51,12 @@ def _xla_conv2d(x, kernel, padding: int, stride: int = 1):
 
 # A stride-1 convolution whose kernel gradient is one matrix product where XLA:CPU's own
 # is slow. XLA computes the kernel gradient as a convolution whose window is the whole
-# output map, which runs at a few GFLOP/s for large maps: e.g. 1.0 s against 0.08 s for
-# the forward pass of CNN3's 28x28 32->64 layer at batch 64 (measured on this project's 2-core machine). Here it is
-# kw-shifted copies of the input times kh-shifted copies of the output gradient, one GEMM.
+# output map, which runs far slower than the forward pass on large maps (docs/PERFORMANCE.md).
+# Here it is kw-shifted copies of the input times kh-shifted copies of the output gradient, one GEMM.
 def _kernel_grad_by_gemm_is_faster(x, grad) -> bool:
-    """Where the GEMM beat XLA's kernel gradient, measured for every layer of the notebooks.
-
-    One core, ms per kernel gradient, XLA vs GEMM (measured for commit a900839): maps of 24x24
-    and more 1.5-8x faster (Net's 24x24 8->16: 16.2 vs 10.4 ms; CNN3's 28x28 32->64: 741 vs
-    112 ms); 14x14 maps with 32 or more input channels 1.1-1.8x (simple_net's 64->64 at batch
-    250: 135 vs 77 ms; CNN3's 64->128: 134 vs 103 ms). Elsewhere XLA's is mostly as fast or up
-    to 1.4x faster (LeNet's 14x14 16->32: 12.7 vs 15.9 ms; LeNetDeep's 7x7 32->64: 4.7 vs
-    5.2 ms); three small layers where the GEMM was 0.4-1.9 ms faster (output maps: cnn's 10x10 16->32, Net's
-    10x10 8->12 and 8x8 12->12) are left out to keep the rule simple.
+    """Where the GEMM beat XLA's kernel gradient, measured for every layer of the notebooks
+    (docs/PERFORMANCE.md): output maps of 20x20 and more, and of 14x14 with 32 or more input
+    channels. Three small layers where it won by little are left out to keep the rule simple.
     """
     out_pixels = grad.shape[1] * grad.shape[2]
     return out_pixels >= 20 * 20 or (out_pixels >= 14 * 14 and x.shape[-1] >= 32)
@@ -112,11 +105,8 @@ def _input_grad_by_gemm_is_faster(padding: int, grad) -> bool:
     """Unpadded convolutions with small maps: XLA's input gradient is slow there.
 
     XLA computes it as a convolution of the gradient padded by k - 1 on each side, which is
-    mostly zeros on a small map and which its fast convolution library does not take:
-    12.2 ms against 6.3 ms by GEMM for def_net's 12x12 20->50 5x5 layer at batch 64, one
-    core; 2.9 vs 0.6 ms for Net's 12x12 8->12; 19.1 vs 15.7 for network_cnn's 12x12 32->64.
-    On larger maps or padded layers XLA's is as fast or faster (Net's 26x26 8->16: 7.0 vs
-    9.7 ms; LeNet's padded 14x14 16->32: 9.3 vs 16.4 ms; measured for commit b0fd1d0).
+    mostly zeros on a small map and which its fast convolution library does not take. On larger
+    maps or padded layers XLA's is as fast or faster (docs/PERFORMANCE.md).
     """
     return padding == 0 and grad.shape[1] * grad.shape[2] < 20 * 20
 
@@ -151,14 +141,13 @@ def _kernel_grad_by_gemm(x, grad, kernel_size: int, padding: int):
     return product.reshape(kernel_size, channels, kernel_size, features).transpose(2, 0, 1, 3)
 
 
-# The notebooks' first layers see one input channel; XLA:CPU's convolution, its input and its
-# kernel gradient run at 2-3 GFLOP/s there (LeNetDeep's 28x28 1->16 5x5 layer: 15 + 11 + 9 ms
-# per step at batch 100). As k*k shifted copies of the image (the patches) times the kernel,
-# they are matrix products; the patches are kept for the kernel gradient.
+# The notebooks' first layers see one input channel, where XLA:CPU's convolution, its input and
+# its kernel gradient run slowly (docs/PERFORMANCE.md). As k*k shifted copies of the image (the
+# patches) times the kernel, they are matrix products; the patches are kept for the kernel gradient.
 def _patches(x, kernel_size: int, padding: int):
     """(k*k, B, H', W'): patches[i*k + j, b, h, w] = x_padded[b, h + i, w + j, 0].
 
-    The tap axis goes first: stacked along the last axis, XLA:CPU wrote them at 0.5 GB/s.
+    The tap axis goes first: stacked along the last axis, XLA:CPU wrote them slowly.
     """
     x = jnp.pad(x[..., 0], ((0, 0), (padding, padding), (padding, padding)))
     out_height, out_width = x.shape[1] - kernel_size + 1, x.shape[2] - kernel_size + 1
@@ -186,9 +175,8 @@ def _global_sum(value, axis_name):
 
 
 # Training-mode BatchNorm with its gradient written out: two reductions and one elementwise
-# pass. XLA's gradient of the forward pass took several more passes over the activations:
-# LeNet's two BatchNorm layers cost 12 ms per step at batch 100 (LeNet 38 vs LeNet+BN 50 ms;
-# torch: 55 vs 57 ms; measured for commit 711e636).
+# pass. XLA's gradient of the forward pass took several more passes over the activations
+# (docs/PERFORMANCE.md).
 def batch_norm_training(x, scale, bias, weights, count, eps: float, axis_name):
     """`layers.batch_norm_training` with its gradient written out (below)."""
     return _batch_norm_training(x, _varying_like(scale, x), _varying_like(bias, x), weights, count, eps, axis_name)

@@ -225,11 +225,10 @@ def _mix32(x):
 def bernoulli(key, probability: float, shape) -> jax.Array:
     """True with `probability`, independently per element: dropout's draws.
 
-    jax.random.bernoulli draws every element through threefry, which XLA:CPU runs slowly:
-    65 ms for the 2.3M draws of one Net train step at batch 128 on one core, about half the
-    step, and 2.7 s of its compile (measured for commit b57c8d4). Here threefry draws only two 32-bit seeds
-    and each element hashes its index with them (0.6 ms for the same draws). As in
-    jax.random.uniform, 24 random bits make a float32 in [0, 1).
+    jax.random.bernoulli draws every element through threefry, which XLA:CPU runs slowly: a
+    large share of a Net train step and of its compile (docs/PERFORMANCE.md). Here threefry draws
+    only two 32-bit seeds and each element hashes its index with them. As in jax.random.uniform,
+    24 random bits make a float32 in [0, 1).
     """
     seeds = jax.random.bits(key, (2,), jnp.uint32)
     index = lax.iota(jnp.uint32, math.prod(shape))
@@ -300,7 +299,7 @@ def max_pool2d(x, kernel_size: int, stride: int | None = None):
 
 # Max pooling with its own gradient. JAX's built-in gradient of reduce_window max (flax's
 # nn.max_pool) is a select_and_scatter: on XLA:CPU a variadic argmax reduce_window over
-# materialised iotas plus a scatter (60 of LeNet's 120 ms per train step), on XLA:GPU a
+# materialised iotas plus a scatter (a large share of LeNet's train step), on XLA:GPU a
 # scatter, which deterministic mode serialises. Here each input element takes the gradient
 # of the windows whose first maximum (row-major, so ties route as in torch) it is: k*k selects.
 def _window_slices(x, kernel_size: int, stride: int):
@@ -325,7 +324,7 @@ def _max_pool2d_forward(x, kernel_size, stride):
 
     On CPU it is computed once and stored: recomputed inside the backward pass, XLA fused the
     window comparisons, and the BatchNorm and ReLU that made x, into every input element's
-    gradient (CNN3's 3x3 stride-1 pooling: 89 of 820 ms per step; 3 ms this way). Elsewhere the
+    gradient (CNN3's 3x3 stride-1 pooling took many times as long; docs/PERFORMANCE.md). Elsewhere the
     maximum and its position come from one pass over the windows: XLA may recompute x in each
     of its consumers with other rounding, so a maximum taken apart need not equal any window's
     element (float64 BatchNorm before CNN3's pooling on XLA:CPU).

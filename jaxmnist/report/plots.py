@@ -11,6 +11,7 @@ labelled in plain decimals.
 from collections import Counter
 from typing import TYPE_CHECKING
 
+from jaxmnist.data import pipeline
 from jaxmnist.errors import UserError
 from jaxmnist.report import reference as reference_lib
 from jaxmnist.report import runs
@@ -153,8 +154,6 @@ def _run_series(workdir) -> tuple[dict, list[dict]] | None:
 
 def _notebook_series(config: dict) -> list[dict]:
     """The points the notebook printed, at the notebook's epochs (of its training split at full size)."""
-    from jaxmnist.data import pipeline
-
     reference = runs.reference_of(config, runs.registered_config(config.get("experiment", ""))) or {}
     # Both datasets have 60,000 training images.
     _, start, stop = pipeline._slice_bounds(config["train_split"], 60_000)

@@ -2,7 +2,7 @@
 
 A workdir written by `jaxmnist train` holds config.json (the resolved config, with `shortened`
 true when run with --epochs / --limit-train), metrics.jsonl (one row per epoch and per logged
-step, written by jaxmnist.reporting.MetricsLog) and timing.jsonl (wall time per epoch).
+step, written by jaxmnist.train.logs.MetricsLog) and timing.jsonl (wall time per epoch).
 """
 
 import json

@@ -9,7 +9,12 @@ batches in a row; the host only dispatches blocks and reads the metric sums when
     steps.py       the pure functions: train_step and eval_step on a batch, the TrainState, the keys
     programs.py    the mesh of every device (runs x data) and the steps as sharded programs
     run_config.py  the config.json a workdir records, and the check that a resumed run matches it
+<<<<<<< HEAD
     loop.py        train_and_evaluate / train_group: epochs, logging, checkpoints, signals
+=======
+    loop.py        train_and_evaluate: epochs, logging, checkpoints, signals
+    logs.py        what a run logs: metrics.jsonl, timing.jsonl, TensorBoard events, the epoch table
+>>>>>>> house2
     progress.py    the epoch bar, the time a run still needs, and `estimate` (--dry-run)
     command.py     `jaxmnist train`
 """

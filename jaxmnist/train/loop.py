@@ -21,11 +21,12 @@ import ml_collections
 import numpy as np
 from tqdm import tqdm
 
-from jaxmnist import checkpoint, reporting, runtime
+from jaxmnist import checkpoint, runtime
 from jaxmnist import config as config_lib
 from jaxmnist import workdir as workdir_lib
 from jaxmnist.errors import UserError
 from jaxmnist.report import plots
+from jaxmnist.train import logs
 from jaxmnist.train import programs
 from jaxmnist.train.progress import EpochBar, format_duration, seconds_left, seconds_since_process_start
 from jaxmnist.train.run_config import check_config, check_run, recorded_text
@@ -300,8 +301,8 @@ def _train_in_workdirs(runs: list[_Run], force: bool, is_writer: bool) -> list[l
             workdir_lib.atomic_write_text(run.workdir / "config.json", run.config_text)
         if run.manager is None:
             run.open_manager()
-        run.log = reporting.MetricsLog(run.workdir, step) if is_writer else None
-    table = reporting.EpochTable(list(config.eval))
+        run.log = logs.MetricsLog(run.workdir, step) if is_writer else None
+    table = logs.EpochTable(list(config.eval))
     roots = engine.group_roots(seeds)
     log_every = config.get("log_every_steps", 100)
     checkpoint_every = config.get("checkpoint_every_steps", 0)

@@ -209,8 +209,8 @@ class Programs:
 
     def in_turn(self, outputs):
         """Waits for a program on a multi-device CPU host: XLA:CPU's devices share one thread pool,
-        and with several programs queued one device's all-reduce waited 40 s for the other and
-        aborted the process (2 CPU devices, net8k/net_bn_dropout_aug)."""
+        and with several programs queued one device's all-reduce waited for the other until the
+        process aborted (docs/PERFORMANCE.md)."""
         if self.mesh.devices.flat[0].platform == "cpu" and self.mesh.size > 1:
             jax.block_until_ready(outputs)
         return outputs

@@ -176,8 +176,8 @@ def train_block(state: TrainState, totals: dict, split, epoch_rows, epoch_first_
 
     def update_unless_padding(carry, _):
         if cpu_kernels.active():
-            # XLA:CPU fuses a step inlined into the loop otherwise (lenet/lenet_deep_aug's train loss
-            # moved in the 5th digit); in a conditional it keeps the numbers of the runs in docs/runs.
+            # XLA:CPU fuses a step inlined into the loop otherwise, which changed lenet/lenet_deep_aug's
+            # train loss (docs/PERFORMANCE.md); in a conditional it keeps the numbers of the runs in docs/runs.
             rows = jax.lax.dynamic_index_in_dim(epoch_rows, carry[0].step - epoch_first_step, keepdims=False)
             has_examples = jax.lax.psum(jnp.sum(rows >= 0), DATA_AXIS) > 0
             return jax.lax.cond(has_examples, update, lambda carry: carry, carry), None

@@ -1,4 +1,4 @@
-"""What a run shows and leaves behind: the epoch table, metrics.jsonl, TensorBoard events, curves.png."""
+"""What a run shows and leaves behind: the epoch table, metrics.jsonl, timing.jsonl and TensorBoard events."""
 
 import json
 import time
@@ -47,7 +47,7 @@ class MetricsLog:
     seed write identical files; wall time per epoch goes to DIR/timing.jsonl.
 
     The events are written with TensorBoard's own writer, without TensorFlow (importing it cost a
-    resumed run about 6 s of its startup). Scalars are `simple_value` summaries, as
+    resumed run seconds of its startup: docs/PERFORMANCE.md). Scalars are `simple_value` summaries, as
     tf.compat.v1.summary.scalar writes them: TensorBoard shows them, and so does
     EventAccumulator.Scalars (tf.summary.scalar's tensor summaries land in its Tensors instead).
     """
