@@ -201,7 +201,7 @@ def _check_finite(runs: list[_Run], totals: list[dict], epoch: int):
 
 def _host_totals(totals: dict, runs: int) -> list[dict]:
     """Each run's running sums, read from the devices once."""
-    values = {key: np.asarray(value) for key, value in totals.items()}
+    values = {key: np.asarray(value).reshape(runs) for key, value in totals.items()}
     return [{key: value[run] for key, value in values.items()} for run in range(runs)]
 
 
@@ -256,7 +256,8 @@ def _train_in_workdirs(runs: list[_Run], force: bool, is_writer: bool) -> list[l
     seeds = [run.config.seed for run in runs]
     for run in runs:
         run.config_text = check_config(run.workdir, run.config, force)
-    engine = programs.Programs(config, runs=len(runs))
+    # A run alone keeps the programs it always had: no runs axis.
+    engine = programs.Programs(config, runs=len(runs) if len(runs) > 1 else None)
     # Opened only where there are checkpoints to restore until everything that can fail before
     # training has run: a fresh workdir stays untouched by a run that never starts.
     for run in runs:
@@ -343,7 +344,7 @@ def _train_in_workdirs(runs: list[_Run], force: bool, is_writer: bool) -> list[l
                 if itstime(log_every, before, step):
                     run_totals = _host_totals(totals, len(runs))
                     _check_finite(runs, run_totals, epoch)
-                    rates = np.asarray(rate)
+                    rates = np.asarray(rate).reshape(len(runs))
                     live = [summarise(one) for one in run_totals]
                     bar.show(loss=f"{live[0]['loss']:.4f}", acc=f"{live[0]['accuracy']:.2f}%")
                     for index, run in enumerate(runs):
@@ -367,7 +368,7 @@ def _train_in_workdirs(runs: list[_Run], force: bool, is_writer: bool) -> list[l
             _check_finite(runs, run_totals, epoch)
             # The rate of the epoch's last update, read from the state: a run resumed from a save
             # after the epoch's last batch has no step of its own here.
-            rates = np.asarray(state.learning_rate())
+            rates = np.asarray(state.learning_rate()).reshape(len(runs))
             evaluations = data.evaluate(state, engine.stack([eval_key(seed, step) for seed in seeds]))
             seconds = last_epoch_seconds = time.time() - epoch_started
             for index, run in enumerate(runs):

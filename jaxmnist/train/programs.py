@@ -43,8 +43,8 @@ def _with_runs(spec: P) -> P:
 
 def _over_runs(program, local_runs: int, per_run: tuple[bool, ...]):
     """`program` of one run, applied to each of a device's `local_runs` runs (per-run arguments
-    stacked on a leading axis; the others shared). One run is indexed rather than vmapped, so
-    that it compiles to what the run alone compiles to."""
+    stacked on a leading axis; the others shared). One run is indexed rather than vmapped: its
+    convolutions stay ungrouped, and it trains as the run alone does, bit for bit on XLA:CPU."""
     if local_runs == 1:
         def one_run(*args):
             args = [jax.tree.map(lambda x: x[0], arg) if stacked else arg for arg, stacked in zip(args, per_run)]
@@ -157,6 +157,8 @@ class Programs:
     def group_epoch_rows(self, num_examples: int, batch_size: int, seeds: list[int], epoch: int,
                          shuffle: bool) -> jax.Array:
         """Each run's batches of one epoch, stacked over the runs, each device holding its runs' columns."""
+        if self.runs is None:
+            return self.epoch_rows(num_examples, batch_size, *seeds, epoch, shuffle)
         rows = np.stack([batches.epoch_rows(num_examples, batch_size, self.data_devices, seed, epoch, shuffle)
                          for seed in seeds])
         return jax.make_array_from_callback(rows.shape, NamedSharding(self.mesh, P(RUNS_AXIS, None, DATA_AXIS)),
@@ -182,7 +184,12 @@ class Programs:
                             jax.eval_shape(self.init_state, seed))
 
     def stack(self, trees: list):
-        """Per-run values (host or replicated) stacked on a leading runs axis, each device holding its runs'."""
+        """Per-run values (host or replicated) stacked on a leading runs axis, each device holding its
+        runs'; outside a group, the one run's values replicated."""
+        if self.runs is None:
+            (tree,) = trees
+            return jax.tree.map(lambda leaf: leaf if isinstance(leaf, jax.Array) else self.replicate(leaf), tree)
+
         def stacked(*leaves):
             if jax.dtypes.issubdtype(leaves[0].dtype, jax.dtypes.prng_key):
                 return jax.random.wrap_key_data(stacked(*(jax.random.key_data(leaf) for leaf in leaves)))
@@ -192,6 +199,8 @@ class Programs:
 
     def unstack(self, tree) -> list:
         """Each run's values of a stacked group value, replicated on every device (to save, to evaluate)."""
+        if self.runs is None:
+            return [tree]
         if not hasattr(self, "_unstack"):
             self._unstack = jax.jit(lambda tree: [jax.tree.map(lambda x: x[run], tree) for run in range(self.runs)],
                                     out_shardings=self.replicated)
@@ -199,6 +208,8 @@ class Programs:
 
     def group_roots(self, seeds: list[int]) -> tuple[jax.Array, jax.Array]:
         """(augmentation roots, dropout roots) of each run's seed, stacked over the runs."""
+        if self.runs is None:
+            return self.train_roots(*seeds)
         return self.stack([key_roots(seed)[:2] for seed in seeds])
 
     def train_roots(self, seed: int) -> tuple[jax.Array, jax.Array]:

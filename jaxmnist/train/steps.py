@@ -180,7 +180,8 @@ def train_block(state: TrainState, totals: dict, split, epoch_rows, epoch_first_
             # train loss (docs/PERFORMANCE.md); in a conditional it keeps the numbers of the runs in docs/runs.
             rows = jax.lax.dynamic_index_in_dim(epoch_rows, carry[0].step - epoch_first_step, keepdims=False)
             has_examples = jax.lax.psum(jnp.sum(rows >= 0), DATA_AXIS) > 0
-            return jax.lax.cond(has_examples, update, lambda carry: carry, carry), None
+            return jax.lax.cond(has_examples, lambda carry: _varying_as(update(carry), carry), lambda carry: carry,
+                                carry), None
         # A select, not lax.cond: on XLA:GPU a conditional copies its predicate to the host and
         # waits for the device every step. A batch of padding counts no example.
         updated = update(carry)
@@ -195,6 +196,15 @@ def _varying_axes(value) -> tuple[str, ...]:
     """The shard_map mesh axes `value` varies over (jax 0.10 names them manual_axis_type.varying, later jax vma)."""
     aval = jax.typeof(value)
     return tuple(getattr(aval, "vma", None) or getattr(getattr(aval, "manual_axis_type", None), "varying", ()))
+
+
+def _varying_as(tree, like):
+    """`tree` varying over the mesh axes each leaf of `like` varies over (a constant learning rate
+    does not vary over a group's runs; the carry that holds it does)."""
+    def cast(value, reference):
+        missing = tuple(sorted(set(_varying_axes(reference)) - set(_varying_axes(value))))
+        return jax.lax.pcast(value, missing, to="varying") if missing else value
+    return jax.tree.map(cast, tree, like)
 
 
 def evaluate_split(state: TrainState, split, batch_indices, rows, key, *, preprocess, train_mode: bool) -> dict:
