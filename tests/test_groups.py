@@ -217,3 +217,20 @@ def test_configs_that_differ_in_more_than_their_seeds_are_not_a_group(fixture_da
     with pytest.raises(UserError, match="named twice"):
         train_group(configs[:1] * 2, [tmp_path / "a", tmp_path / "a"])
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_group_trains_in_blocks_of_steps_as_in_single_steps(fixture_data_dir, tmp_path):
+    """Blocks of 4 steps in one program (the GPU default is an epoch), with a constant rate, which
+    varies over no run, in a carry that does."""
+    constant = ("--set", 'schedule={"name": "constant"}', "--seeds", "3-4", "--runs-per-device", "2")
+    _finish(_train(tmp_path / "single", fixture_data_dir, *constant))
+    _finish(_train(tmp_path / "blocks", fixture_data_dir, *constant, "--steps-per-dispatch", "4"))
+    for suffix in ("", "-seed4"):
+        single, blocks = ([json.loads(line) for line in (tmp_path / f"{name}{suffix}" / "metrics.jsonl").read_text()
+                           .splitlines() if json.loads(line)["kind"] == "epoch"] for name in ("single", "blocks"))
+        assert [row["step"] for row in single] == [row["step"] for row in blocks] == [9, 18]
+        for row_single, row_blocks in zip(single, blocks):
+            assert row_blocks["learning_rate"] == row_single["learning_rate"] == pytest.approx(0.01)
+            for split in ("train", "test"):
+                assert abs(row_blocks[split]["correct"] - row_single[split]["correct"]) <= 3
+                assert row_blocks[split]["loss"] == pytest.approx(row_single[split]["loss"], rel=1e-4)

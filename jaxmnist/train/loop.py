@@ -234,14 +234,18 @@ def _restore(runs: list[_Run], engine: programs.Programs):
     abstract = engine.abstract_state(runs[0].config.seed)
     while common:
         step = max(common)
-        try:
-            restored = [checkpoint.restore(run.manager, step, abstract) for run in runs]
-        except checkpoint.UnusableCheckpoint as unusable:
+        restored = []
+        for run in runs:
+            try:
+                restored.append(checkpoint.restore(run.manager, step, abstract))
+            except checkpoint.UnusableCheckpoint as unusable:
+                checkpoint.set_aside(run.manager, unusable)
+                break
+        if len(restored) < len(runs):
             common.discard(step)
-            checkpoint.set_aside(next(run.manager for run in runs if step in run.manager.all_steps()), unusable)
             continue
-        for run, steps in zip(runs, saved):
-            for later in sorted(steps):
+        for run in runs:
+            for later in sorted(run.manager.all_steps()):
                 if later > step:
                     run.manager.delete(later)
         return restored

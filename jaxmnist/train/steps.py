@@ -23,7 +23,6 @@ from jaxmnist import models, optim
 from jaxmnist.config import LOSSES
 from jaxmnist.data.batches import DATA_AXIS, device_batch, step_batch
 from jaxmnist.errors import UserError
-from jaxmnist.models import cpu_kernels
 
 
 
@@ -160,12 +159,13 @@ def step_on_batch(state, totals, batch, dropout_root):
 
 
 def train_block(state: TrainState, totals: dict, split, epoch_rows, epoch_first_step, roots, *, steps: int,
-                preprocess):
+                preprocess, conditional: bool):
     """`steps` updates in one program; runs per device inside shard_map. Returns (state, totals, rate).
 
     Rows past the epoch's last batch are all padding: a step on one leaves the state and the
     sums as they were, bit for bit, so an epoch's last block runs the same program. Keys come
-    from (seed, step), whatever the block size.
+    from (seed, step), whatever the block size. `conditional`: skip padding steps by lax.cond
+    (XLA:CPU, unvmapped) rather than by a select.
     """
     augment_root, dropout_root = roots
 
@@ -175,7 +175,7 @@ def train_block(state: TrainState, totals: dict, split, epoch_rows, epoch_first_
         return step_on_batch(state, totals, batch, dropout_root)
 
     def update_unless_padding(carry, _):
-        if cpu_kernels.active():
+        if conditional:
             # XLA:CPU fuses a step inlined into the loop otherwise, which changed lenet/lenet_deep_aug's
             # train loss (docs/PERFORMANCE.md); in a conditional it keeps the numbers of the runs in docs/runs.
             rows = jax.lax.dynamic_index_in_dim(epoch_rows, carry[0].step - epoch_first_step, keepdims=False)
@@ -183,7 +183,8 @@ def train_block(state: TrainState, totals: dict, split, epoch_rows, epoch_first_
             return jax.lax.cond(has_examples, lambda carry: _varying_as(update(carry), carry), lambda carry: carry,
                                 carry), None
         # A select, not lax.cond: on XLA:GPU a conditional copies its predicate to the host and
-        # waits for the device every step. A batch of padding counts no example.
+        # waits for the device every step; vmapped, a conditional is a select anyway (and jax 0.10
+        # fails to batch one inside shard_map). A batch of padding counts no example.
         updated = update(carry)
         has_examples = updated[1]["count"] != carry[1]["count"]
         return jax.tree.map(functools.partial(jnp.where, has_examples), updated, carry), None
