@@ -151,7 +151,7 @@ def test_a_one_epoch_run_ends_with_after_1_epoch(monkeypatch, capsys):
         monkeypatch.setattr(command.runtime, setting, lambda *args: None)
     totals = {"accuracy": 97.5, "correct": 9750, "total": 10000}
     for epochs, said in ((1, "after 1 epoch,"), (2, "after 2 epochs,")):
-        monkeypatch.setattr(command, "train_and_evaluate", lambda *args, **kwargs: [{"epoch": epochs, "test": totals}])
+        monkeypatch.setattr(command, "train_group", lambda *args, **kwargs: [[{"epoch": epochs, "test": totals}]])
         assert cli.main(["train", "net8k/net_bn", "--workdir", "unused", "--epochs", str(epochs)]) == 0
         assert capsys.readouterr().out == (f"net8k/net_bn: {said} test accuracy 97.50% (9750/10000) "
                                            "[shortened run: not a reproduction]\n")
