@@ -145,9 +145,14 @@ def _add_train_commands(subparsers):
                        help="train one run per seed, e.g. 0-7 or 1,4,9, as one group whose runs share each step's "
                             "program: the config's seed writes to --workdir, seed K to WORKDIR-seedK (ordinary "
                             "workdirs; compare shows them as seeds of one experiment)")
+    train.add_argument("--sweep", type=runtime.sweep_argument, action="append", default=[],
+                       metavar="KEY=V1,V2,...",
+                       help="train one run per value of an optimizer or schedule key (repeatable: every "
+                            "combination, crossed with --seeds) as one group: the run with VALUE writes to "
+                            "WORKDIR-KEY=VALUE, e.g. --sweep optimizer.learning_rate=0.01,0.05")
     train.add_argument("--runs-per-device", type=runtime.device_count_argument, metavar="N",
-                       help="with --seeds: at most N runs on one device at once (default: 1 on CPU, where separate "
-                            "steps are faster; every run on GPU/TPU); a larger group trains in waves")
+                       help="with --seeds or --sweep: at most N runs on one device at once (default: 1 on CPU, "
+                            "where separate steps are faster; every run on GPU/TPU); a larger group trains in waves")
     train.add_argument("--dry-run", action="store_true",
                        help="train nothing: time a short warm-up here (setup and compilation, a few dozen steps, "
                             "the evaluations) and print the estimated seconds per epoch and for the whole run; "

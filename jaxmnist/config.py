@@ -191,6 +191,22 @@ def changed_recipe_keys(run: dict, experiment: dict) -> list[str]:
     return changed_keys(run, experiment, NOT_COMPUTED_KEYS + RUN_KEYS)
 
 
+def changed_recipe_values(run: dict, experiment: dict) -> list[str]:
+    """'key=value' of each recipe value a run changed from its experiment file, a section's keys
+    one by one: e.g. ['optimizer.learning_rate=0.02'], so that the runs of a sweep stay apart."""
+    run, experiment = recorded(run), recorded(experiment)
+    changed = []
+    for key in changed_recipe_keys(run, experiment):
+        value, original = run.get(key), experiment.get(key)
+        if isinstance(value, dict) and isinstance(original, dict) and value:
+            changed += [f"{key}.{inner}={value[inner]}" for inner in sorted(value)
+                        if value[inner] != original.get(inner)]
+            changed += [f"{key}.{inner} unset" for inner in sorted(set(original) - set(value))]
+        else:
+            changed.append(f"{key}={value}")
+    return changed
+
+
 def _whole_number(value, minimum: int) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value >= minimum
 

@@ -10,6 +10,7 @@
 """
 
 import argparse
+import ast
 import ctypes
 import ctypes.util
 import functools
@@ -128,6 +129,27 @@ def seeds_argument(text: str) -> list[int]:
     if min(seeds) < 0:
         raise argparse.ArgumentTypeError(f"seeds are whole numbers of at least 0, got '{text}'")
     return seeds
+
+
+def sweep_argument(text: str) -> tuple[str, list[str]]:
+    """argparse type of `--sweep`: 'KEY=V1,V2,...' as (KEY, [V1, V2, ...]), each value as written
+    (Python literals such as {"name": "cosine"} may hold commas)."""
+    key, separator, values = text.partition("=")
+    key = key.strip()
+    if not separator or not key:
+        raise argparse.ArgumentTypeError(f"must be KEY=V1,V2,... such as optimizer.learning_rate=0.01,0.02, "
+                                         f"got '{text}'")
+    try:
+        source = f"({values},)"
+        items = [ast.get_source_segment(source, item) for item in ast.parse(source, mode="eval").body.elts]
+    except SyntaxError:  # bare words: adam,sgd
+        items = values.split(",")
+    items = [item.strip() for item in items if item.strip()]
+    if not items:
+        raise argparse.ArgumentTypeError(f"'{text}' gives {key} no values")
+    if len(set(items)) != len(items):
+        raise argparse.ArgumentTypeError(f"'{text}' names a value twice")
+    return key, items
 
 
 def steps_per_dispatch_argument(text: str) -> int | str:

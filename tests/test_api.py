@@ -40,7 +40,7 @@ def test_the_readme_code_runs_as_written(fixture_data_dir, tmp_path):
     # evaluate runs the training's own evaluation: the same accuracy at the run's last step.
     assert any(line.startswith(f"{accuracy} {{'class': 3, ") for line in lines)
     (compared,) = [line for line in lines if line.startswith("net8k/net_bn ")]
-    assert compared.startswith("net8k/net_bn modified (optimizer), shortened (--epochs 1, --limit-train 2000) "
+    assert compared.startswith("net8k/net_bn modified (optimizer.learning_rate=0.02), shortened (--epochs 1, --limit-train 2000) "
                                f"{accuracy} [{{'jaxmnist': ['{jaxmnist.__version__}']")
     assert f"'jax': ['{importlib.metadata.version('jax')}']" in compared
 

@@ -208,10 +208,16 @@ def test_compare_aggregates_seeds_and_labels_short_runs(tmp_path):
     assert "99.30 ± 0.10" in table and "-0.05" in table and "not reproductions" in table
 
 
-def test_compare_labels_runs_with_a_changed_recipe(tmp_path):
-    run = _workdir(tmp_path, "fast", "net8k/net_bn", [99.4] * 15, optimizer={"name": "sgd", "learning_rate": 0.1})
-    (row,) = compare_lib.compare([run])
-    assert row["status"] == "modified (optimizer)" and row["difference_pp"] is None
+def test_compare_labels_runs_with_a_changed_recipe_by_each_changed_value(tmp_path):
+    runs = [_workdir(tmp_path, f"lr{rate}", "net8k/net_bn", [99.4] * 15,
+                     optimizer={"name": "sgd", "learning_rate": rate, "momentum": 0.9}) for rate in (0.1, 0.2)]
+    plain = _workdir(tmp_path, "plain", "net8k/net_bn", [99.4] * 15, optimizer={"name": "sgd", "learning_rate": 0.1})
+    rows = compare_lib.compare([*runs, plain])
+    # The runs of a sweep are rows of their own, never averaged as seeds of one recipe.
+    assert [row["status"] for row in rows] == ["modified (optimizer.learning_rate=0.1)",
+                                               "modified (optimizer.learning_rate=0.1, optimizer.momentum unset)",
+                                               "modified (optimizer.learning_rate=0.2)"]
+    assert all(row["n"] == 1 and row["difference_pp"] is None for row in rows)
 
 
 def test_compare_reads_a_run_whose_schedule_sets_the_rate_as_the_recipe(tmp_path):
@@ -328,7 +334,7 @@ def test_compare_counts_each_seed_once_and_names_the_workdirs_that_repeat_one(tm
 
 @pytest.mark.parametrize("cut, status", [({}, "complete"), ({"epochs_run": 3}, "incomplete"),
                                          ({"shortened": True, "epochs": 2}, "shortened (--epochs 2)"),
-                                         ({"batch_size": 32}, "modified (batch_size)")])
+                                         ({"batch_size": 32}, "modified (batch_size=32)")])
 def test_compare_gives_a_config_file_path_the_status_of_its_registered_name(tmp_path, monkeypatch, cut, status):
     monkeypatch.chdir(tmp_path)
     copy = Path("my_net_bn.py")

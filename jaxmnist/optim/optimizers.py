@@ -5,6 +5,8 @@ Configs name them as PyTorch does (see `OPTIMIZER_DEFAULTS`):
     config.optimizer = dict(name='sgd', learning_rate=1e-3, momentum=0.5)
 """
 
+from typing import Any, NamedTuple
+
 import jax
 import optax
 
@@ -81,3 +83,26 @@ def current_learning_rate(opt_state) -> jax.Array:
     if hyperparameters is None:
         raise ValueError("this optimizer state has no injected hyperparameters (not from create_optimizer?)")
     return hyperparameters["learning_rate"]
+
+
+class ChosenState(NamedTuple):
+    """The state of `one_per_run`: which optimizer this run follows, and that optimizer's state."""
+
+    choice: jax.Array
+    inner: Any
+
+
+def one_per_run(optimizers: list[optax.GradientTransformation]) -> optax.GradientTransformation:
+    """An optimizer that updates each run of a group with its own member of `optimizers` (e.g. the
+    rates of a sweep), chosen by the `choice` its state carries. The members' states must share one
+    structure; a state is built with `ChosenState(choice, optimizers[choice].init(params))`."""
+    def init(params):
+        return ChosenState(jax.numpy.zeros((), jax.numpy.int32), optimizers[0].init(params))
+
+    def update(updates, state, params=None):
+        branches = [lambda grads, inner, params, member=member: member.update(grads, inner, params)
+                    for member in optimizers]
+        new_updates, inner = jax.lax.switch(state.choice, branches, updates, state.inner, params)
+        return new_updates, ChosenState(state.choice, inner)
+
+    return optax.GradientTransformation(init, update)

@@ -31,7 +31,7 @@ def read_run(workdir) -> dict:
     timing = runs.read_timing(workdir)
     rows = [row for row in all_rows if row["kind"] == "epoch"]
     epochs_run = rows[-1]["epoch"] if rows else 0
-    changed = [] if registered is None else config_lib.changed_recipe_keys(
+    changed = [] if registered is None else config_lib.changed_recipe_values(
         run_config, json.loads(registered.to_json_best_effort()))
     labels = [f"modified ({', '.join(changed)})"] if changed else []
     if run_config.get("shortened"):

@@ -1,7 +1,9 @@
 """`jaxmnist train`: the config from the command line, then a run or (--dry-run) an estimate."""
 
 import copy
+import itertools
 import json
+import os
 
 import jax
 import ml_collections
@@ -66,18 +68,36 @@ def prepare_process(cpu_devices: int | None):
     runtime.use_cpu_cores_as_devices(cpu_devices)
 
 
-def seed_runs(config: ml_collections.ConfigDict, seeds: list[int] | None, workdir: str | None):
-    """(configs, workdirs) of one run per seed: the config's own seed in `workdir`, seed K in
-    WORKDIR-seedK, as scripts/reproduce.py names them. Without `seeds`, the one run."""
-    if not seeds:
-        return [config], [workdir]
+def group_runs(config: ml_collections.ConfigDict, seeds: list[int] | None, sweeps: list[tuple[str, list[str]]],
+               workdir: str | None):
+    """(configs, workdirs) of one run per combination of the sweeps' values and the seeds.
+
+    Each swept value adds '-KEY=VALUE' to the workdir's name; of the seeds, the config's own writes
+    there and seed K to that name plus '-seedK', as scripts/reproduce.py names seeds. Without
+    seeds or sweeps, the one run.
+    """
+    keys = [key for key, _ in sweeps]
+    repeated = sorted({key for key in keys if keys.count(key) > 1})
+    if repeated:
+        raise UserError(f"--sweep names {repeated[0]} twice: give all its values in one --sweep")
+    if "seed" in keys:
+        raise UserError("seeds are swept with --seeds, e.g. --seeds 0-7")
     configs, workdirs = [], []
-    for seed in seeds:
-        run = copy.deepcopy(config)
-        with run.unlocked():
-            run.seed = seed
-        configs.append(run)
-        workdirs.append(workdir if seed == config.seed or workdir is None else f"{workdir}-seed{seed}")
+    for values in itertools.product(*(values for _, values in sweeps)):
+        swept = copy.deepcopy(config)
+        assignments = [f"{key}={value}" for key, value in zip(keys, values)]
+        try:
+            config_lib.apply_overrides(swept, assignments)
+        except UserError as error:
+            raise UserError(str(error).replace("--set", "--sweep", 1)) from None
+        base = None if workdir is None else workdir + "".join(
+            f"-{assignment.replace(os.sep, '_').replace(' ', '')}" for assignment in assignments)
+        for seed in seeds or [swept.seed]:
+            run = copy.deepcopy(swept)
+            with run.unlocked():
+                run.seed = seed
+            configs.append(run)
+            workdirs.append(base if seed == config.seed or base is None else f"{base}-seed{seed}")
     return configs, workdirs
 
 
@@ -88,12 +108,12 @@ def train_command(args) -> int:
         raise UserError("--workdir is required (or --dry-run to estimate how long the run takes)")
     if args.seeds and (args.seed is not None or any(item.split("=", 1)[0].strip() == "seed" for item in args.set)):
         raise UserError("give the seeds once: --seeds, or --seed / --set seed=... for one run")
-    if args.runs_per_device is not None and not args.seeds:
-        raise UserError("--runs-per-device goes with --seeds (a group of runs)")
+    if args.runs_per_device is not None and not (args.seeds or args.sweep):
+        raise UserError("--runs-per-device goes with --seeds or --sweep (a group of runs)")
     prepare_process(1 if args.distributed and args.cpu_devices is None else args.cpu_devices)
     if args.distributed:
         _initialize_distributed(args)
-    configs, workdirs = seed_runs(resolve_config(args), args.seeds, args.workdir)
+    configs, workdirs = group_runs(resolve_config(args), args.seeds, args.sweep, args.workdir)
     if args.dry_run:
         return _print_estimate(estimate(configs, args.runs_per_device), args.json)
     try:

@@ -33,6 +33,10 @@ from jaxmnist.train.run_config import check_config, check_run, recorded_text
 from jaxmnist.train.steps import eval_key, summarise, zero_totals
 
 
+# What the runs of one group may set each their own way (the optimizer is chosen per run inside the program).
+GROUP_RUN_KEYS = ("seed", "optimizer", "schedule")
+
+
 class Interrupted(Exception):
     """SIGTERM/SIGINT: the current step finished and a checkpoint was saved."""
 
@@ -107,7 +111,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, force: b
 
 def train_group(configs: list[ml_collections.ConfigDict], workdirs: list, force: bool = False,
                 runs_per_device: int | None = None) -> list[list[dict]]:
-    """Train runs that differ only in their seeds as one group, each in its own workdir, as
+    """Train runs that differ only in their seeds and optimizer numbers as one group, each in its own workdir, as
     `train_and_evaluate` trains one; returns each run's per-epoch rows.
 
     The runs share every step: one program updates them all (`programs.Programs` with `runs`).
@@ -135,16 +139,20 @@ def check_group(configs: list[ml_collections.ConfigDict], workdirs: list):
     if len(set(resolved)) != len(resolved):
         raise UserError("each run of a group needs its own workdir; "
                         f"{next(str(w) for w, r in zip(workdirs, resolved) if resolved.count(r) > 1)} is named twice")
-    first = _recorded_without_seed(configs[0])
+    first = _recorded_program(configs[0])
     for config in configs[1:]:
-        differing = config_lib.changed_keys(first, _recorded_without_seed(config))
+        differing = config_lib.changed_keys(first, _recorded_program(config))
         if differing:
-            raise UserError(f"runs of a group may differ only in their seeds; these differ in {', '.join(differing)}")
+            raise UserError("runs of a group may differ only in their seeds and their optimizer and schedule "
+                            f"numbers; these differ in {', '.join(differing)}")
+    programs.optimizer_choices(configs)
 
 
-def _recorded_without_seed(config: ml_collections.ConfigDict) -> dict:
+def _recorded_program(config: ml_collections.ConfigDict) -> dict:
+    """What the runs of a group share: the recorded config without its seed, optimizer and schedule."""
     recorded = json.loads(recorded_text(config))
-    recorded.pop("seed")
+    for key in GROUP_RUN_KEYS:
+        recorded.pop(key, None)
     return recorded
 
 
@@ -208,7 +216,7 @@ def _host_totals(totals: dict, runs: int) -> list[dict]:
 def _save(runs: list[_Run], engine: programs.Programs, step: int, state, progress: checkpoint.Progress,
           totals: list[dict] | None = None, metrics: list[dict | None] | None = None):
     """Every run's checkpoint at `step`: each workdir gets what the run alone would save."""
-    states = engine.unstack(state)
+    states = engine.unstack_states(state)
     for run, run_state in zip(runs, states):
         if not bool(engine.all_finite(run_state.params)):
             raise UserError(f"parameters are not finite at step {step}{f' in {run.workdir}' if len(runs) > 1 else ''}: "
@@ -261,7 +269,8 @@ def _train_in_workdirs(runs: list[_Run], force: bool, is_writer: bool) -> list[l
     for run in runs:
         run.config_text = check_config(run.workdir, run.config, force)
     # A run alone keeps the programs it always had: no runs axis.
-    engine = programs.Programs(config, runs=len(runs) if len(runs) > 1 else None)
+    engine = programs.Programs(config, runs=len(runs) if len(runs) > 1 else None,
+                               run_configs=[run.config for run in runs])
     # Opened only where there are checkpoints to restore until everything that can fail before
     # training has run: a fresh workdir stays untouched by a run that never starts.
     for run in runs:
@@ -285,7 +294,7 @@ def _train_in_workdirs(runs: list[_Run], force: bool, is_writer: bool) -> list[l
     if is_writer:
         _note_batches_beyond_their_split(config, data)
     if restored is not None:
-        state = engine.stack([run_state for run_state, _ in restored])
+        state = engine.stack_states([run_state for run_state, _ in restored])
         progress = restored[0][1]
         for run, (_, run_progress) in zip(runs, restored):
             run.history = run_progress.history
@@ -297,7 +306,8 @@ def _train_in_workdirs(runs: list[_Run], force: bool, is_writer: bool) -> list[l
                        f"{engine.data_devices}: batches are split differently from here on, so the run continues "
                        "as the uninterrupted one only up to rounding (and with other dropout masks)")
     else:
-        state, progress = engine.stack([engine.init_state(seed) for seed in seeds]), checkpoint.Progress()
+        state = engine.stack_states([engine.init_state(seed, index) for index, seed in enumerate(seeds)])
+        progress = checkpoint.Progress()
         saved_totals = [None] * len(runs)
     step = int(restored[0][0].step) if restored else 0  # counted on the host from here on
     del restored

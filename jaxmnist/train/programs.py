@@ -8,6 +8,7 @@ vmapped there. Each run keeps its own state, batches, keys and BatchNorm statist
 
 import dataclasses
 import functools
+import json
 import math
 from typing import Any
 
@@ -59,11 +60,12 @@ class Programs:
     compiled) on them."""
 
     def __init__(self, config: ml_collections.ConfigDict, devices=None, kernels: str | None = None,
-                 runs: int | None = None):
+                 runs: int | None = None, run_configs: list | None = None):
         """`kernels`: 'cpu' (jaxmnist.models.cpu_kernels) or 'xla'; by default 'cpu' on CPU devices only.
 
         `runs`: None for one run whose values have no runs axis; a count for a group whose state,
         batches and keys are stacked on a leading axis of that length (1: a run alone in a group).
+        `run_configs`: each run's config, where their optimizer or schedule numbers differ (a sweep).
         """
         devices = np.array(devices or jax.devices())
         self.runs = runs
@@ -83,7 +85,9 @@ class Programs:
         self.loss = config.loss
         self.module = models.create(config.model, batch_norm_axis_name=DATA_AXIS,
                                     **config.get("model_overrides", {}))
-        self.tx = optim.create_optimizer(config)
+        # In a sweep each run follows its own optimizer, chosen per run inside the one program.
+        self.optimizers, self.choices = optimizer_choices(run_configs or [config])
+        self.tx = self.optimizers[0] if len(self.optimizers) == 1 else optim.one_per_run(self.optimizers)
         self.all_finite = jax.jit(lambda tree: jnp.all(jnp.array(
             [jnp.all(jnp.isfinite(leaf)) for leaf in jax.tree.leaves(tree)])))
 
@@ -174,10 +178,12 @@ class Programs:
         """`state` with this run's model, optimizer and loss as its static fields."""
         return state.replace(apply_fn=self.module.apply, tx=self.tx, loss_name=self.loss)
 
-    def init_state(self, seed: int) -> TrainState:
+    def init_state(self, seed: int, run: int = 0) -> TrainState:
+        """Run number `run`'s state as the run alone starts it (its own optimizer's state)."""
         variables = models.init_variables(self.module, jax.random.fold_in(jax.random.key(seed), 0))
         state = TrainState(step=jnp.zeros((), jnp.int32), params=variables["params"],
-                           batch_stats=variables.get("batch_stats"), opt_state=self.tx.init(variables["params"]),
+                           batch_stats=variables.get("batch_stats"),
+                           opt_state=self.optimizers[self.choices[run]].init(variables["params"]),
                            apply_fn=self.module.apply, tx=self.tx, loss_name=self.loss)
         return jax.device_put(state, self.replicated)
 
@@ -185,6 +191,21 @@ class Programs:
         """The TrainState's shapes, dtypes and shardings, without running (or compiling) its init."""
         return jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=self.replicated),
                             jax.eval_shape(self.init_state, seed))
+
+    def stack_states(self, states: list[TrainState]) -> TrainState:
+        """The runs' states (as each run alone keeps it) as the group's, in a sweep each marked
+        with the optimizer it follows."""
+        if len(self.optimizers) > 1:
+            states = [state.replace(opt_state=optim.ChosenState(np.int32(choice), state.opt_state))
+                      for state, choice in zip(states, self.choices)]
+        return self.stack(states)
+
+    def unstack_states(self, state: TrainState) -> list[TrainState]:
+        """Each run's state as the run alone keeps it (to save), replicated on every device."""
+        states = self.unstack(state)
+        if len(self.optimizers) > 1:
+            states = [state.replace(opt_state=state.opt_state.inner) for state in states]
+        return states
 
     def stack(self, trees: list):
         """Per-run values (host or replicated) stacked on a leading runs axis, each device holding its
@@ -285,6 +306,26 @@ class RunPrograms:
             return [{name: summarise(values) for name, values in sums.items()}]
         return [{name: summarise({metric: value[run] for metric, value in values.items()})
                  for name, values in sums.items()} for run in range(self.programs.runs)]
+
+
+def optimizer_choices(run_configs: list) -> tuple[list, list[int]]:
+    """(the distinct optimizers of a group's runs, the number of the one each run follows).
+
+    Runs may differ in every optimizer and schedule number, not in the shape of the optimizer's
+    state (SGD with and without momentum, or Adam beside SGD, keep different states).
+    """
+    settings = [json.dumps([optim.settings.as_dict(config.optimizer), optim.settings.as_dict(config.get("schedule"))],
+                           sort_keys=True, default=str) for config in run_configs]
+    distinct = list(dict.fromkeys(settings))
+    members = [optim.create_optimizer(run_configs[settings.index(setting)]) for setting in distinct]
+    if len(members) > 1:
+        # An optimizer state's structure follows the parameters' tree: one leaf shows every difference.
+        params = {"weight": jax.ShapeDtypeStruct((1,), jnp.float32)}
+        structures = [jax.tree.structure(jax.eval_shape(member.init, params)) for member in members]
+        if any(structure != structures[0] for structure in structures):
+            raise UserError("the runs' optimizers keep differently shaped states (e.g. SGD with and without "
+                            "momentum, or another optimizer): train them as separate groups")
+    return members, [distinct.index(setting) for setting in settings]
 
 
 def runs_per_wave(runs: int, runs_per_device: int | None) -> int:

@@ -91,9 +91,9 @@ def estimate(configs: list[ml_collections.ConfigDict], runs_per_device: int | No
     waves = -(-len(configs) // wave)
     seeds = [run_config.seed for run_config in configs[:wave]]
     started = time.perf_counter()
-    engine = programs.Programs(config, runs=wave)
+    engine = programs.Programs(config, runs=wave, run_configs=configs[:wave])
     run = programs.RunPrograms.load(config, engine)
-    state = engine.stack([engine.init_state(seed) for seed in seeds])
+    state = engine.stack_states([engine.init_state(seed, index) for index, seed in enumerate(seeds)])
     roots = engine.group_roots(seeds)
     epoch_rows = engine.group_epoch_rows(run.num_examples, config.batch_size, seeds, 1, config.shuffle)
     totals = engine.stack([zero_totals()] * wave)
