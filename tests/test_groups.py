@@ -105,17 +105,17 @@ def test_one_run_per_device_trains_as_each_run_alone(alone, group):
 
 
 def test_vmapped_runs_of_a_sweep_equal_each_run_alone_up_to_rounding(alone, fixture_data_dir, tmp_path):
-    """Two seeds at two rates, four runs on one device, vmapped: 18 steps in, the runs at the config's
-    rate within float rounding of each seed alone, the others at five times its rate."""
+    """Two seeds under two schedules, four runs on one device, vmapped: 18 steps in, the runs under
+    the config's cosine within float rounding of each seed alone, the others at a constant rate."""
     extra, runs = alone
-    _finish(_train(tmp_path / "run", fixture_data_dir, "--seeds", "3-4", "--sweep", "optimizer.learning_rate=0.05,0.01",
-                   "--runs-per-device", "4", *extra))
-    rates = {suffix: [row["learning_rate"] for row in map(json.loads, (
-        tmp_path / f"run-optimizer.learning_rate={suffix}" / "metrics.jsonl").read_text().splitlines())
-        if "learning_rate" in row] for suffix in ("0.05", "0.01-seed4")}
-    assert rates["0.05"] == pytest.approx([5 * rate for rate in rates["0.01-seed4"]], rel=1e-6)
-    for seed, workdir in ((3, tmp_path / "run-optimizer.learning_rate=0.01"),
-                          (4, tmp_path / "run-optimizer.learning_rate=0.01-seed4")):
+    _finish(_train(tmp_path / "run", fixture_data_dir, "--seeds", "3-4", "--runs-per-device", "4", *extra,
+                   "--sweep", "schedule={'name': 'constant'},{'name': 'cosine', 't_max': 5}"))
+    constant = tmp_path / "run-schedule=name_constant-seed4"
+    rates = [row["learning_rate"] for row in map(json.loads, (constant / "metrics.jsonl").read_text().splitlines())
+             if "learning_rate" in row]
+    assert len(rates) == 11 and all(rate == pytest.approx(0.01) for rate in rates)
+    for seed, workdir in ((3, tmp_path / "run-schedule=name_cosine_t_max_5"),
+                          (4, tmp_path / "run-schedule=name_cosine_t_max_5-seed4")):
         rows = [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()]
         alone_rows = [json.loads(line) for line in (runs[seed] / "metrics.jsonl").read_text().splitlines()]
         assert [row["step"] for row in rows] == [row["step"] for row in alone_rows]

@@ -12,6 +12,7 @@ import optax
 
 from jaxmnist.errors import UserError
 from jaxmnist.optim import schedules, settings
+from jaxmnist.varying import varying_as
 
 # torch.optim's defaults; `learning_rate` is the base rate that schedules scale.
 OPTIMIZER_DEFAULTS = {
@@ -100,7 +101,9 @@ def one_per_run(optimizers: list[optax.GradientTransformation]) -> optax.Gradien
         return ChosenState(jax.numpy.zeros((), jax.numpy.int32), optimizers[0].init(params))
 
     def update(updates, state, params=None):
-        branches = [lambda grads, inner, params, member=member: member.update(grads, inner, params)
+        # Each branch's result varies over the mesh axes its inputs do (a constant rate does not).
+        branches = [lambda grads, inner, params, member=member: varying_as(member.update(grads, inner, params),
+                                                                            (grads, inner))
                     for member in optimizers]
         new_updates, inner = jax.lax.switch(state.choice, branches, updates, state.inner, params)
         return new_updates, ChosenState(state.choice, inner)

@@ -3,7 +3,7 @@
 import copy
 import itertools
 import json
-import os
+import re
 
 import jax
 import ml_collections
@@ -68,11 +68,17 @@ def prepare_process(cpu_devices: int | None):
     runtime.use_cpu_cores_as_devices(cpu_devices)
 
 
+def _path_safe(assignment: str) -> str:
+    """'schedule={"name": "cosine", "t_max": 5}' as 'schedule=name_cosine_t_max_5': a folder name
+    without quotes, spaces or slashes."""
+    return re.sub(r"=_", "=", re.sub(r"[^\w.=+-]+", "_", assignment)).rstrip("_")
+
+
 def group_runs(config: ml_collections.ConfigDict, seeds: list[int] | None, sweeps: list[tuple[str, list[str]]],
                workdir: str | None):
     """(configs, workdirs) of one run per combination of the sweeps' values and the seeds.
 
-    Each swept value adds '-KEY=VALUE' to the workdir's name; of the seeds, the config's own writes
+    Each swept value adds '-KEY=VALUE' to the workdir's name (letters, digits and . + - only); of the seeds, the config's own writes
     there and seed K to that name plus '-seedK', as scripts/reproduce.py names seeds. Without
     seeds or sweeps, the one run.
     """
@@ -90,8 +96,7 @@ def group_runs(config: ml_collections.ConfigDict, seeds: list[int] | None, sweep
             config_lib.apply_overrides(swept, assignments)
         except UserError as error:
             raise UserError(str(error).replace("--set", "--sweep", 1)) from None
-        base = None if workdir is None else workdir + "".join(
-            f"-{assignment.replace(os.sep, '_').replace(' ', '')}" for assignment in assignments)
+        base = None if workdir is None else workdir + "".join(f"-{_path_safe(item)}" for item in assignments)
         for seed in seeds or [swept.seed]:
             run = copy.deepcopy(swept)
             with run.unlocked():

@@ -23,6 +23,7 @@ from jaxmnist import models, optim
 from jaxmnist.config import LOSSES
 from jaxmnist.data.batches import DATA_AXIS, device_batch, step_batch
 from jaxmnist.errors import UserError
+from jaxmnist.varying import varying_as, varying_axes
 
 
 
@@ -180,7 +181,7 @@ def train_block(state: TrainState, totals: dict, split, epoch_rows, epoch_first_
             # train loss (docs/PERFORMANCE.md); in a conditional it keeps the numbers of the runs in docs/runs.
             rows = jax.lax.dynamic_index_in_dim(epoch_rows, carry[0].step - epoch_first_step, keepdims=False)
             has_examples = jax.lax.psum(jnp.sum(rows >= 0), DATA_AXIS) > 0
-            return jax.lax.cond(has_examples, lambda carry: _varying_as(update(carry), carry), lambda carry: carry,
+            return jax.lax.cond(has_examples, lambda carry: varying_as(update(carry), carry), lambda carry: carry,
                                 carry), None
         # A select, not lax.cond: on XLA:GPU a conditional copies its predicate to the host and
         # waits for the device every step; vmapped, a conditional is a select anyway (and jax 0.10
@@ -191,21 +192,6 @@ def train_block(state: TrainState, totals: dict, split, epoch_rows, epoch_first_
 
     carry = (state, totals, state.learning_rate().astype(jnp.float32))
     return jax.lax.scan(update_unless_padding, carry, length=steps)[0]
-
-
-def _varying_axes(value) -> tuple[str, ...]:
-    """The shard_map mesh axes `value` varies over (jax 0.10 names them manual_axis_type.varying, later jax vma)."""
-    aval = jax.typeof(value)
-    return tuple(getattr(aval, "vma", None) or getattr(getattr(aval, "manual_axis_type", None), "varying", ()))
-
-
-def _varying_as(tree, like):
-    """`tree` varying over the mesh axes each leaf of `like` varies over (a constant learning rate
-    does not vary over a group's runs; the carry that holds it does)."""
-    def cast(value, reference):
-        missing = tuple(sorted(set(_varying_axes(reference)) - set(_varying_axes(value))))
-        return jax.lax.pcast(value, missing, to="varying") if missing else value
-    return jax.tree.map(cast, tree, like)
 
 
 def evaluate_split(state: TrainState, split, batch_indices, rows, key, *, preprocess, train_mode: bool) -> dict:
@@ -222,7 +208,7 @@ def evaluate_split(state: TrainState, split, batch_indices, rows, key, *, prepro
         return jax.tree.map(jnp.add, totals, sums), None
 
     # The sums vary over the mesh axes the state varies over (a group's runs): so must their start.
-    varying = _varying_axes(state.step)
+    varying = varying_axes(state.step)
     zeros = {"loss_sum": jnp.float32(0), "correct": jnp.int32(0), "count": jnp.int32(0)}
     if varying:
         zeros = jax.lax.pcast(zeros, varying, to="varying")
