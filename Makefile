@@ -35,8 +35,11 @@ $(VENV)/.installed-test: $(VENV)/.installed-run
 run: $(VENV)/.installed-run
 	$(BIN)/jaxmnist train lenet/lenet --epochs 1 --workdir workdirs/lenet-1epoch
 
+# Two pytest workers (pytest-xdist), a test file each at a time: most tests wait on one core for a
+# process to import and compile. TEST_WORKERS=0 runs them in this process.
+TEST_WORKERS ?= 2
 test: $(VENV)/.installed-test
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 # The quick tier: a model, a train step, a checkpoint, a schedule, an augmentation, the CLI.
 test-fast: $(VENV)/.installed-test
