@@ -14,6 +14,8 @@ from jaxmnist.data import pipeline, prepare
 from jaxmnist.errors import RunWarning, UserError
 from jaxmnist.train import command, run_config
 
+pytestmark = pytest.mark.files_and_messages
+
 
 @pytest.mark.parametrize(("assignment", "suggestion"), [
     ("dropout_rate=0.2", "(did you mean model_overrides.dropout_rate?)"),

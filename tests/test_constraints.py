@@ -5,6 +5,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.files_and_messages
+
 REPO = Path(__file__).resolve().parent.parent
 CONSTRAINTS = sorted((REPO / "constraints").glob("py3.*.txt"))
 _spec = importlib.util.spec_from_file_location("check_pins", REPO / "scripts" / "check_pins.py")

@@ -134,6 +134,7 @@ def test_vmapped_runs_of_a_sweep_equal_each_run_alone_up_to_rounding(alone, fixt
 
 
 @needs_two_cores
+@pytest.mark.parametrize("alone", [()], indirect=True, ids=["lenet_bn"])
 def test_one_run_per_device_of_a_sweep_trains_as_the_run_alone(alone, fixture_data_dir, tmp_path):
     """Rates 0.05 and 0.01 on two devices: the run at 0.01, the second of the optimizers chosen
     inside the program, is seed 3 trained alone, to float32 rounding: XLA compiles the update that

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.files_and_messages
+
 REPO = Path(__file__).resolve().parent.parent
 
 

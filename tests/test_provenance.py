@@ -16,6 +16,8 @@ from jaxmnist import config as config_lib
 from jaxmnist import runtime, train
 from jaxmnist.report import compare as compare_lib
 
+pytestmark = pytest.mark.files_and_messages
+
 REPO = Path(__file__).resolve().parent.parent
 
 

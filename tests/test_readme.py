@@ -11,6 +11,8 @@ from packaging.requirements import Requirement
 
 from jaxmnist.cli import build_parser
 
+pytestmark = pytest.mark.files_and_messages
+
 REPO = Path(__file__).resolve().parent.parent
 README = (REPO / "README.md").read_text()
 BASH_BLOCKS = re.findall(r"```bash\n(.*?)```", README, re.S)

@@ -15,6 +15,8 @@ from conftest import FIXTURE_IDX
 from test_train import _config, _diverging
 from test_workdir import _assert_one_error_line, _contents, _copy, _train, finished  # noqa: F401 - a fixture
 
+pytestmark = pytest.mark.files_and_messages
+
 # Files whose loss would lose a run's history or its state.
 RUN_FILES = ("config.json", "metrics.jsonl", "timing.jsonl")
 

@@ -18,6 +18,8 @@ from jaxmnist.train import command
 
 from conftest import needs_tfds
 
+pytestmark = pytest.mark.files_and_messages
+
 REPO = Path(__file__).resolve().parent.parent
 CONFIG = REPO / "tests" / "configs" / "tiny_lenet_bn.py"
 

@@ -24,6 +24,8 @@ from jaxmnist.train.programs import Programs
 
 from conftest import SHARED_DATA
 
+pytestmark = pytest.mark.files_and_messages
+
 CONFIG = Path(__file__).resolve().parent / "configs" / "tiny_lenet_bn.py"
 REPO = Path(__file__).resolve().parent.parent
 
