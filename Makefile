@@ -47,9 +47,11 @@ test-fast: $(VENV)/.installed-test
 	$(BIN)/python -m pytest -q -m fast
 
 # The suite under Python 3.12 with jax 0.11.2 and no TensorFlow or torch (their tests skip), less what
-# the 3.11 run covers in minutes: what commands write and say, every recipe's two smoke steps and the
-# device session's rehearsal (the models, steps and programs they use are tested here).
-PY312_LEAVES_OUT := --ignore=tests/test_experiments_run.py --ignore=tests/test_accelerator_check.py
+# the 3.11 run covers in minutes: what commands write and say, every recipe's two smoke steps, the
+# device session's rehearsal and the loop's data-parallel and resume tests (the models, steps,
+# programs and the loop they use are tested here, the loop through the groups of runs).
+PY312_LEAVES_OUT := --ignore=tests/test_experiments_run.py --ignore=tests/test_accelerator_check.py \
+	--ignore=tests/test_train.py
 test-py312:
 	$(MAKE) test PYTHON=$(PYTHON312) VENV=.venv-py312 CONSTRAINTS=constraints/py3.12-jax0.11.txt TEST_EXTRAS=test \
 		TEST_SELECTION='-m "not files_and_messages" $(PY312_LEAVES_OUT)'
