@@ -35,7 +35,7 @@ def _torch_has_cuda() -> bool:
 def test_dry_run_runs_every_phase_at_toy_size(tmp_path):
     pytest.importorskip("torch")
     out = tmp_path / "check.json"
-    result = _run(CHECK, "--dry-run", "--out", str(out), timeout=400)
+    result = _run(CHECK, "--dry-run", "--out", str(out), timeout=900)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
     report = json.loads(out.read_text())
     phases = report["phases"]
