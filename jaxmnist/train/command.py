@@ -78,9 +78,9 @@ def group_runs(config: ml_collections.ConfigDict, seeds: list[int] | None, sweep
                workdir: str | None):
     """(configs, workdirs) of one run per combination of the sweeps' values and the seeds.
 
-    Each swept value adds '-KEY=VALUE' to the workdir's name (letters, digits and . + - only); of the seeds, the config's own writes
-    there and seed K to that name plus '-seedK', as scripts/reproduce.py names seeds. Without
-    seeds or sweeps, the one run.
+    Each swept value adds '-KEY=VALUE' to the workdir's name (letters, digits and . + - only); of
+    the seeds, the config's own writes there and seed K to that name plus '-seedK', as
+    scripts/reproduce.py names seeds. Without seeds or sweeps, the one run.
     """
     keys = [key for key, _ in sweeps]
     repeated = sorted({key for key in keys if keys.count(key) > 1})
