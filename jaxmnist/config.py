@@ -108,7 +108,9 @@ def apply_overrides(config: ml_collections.ConfigDict, assignments: list[str]) -
             if not isinstance(node, ml_collections.ConfigDict) or part not in node:
                 raise _unknown_key(config, key, assignment)
             node = node[part]
-        if not isinstance(node, ml_collections.ConfigDict) or leaf not in node:
+        # A model override may be any attribute of the model (its check names the unknown ones).
+        adds_model_override = parents == ["model_overrides"] and isinstance(node, ml_collections.ConfigDict)
+        if not isinstance(node, ml_collections.ConfigDict) or (leaf not in node and not adds_model_override):
             raise _unknown_key(config, key, assignment)
         try:
             node[leaf] = value

@@ -14,6 +14,7 @@ import jax.numpy as jnp
 from jaxmnist.errors import UserError
 from jaxmnist.models.registry import INPUT_SHAPE, entry
 from jaxmnist.models.layers import batch_statistics_over  # noqa: F401 - exported as models.batch_statistics_over
+from jaxmnist.varying import varying_as
 
 
 def module_class(name: str) -> type[nn.Module]:
@@ -82,6 +83,24 @@ def check_overrides(name: str, overrides: Mapping):
             reason = (str(error).strip().splitlines() or [""])[0]
             raise UserError(f"model '{name}' cannot be built with model_overrides {dict(overrides)}: "
                             f"{type(error).__name__}: {reason}") from None
+
+
+def one_per_run(modules: list[nn.Module]):
+    """The apply function of a group whose runs use different members of `modules` (variables of one
+    shape: e.g. dropout rates, or initialisations): `apply(variables, x, choice=k, **apply_keywords)`
+    applies member k, chosen inside the program (`lax.switch`; vmapped over runs, a select of all)."""
+    def apply(variables, x, *, choice, rngs=None, mutable=False, **static):
+        def branch(module):
+            def apply_member(variables, x, rngs):
+                result = module.apply(variables, x, rngs=rngs, mutable=mutable, **static)
+                # The outputs vary over the mesh axes the inputs do, updated statistics as the old ones.
+                if mutable is not False:  # as Flax's apply: (outputs, the mutable collections)
+                    outputs, updates = result
+                    return varying_as(outputs, x), varying_as(updates, {name: variables[name] for name in updates})
+                return varying_as(result, x)
+            return apply_member
+        return jax.lax.switch(choice, [branch(module) for module in modules], variables, x, rngs)
+    return apply
 
 
 def init_variables(module: nn.Module, rng: jax.Array) -> dict:

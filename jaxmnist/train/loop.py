@@ -33,8 +33,9 @@ from jaxmnist.train.run_config import check_config, check_run, recorded_text
 from jaxmnist.train.steps import eval_key, summarise, zero_totals
 
 
-# What the runs of one group may set each their own way (the optimizer is chosen per run inside the program).
-GROUP_RUN_KEYS = ("seed", "optimizer", "schedule")
+# What the runs of one group may set each their own way: the model and the optimizer are chosen per
+# run inside the program (models of one shape: `programs.model_choices`).
+GROUP_RUN_KEYS = ("seed", "optimizer", "schedule", "model", "model_overrides", "experiment", "reference")
 
 
 class Interrupted(Exception):
@@ -111,8 +112,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, force: b
 
 def train_group(configs: list[ml_collections.ConfigDict], workdirs: list, force: bool = False,
                 runs_per_device: int | None = None) -> list[list[dict]]:
-    """Train runs that differ only in their seeds and optimizer numbers as one group, each in its own workdir, as
-    `train_and_evaluate` trains one; returns each run's per-epoch rows.
+    """Train runs that differ only in their seeds, models of one shape and optimizer numbers as one group, each in
+    its own workdir, as `train_and_evaluate` trains one; returns each run's per-epoch rows.
 
     The runs share every step: one program updates them all (`programs.Programs` with `runs`).
     `runs_per_device` bounds how many runs one device trains at once (default: 1 on CPU, where
@@ -143,13 +144,14 @@ def check_group(configs: list[ml_collections.ConfigDict], workdirs: list):
     for config in configs[1:]:
         differing = config_lib.changed_keys(first, _recorded_program(config))
         if differing:
-            raise UserError("runs of a group may differ only in their seeds and their optimizer and schedule "
-                            f"numbers; these differ in {', '.join(differing)}")
+            raise UserError("runs of a group may differ only in their seeds, their models of one shape and "
+                            f"their optimizer and schedule numbers; these differ in {', '.join(differing)}")
+    programs.model_choices(configs)
     programs.optimizer_choices(configs)
 
 
 def _recorded_program(config: ml_collections.ConfigDict) -> dict:
-    """What the runs of a group share: the recorded config without its seed, optimizer and schedule."""
+    """What the runs of a group share: the recorded config without `GROUP_RUN_KEYS`."""
     recorded = json.loads(recorded_text(config))
     for key in GROUP_RUN_KEYS:
         recorded.pop(key, None)

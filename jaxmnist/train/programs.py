@@ -1,9 +1,10 @@
 """The mesh of every device and the sharded programs of a run or a group of runs: where their
 inputs live and how the step functions of `steps` become programs; they hold no training state.
 
-A group of runs (seeds of one recipe) trains as one program on a two-axis mesh: the runs are
-spread over `RUNS_AXIS`, each run's batch over `DATA_AXIS`, and the runs that share a device are
-vmapped there. Each run keeps its own state, batches, keys and BatchNorm statistics.
+A group of runs (seeds, sweeps, experiments that differ only in their models' rates and in their
+optimizers) trains as one program on a two-axis mesh: the runs are spread over `RUNS_AXIS`, each
+run's batch over `DATA_AXIS`, and the runs that share a device are vmapped there. Each run keeps
+its own state, batches, keys and BatchNorm statistics.
 """
 
 import dataclasses
@@ -83,9 +84,11 @@ class Programs:
         self.replicated = NamedSharding(self.mesh, P())
         self.per_run = NamedSharding(self.mesh, P(RUNS_AXIS))
         self.loss = config.loss
-        self.module = models.create(config.model, batch_norm_axis_name=DATA_AXIS,
-                                    **config.get("model_overrides", {}))
-        # In a sweep each run follows its own optimizer, chosen per run inside the one program.
+        # Runs of a group may use different models of one shape (e.g. dropout rates) and follow
+        # different optimizers: each run's own is chosen inside the one program.
+        self.modules, self.model_choices = model_choices(run_configs or [config])
+        self.module = self.modules[0]
+        self.apply_fn = self.module.apply if len(self.modules) == 1 else models.one_per_run(self.modules)
         self.optimizers, self.choices = optimizer_choices(run_configs or [config])
         self.tx = self.optimizers[0] if len(self.optimizers) == 1 else optim.one_per_run(self.optimizers)
         self.all_finite = jax.jit(lambda tree: jnp.all(jnp.array(
@@ -176,15 +179,16 @@ class Programs:
 
     def with_model(self, state: TrainState) -> TrainState:
         """`state` with this run's model, optimizer and loss as its static fields."""
-        return state.replace(apply_fn=self.module.apply, tx=self.tx, loss_name=self.loss)
+        return state.replace(apply_fn=self.apply_fn, tx=self.tx, loss_name=self.loss)
 
     def init_state(self, seed: int, run: int = 0) -> TrainState:
-        """Run number `run`'s state as the run alone starts it (its own optimizer's state)."""
-        variables = models.init_variables(self.module, jax.random.fold_in(jax.random.key(seed), 0))
+        """Run number `run`'s state as the run alone starts it (its own model's and optimizer's)."""
+        variables = models.init_variables(self.modules[self.model_choices[run]],
+                                          jax.random.fold_in(jax.random.key(seed), 0))
         state = TrainState(step=jnp.zeros((), jnp.int32), params=variables["params"],
                            batch_stats=variables.get("batch_stats"),
                            opt_state=self.optimizers[self.choices[run]].init(variables["params"]),
-                           apply_fn=self.module.apply, tx=self.tx, loss_name=self.loss)
+                           apply_fn=self.apply_fn, tx=self.tx, loss_name=self.loss)
         return jax.device_put(state, self.replicated)
 
     def abstract_state(self, seed: int):
@@ -193,11 +197,13 @@ class Programs:
                             jax.eval_shape(self.init_state, seed))
 
     def stack_states(self, states: list[TrainState]) -> TrainState:
-        """The runs' states (as each run alone keeps it) as the group's, in a sweep each marked
-        with the optimizer it follows."""
+        """The runs' states (as each run alone keeps it) as the group's, each marked with the model
+        it uses and the optimizer it follows where those differ between the runs."""
         if len(self.optimizers) > 1:
             states = [state.replace(opt_state=optim.ChosenState(np.int32(choice), state.opt_state))
                       for state, choice in zip(states, self.choices)]
+        if len(self.modules) > 1:
+            states = [state.replace(model_choice=np.int32(choice)) for state, choice in zip(states, self.model_choices)]
         return self.stack(states)
 
     def unstack_states(self, state: TrainState) -> list[TrainState]:
@@ -205,7 +211,7 @@ class Programs:
         states = self.unstack(state)
         if len(self.optimizers) > 1:
             states = [state.replace(opt_state=state.opt_state.inner) for state in states]
-        return states
+        return [state.replace(model_choice=None) for state in states]
 
     def stack(self, trees: list):
         """Per-run values (host or replicated) stacked on a leading runs axis, each device holding its
@@ -308,16 +314,43 @@ class RunPrograms:
                  for name, values in sums.items()} for run in range(self.programs.runs)]
 
 
+def _distinct(run_configs: list, setting) -> tuple[list, list[int]]:
+    """(the first run config of each distinct `setting(config)`, the number of each run's)."""
+    settings = [json.dumps(setting(config), sort_keys=True, default=str) for config in run_configs]
+    distinct = list(dict.fromkeys(settings))
+    return [run_configs[settings.index(one)] for one in distinct], [distinct.index(one) for one in settings]
+
+
+def model_choices(run_configs: list) -> tuple[list, list[int]]:
+    """(the distinct models of a group's runs, the number of the one each run uses).
+
+    Runs may use different models whose variables have the same shapes (another dropout rate,
+    initialisation or activation), not models of another shape.
+    """
+    firsts, choices = _distinct(run_configs, lambda config: [config.model, dict(config.get("model_overrides", {}))])
+    members = [models.create(config.model, batch_norm_axis_name=DATA_AXIS, **config.get("model_overrides", {}))
+               for config in firsts]
+    if len(members) > 1:
+        shapes = [jax.eval_shape(functools.partial(models.init_variables, member), jax.random.key(0))
+                  for member in members]
+        def described(config):
+            return f"{config.model} with model_overrides {dict(config.get('model_overrides', {}))}"
+        for config, member_shapes in zip(firsts[1:], shapes[1:]):
+            if member_shapes != shapes[0]:
+                raise UserError(f"the runs' models differ in the shapes of their variables ({described(firsts[0])}, "
+                                f"{described(config)}): train them as separate groups")
+    return members, choices
+
+
 def optimizer_choices(run_configs: list) -> tuple[list, list[int]]:
     """(the distinct optimizers of a group's runs, the number of the one each run follows).
 
     Runs may differ in every optimizer and schedule number, not in the shape of the optimizer's
     state (SGD with and without momentum, or Adam beside SGD, keep different states).
     """
-    settings = [json.dumps([optim.settings.as_dict(config.optimizer), optim.settings.as_dict(config.get("schedule"))],
-                           sort_keys=True, default=str) for config in run_configs]
-    distinct = list(dict.fromkeys(settings))
-    members = [optim.create_optimizer(run_configs[settings.index(setting)]) for setting in distinct]
+    firsts, choices = _distinct(run_configs, lambda config: [optim.settings.as_dict(config.optimizer),
+                                                             optim.settings.as_dict(config.get("schedule"))])
+    members = [optim.create_optimizer(config) for config in firsts]
     if len(members) > 1:
         # An optimizer state's structure follows the parameters' tree: one leaf shows every difference.
         params = {"weight": jax.ShapeDtypeStruct((1,), jnp.float32)}
@@ -325,7 +358,7 @@ def optimizer_choices(run_configs: list) -> tuple[list, list[int]]:
         if any(structure != structures[0] for structure in structures):
             raise UserError("the runs' optimizers keep differently shaped states (e.g. SGD with and without "
                             "momentum, or another optimizer): train them as separate groups")
-    return members, [distinct.index(setting) for setting in settings]
+    return members, choices
 
 
 def runs_per_wave(runs: int, runs_per_device: int | None) -> int:

@@ -38,6 +38,14 @@ class TrainState(flax.struct.PyTreeNode):
     apply_fn: Callable = flax.struct.field(pytree_node=False)
     tx: optax.GradientTransformation = flax.struct.field(pytree_node=False)
     loss_name: str = flax.struct.field(pytree_node=False)
+    # In a group of runs of several models (`models.one_per_run`), the one this run uses; else None.
+    model_choice: Any = None
+
+    def apply_model(self, variables, images, **apply_keywords):
+        """The run's model on `images` (Flax's apply keywords: train, rngs, mutable)."""
+        if self.model_choice is None:
+            return self.apply_fn(variables, images, **apply_keywords)
+        return self.apply_fn(variables, images, choice=self.model_choice, **apply_keywords)
 
     def learning_rate(self) -> jax.Array:
         """The rate the last update applied (before any: the rate the first will apply)."""
@@ -99,7 +107,7 @@ def train_step(state: TrainState, batch: dict, rng) -> tuple[TrainState, dict]:
 
     def loss_fn(params):
         with models.batch_statistics_over(mask):
-            outputs, updates = state.apply_fn(
+            outputs, updates = state.apply_model(
                 model_variables(state, params), images, train=True, rngs={"dropout": device_key},
                 mutable=["batch_stats"] if state.batch_stats is not None else [])
         losses = jnp.where(mask, per_example_loss(outputs, labels, state.loss_name), 0.0)
@@ -119,11 +127,11 @@ def eval_outputs(state: TrainState, batch: dict, rng, train_mode: bool = False) 
     model.eval() did (notebook 004): dropout active, BatchNorm on batch statistics (not kept)."""
     variables = model_variables(state, state.params)
     if not train_mode:
-        return state.apply_fn(variables, batch["image"], train=False)
+        return state.apply_model(variables, batch["image"], train=False)
     device_key = jax.random.fold_in(rng, jax.lax.axis_index(DATA_AXIS))
     with models.batch_statistics_over(batch["mask"]):
-        outputs, _ = state.apply_fn(variables, batch["image"], train=True, rngs={"dropout": device_key},
-                                    mutable=["batch_stats"])
+        outputs, _ = state.apply_model(variables, batch["image"], train=True, rngs={"dropout": device_key},
+                                       mutable=["batch_stats"])
     return outputs
 
 
