@@ -107,9 +107,15 @@ def _add_optim_commands(subparsers):
     schedule.set_defaults(run=_handler("jaxmnist.report.schedule:schedule_command"))
 
 
-def _add_run_config_arguments(parser):
-    """The arguments that make a run's config: `train` and `config` take the same."""
-    parser.add_argument("experiment", help="registered experiment name or path to a config .py file")
+def _add_run_config_arguments(parser, several: bool = False):
+    """The arguments that make a run's config: `train` (`several` experiments) and `config` take the same."""
+    if several:
+        parser.add_argument("experiments", nargs="+", metavar="experiment",
+                            help="registered experiment name or path to a config .py file; several train as one "
+                                 "group (each in DIR/<experiment> of --dir) where they differ only in their models' "
+                                 "rates and their optimizers")
+    else:
+        parser.add_argument("experiment", help="registered experiment name or path to a config .py file")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="override a config value, e.g. --set optimizer.learning_rate=0.01 (repeatable; "
                              "`jaxmnist config EXPERIMENT` lists every key)")
@@ -129,8 +135,10 @@ def _add_run_config_arguments(parser):
 def _add_train_commands(subparsers):
     train = subparsers.add_parser("train", help="train an experiment; rerunning with the same workdir resumes",
                                   epilog=TRAIN_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    train.add_argument("--workdir", help="where the run writes (required unless --dry-run)")
-    _add_run_config_arguments(train)
+    train.add_argument("--workdir", help="where the run writes (required unless --dry-run or --dir)")
+    train.add_argument("--dir", metavar="DIR", help="instead of --workdir: each experiment writes to DIR/<experiment> "
+                                                    "(as scripts/reproduce.py lays its runs out)")
+    _add_run_config_arguments(train, several=True)
     train.add_argument("--force", action="store_true",
                        help="continue a workdir even though its saved config differs, where its checkpoints fit "
                             "this config's model and optimizer state")
@@ -147,11 +155,12 @@ def _add_train_commands(subparsers):
                             "workdirs; compare shows them as seeds of one experiment)")
     train.add_argument("--sweep", type=runtime.sweep_argument, action="append", default=[],
                        metavar="KEY=V1,V2,...",
-                       help="train one run per value of an optimizer or schedule key (repeatable: every "
-                            "combination, crossed with --seeds) as one group: the run with VALUE writes to "
-                            "WORKDIR-KEY=VALUE, e.g. --sweep optimizer.learning_rate=0.01,0.05")
+                       help="train one run per value of an optimizer, schedule or model override key "
+                            "(repeatable: every combination, crossed with --seeds) as one group: the run with VALUE "
+                            "writes to WORKDIR-KEY=VALUE, e.g. --sweep optimizer.learning_rate=0.01,0.05 or "
+                            "--sweep model_overrides.dropout_rate=0.25,0.5")
     train.add_argument("--runs-per-device", type=runtime.device_count_argument, metavar="N",
-                       help="with --seeds or --sweep: at most N runs on one device at once (default: 1 on CPU, "
+                       help="with --seeds, --sweep or several experiments: at most N runs on one device at once (default: 1 on CPU, "
                             "where separate steps are faster; every run on GPU/TPU); a larger group trains in waves")
     train.add_argument("--dry-run", action="store_true",
                        help="train nothing: time a short warm-up here (setup and compilation, a few dozen steps, "

@@ -74,7 +74,8 @@ def test_config_prints_every_key_as_the_run_records_it(capsys, tmp_path):
     printed = capsys.readouterr().out
     # What `jaxmnist train` with the same arguments writes as its workdir's config.json.
     train_args = cli.build_parser().parse_args(["train", *arguments, "--workdir", str(tmp_path)])
-    assert printed == run_config.check_config(tmp_path, command.resolve_config(train_args), force=False)
+    resolved = command.resolve_config(train_args, *train_args.experiments)
+    assert printed == run_config.check_config(tmp_path, resolved, force=False)
     recorded = json.loads(printed)
     assert (recorded["optimizer"], recorded["seed"], recorded["epochs"], recorded["shortened"]) == (
         {"name": "sgd", "learning_rate": 0.02, "momentum": 0.9}, 3, 2, True)
@@ -104,7 +105,7 @@ def _workdir_of(experiment: str, workdir, *arguments) -> str:
     train_args = cli.build_parser().parse_args(["train", experiment, "--workdir", str(workdir), *arguments])
     workdir.mkdir()
     (workdir / "config.json").write_text(
-        run_config.check_config(workdir, command.resolve_config(train_args), force=False))
+        run_config.check_config(workdir, command.resolve_config(train_args, *train_args.experiments), force=False))
     return str(workdir)
 
 

@@ -57,11 +57,11 @@ def _train_args(*argv) -> argparse.Namespace:
 
 
 def test_seed_option_is_set_seed():
-    by_option = command.resolve_config(_train_args("--seed", "7"))
-    by_set = command.resolve_config(_train_args("--set", "seed=7"))
+    by_option = command.resolve_config(_train_args("--seed", "7"), str(CONFIG))
+    by_set = command.resolve_config(_train_args("--set", "seed=7"), str(CONFIG))
     assert by_option.seed == 7 and by_option.to_json() == by_set.to_json()
     with pytest.raises(UserError, match="--seed or --set seed"):
-        command.resolve_config(_train_args("--seed", "7", "--set", "seed=8"))
+        command.resolve_config(_train_args("--seed", "7", "--set", "seed=8"), str(CONFIG))
 
 
 def test_commands_that_build_no_dataset_import_no_tensorflow(fixture_data_dir, tmp_path):

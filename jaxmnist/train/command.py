@@ -4,6 +4,7 @@ import copy
 import itertools
 import json
 import re
+from pathlib import Path
 
 import jax
 import ml_collections
@@ -16,9 +17,10 @@ from jaxmnist.train.progress import estimate, format_duration
 from jaxmnist.train.run_config import check_run, recorded_text
 
 
-def resolve_config(args) -> ml_collections.ConfigDict:
-    """The run's config from `jaxmnist train`'s arguments: the experiment, then --set, --seed and the rest."""
-    config = config_lib.load_experiment(args.experiment)
+def resolve_config(args, experiment: str | None = None) -> ml_collections.ConfigDict:
+    """The run's config from `jaxmnist train`'s arguments: the experiment (`experiment`, else
+    `args.experiment`), then --set, --seed and the rest."""
+    config = config_lib.load_experiment(experiment or args.experiment)
     seed = getattr(args, "seed", None)
     if seed is not None:
         if any(override.split("=", 1)[0].strip() == "seed" for override in args.set):
@@ -74,6 +76,11 @@ def _path_safe(assignment: str) -> str:
     return re.sub(r"=_", "=", re.sub(r"[^\w.=+-]+", "_", assignment)).rstrip("_")
 
 
+def _workdir_name(experiment: str) -> str:
+    """A registered experiment's name (net8k/net_bn), a config file's stem (tiny.py: tiny)."""
+    return Path(experiment).stem if experiment.endswith(".py") else experiment
+
+
 def group_runs(config: ml_collections.ConfigDict, seeds: list[int] | None, sweeps: list[tuple[str, list[str]]],
                workdir: str | None):
     """(configs, workdirs) of one run per combination of the sweeps' values and the seeds.
@@ -109,16 +116,26 @@ def group_runs(config: ml_collections.ConfigDict, seeds: list[int] | None, sweep
 def train_command(args) -> int:
     if not args.dry_run and args.json:
         raise UserError("--json goes with --dry-run (a training run writes its metrics to the workdir)")
-    if not args.dry_run and not args.workdir:
-        raise UserError("--workdir is required (or --dry-run to estimate how long the run takes)")
+    if args.workdir and args.dir:
+        raise UserError("give --workdir (one experiment's) or --dir (DIR/<experiment> each), not both")
+    if len(args.experiments) > 1 and args.workdir:
+        raise UserError("several experiments write each to its own workdir: give --dir DIR, not --workdir")
+    if not args.dry_run and not (args.workdir or args.dir):
+        raise UserError("--workdir is required (or --dir, or --dry-run to estimate how long the run takes)")
     if args.seeds and (args.seed is not None or any(item.split("=", 1)[0].strip() == "seed" for item in args.set)):
         raise UserError("give the seeds once: --seeds, or --seed / --set seed=... for one run")
-    if args.runs_per_device is not None and not (args.seeds or args.sweep):
-        raise UserError("--runs-per-device goes with --seeds or --sweep (a group of runs)")
+    if args.runs_per_device is not None and not (args.seeds or args.sweep or len(args.experiments) > 1):
+        raise UserError("--runs-per-device goes with --seeds, --sweep or several experiments (a group of runs)")
     prepare_process(1 if args.distributed and args.cpu_devices is None else args.cpu_devices)
     if args.distributed:
         _initialize_distributed(args)
-    configs, workdirs = group_runs(resolve_config(args), args.seeds, args.sweep, args.workdir)
+    configs, workdirs = [], []
+    for experiment in dict.fromkeys(args.experiments):
+        config = resolve_config(args, experiment)
+        workdir = args.workdir if args.dir is None else str(Path(args.dir) / _workdir_name(config.experiment))
+        experiment_configs, experiment_workdirs = group_runs(config, args.seeds, args.sweep, workdir)
+        configs += experiment_configs
+        workdirs += experiment_workdirs
     if args.dry_run:
         return _print_estimate(estimate(configs, args.runs_per_device), args.json)
     try:
