@@ -73,7 +73,7 @@ FIRST_RUN_GUESS_SECONDS = 60  # a run's seconds before one of its recipe has bee
 REPRODUCTIONS = (("--seeds", "3", "--skip-seeds", "1", "lenet/lenet_deep_cosine_lr1e-3",
                   "lenet/lenet_deep_cosine_aug_b100", "lenet/lenet_deep_triangular_1000",
                   "lenet/lenet_deep_triangular_2500", "lenet/lenet_deep_triangular2", "lenet/simple_net_warm_restarts"),
-                 ("lenet/lenet_deep_aug", "lenet/lenet_deep_aug_erase", "lenet/lenet_deep_cosine_lr1e-2"))
+                 ("lenet/lenet_deep_aug", "lenet/lenet_deep_aug_erase"))
 DRY_RUN_REPRODUCTIONS = (("--epochs", "1", "--limit-train", "256", "net8k/net_bn"),)
 
 
