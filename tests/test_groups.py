@@ -7,6 +7,7 @@ Every run is `jaxmnist train` of tests/configs/tiny_lenet_bn.py (LeNetBN, augmen
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -236,12 +237,26 @@ def test_runs_stopped_alone_continue_as_a_group_and_back(alone, fixture_data_dir
 
 
 @pytest.mark.parametrize("alone", [()], indirect=True, ids=["lenet_bn"])
+def test_a_group_leaves_its_complete_runs_as_they_are(alone, fixture_data_dir, tmp_path):
+    """Seed 3 complete, seed 4 not started: `--seeds 3-4` reports seed 3 and trains seed 4, as seed 4 alone."""
+    _, runs = alone
+    shutil.copytree(runs[3], tmp_path / "run")
+    before = {path: path.read_bytes() for path in (tmp_path / "run").rglob("*") if path.is_file()}
+    out = _finish(_train(tmp_path / "run", fixture_data_dir, "--seeds", "3-4"))
+    assert f"{tmp_path / 'run'} holds a complete run (2 of 2 epochs): nothing to train" in out
+    assert {path: path.read_bytes() for path in (tmp_path / "run").rglob("*") if path.is_file()} == before
+    _assert_same_run(tmp_path / "run-seed4", runs[4])
+
+
+@pytest.mark.parametrize("alone", [()], indirect=True, ids=["lenet_bn"])
 def test_runs_at_different_steps_are_refused_and_kept(alone, fixture_data_dir, tmp_path):
+    """Seed 3 stopped at step 15 (its last checkpoint gone), seed 4 not started."""
     extra, runs = alone
     workdir = tmp_path / "run"
-    _finish(_train(workdir, fixture_data_dir, "--seed", "3", "--epochs", "1", *extra))
+    shutil.copytree(runs[3], workdir)
+    shutil.rmtree(workdir / "checkpoints" / "18")
     before = (workdir / "metrics.jsonl").read_text()
-    process = _train(workdir, fixture_data_dir, "--seeds", "3-4", "--epochs", "1", *extra, cpu_devices=2)
+    process = _train(workdir, fixture_data_dir, "--seeds", "3-4", *extra, cpu_devices=2)
     _, err = process.communicate(timeout=300)
     assert process.returncode == 2
     assert err.strip().splitlines()[-1].startswith("error: the runs of this group have no checkpointed step")

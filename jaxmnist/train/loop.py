@@ -26,6 +26,7 @@ from jaxmnist import config as config_lib
 from jaxmnist import workdir as workdir_lib
 from jaxmnist.errors import UserError
 from jaxmnist.report import plots
+from jaxmnist.report import runs as runs_lib
 from jaxmnist.train import logs
 from jaxmnist.train import programs
 from jaxmnist.train.progress import EpochBar, format_duration, seconds_left, seconds_since_process_start
@@ -121,12 +122,36 @@ def train_group(configs: list[ml_collections.ConfigDict], workdirs: list, force:
     trains in waves. Rerunning the same group resumes it from the last step every run saved.
     """
     check_group(configs, workdirs)
-    per_wave = programs.runs_per_wave(len(configs), runs_per_device)
-    histories = []
-    for start in range(0, len(configs), per_wave):
-        histories += _train_wave([_Run(config, Path(workdir)) for config, workdir in
-                                  zip(configs[start:start + per_wave], workdirs[start:start + per_wave])], force)
+    histories = [_complete_history(config, Path(workdir), force) if len(configs) > 1 else None
+                 for config, workdir in zip(configs, workdirs)]
+    pending = [index for index, history in enumerate(histories) if history is None]
+    per_wave = programs.runs_per_wave(max(len(pending), 1), runs_per_device)
+    for start in range(0, len(pending), per_wave):
+        wave = pending[start:start + per_wave]
+        for index, history in zip(wave, _train_wave([_Run(configs[index], Path(workdirs[index])) for index in wave],
+                                                    force)):
+            histories[index] = history
     return histories
+
+
+def _complete_history(config: ml_collections.ConfigDict, workdir: Path, force: bool) -> list[dict] | None:
+    """The epoch rows of a complete run of `config` in `workdir` (reported, left as it is), else None.
+
+    A group leaves its complete runs out, as a run alone trains nothing in a complete workdir: the
+    others may then be fresh (more seeds beside one run already made)."""
+    steps = checkpoint.saved_steps(workdir)
+    rows = runs_lib.epoch_rows(workdir) if steps else []
+    if not rows or rows[-1]["epoch"] < config.epochs or rows[-1]["step"] != steps[-1]:
+        return None
+    check_config(workdir, config, force)  # another config's run is refused, as the run alone refuses it
+    _report_complete(workdir, rows[-1]["epoch"], config.epochs)
+    return rows
+
+
+def _report_complete(workdir: Path, epochs_done: int, epochs: int):
+    if jax.process_index() == 0:
+        print(f"{workdir} holds a complete run ({epochs_done} of {epochs} epochs): nothing to train, nothing written. "
+              "To train longer, rerun with a larger --epochs and --force", flush=True)
 
 
 def check_group(configs: list[ml_collections.ConfigDict], workdirs: list):
@@ -285,10 +310,7 @@ def _train_in_workdirs(runs: list[_Run], force: bool, is_writer: bool) -> list[l
         # Restored before the data are read: a complete run is reported at once, and left as it is.
         for run, (_, progress) in zip(runs, restored):
             run.manager.close()
-            if is_writer:
-                print(f"{run.workdir} holds a complete run ({progress.history[-1]['epoch']} of {config.epochs} "
-                      "epochs): nothing to train, nothing written. To train longer, rerun with a larger --epochs "
-                      "and --force", flush=True)
+            _report_complete(run.workdir, progress.history[-1]["epoch"], config.epochs)
         return [progress.history for _, progress in restored]
 
     # --- data on the devices, and the programs --------------------------------------------------
