@@ -10,15 +10,17 @@ Usage:
 
 With `--seeds N`, each experiment also runs with seeds S+1 .. S+N-1 (S: the
 config's seed) in DIR/<experiment>-seed<seed>; `compare` shows their mean and std.
-`--skip-seeds K` leaves out the first K of them (runs made elsewhere). An experiment's
-seeds train as one group (`jaxmnist train --seeds`: one program, on CPU one run per
-device); `--no-group` trains each seed in a process of its own.
+`--skip-seeds K` leaves out the first K of them (runs made elsewhere).
 
-Each experiment trains in DIR/<experiment> in its own process, in the order given.
-Rerunning resumes every unfinished run from its last checkpoint and skips finished
-ones, so the script can be stopped (Ctrl-C, SIGTERM, preemption) and started again
-at any time. `--parallel N` trains N runs at once (small models leave a GPU mostly
-idle), each writing its output to DIR/<workdir>.log. `--stop-after SECONDS` starts
+Each experiment trains in DIR/<experiment>. Experiments whose runs can share one program
+(they differ only in their models' rates and their optimizers, e.g. activations/dro_net_25,
+_50, _75 and _100) train with all their seeds as one group in one process (`jaxmnist train
+E1 E2 ... --seeds ... --dir DIR`: on CPU one run per device, on GPU all at once); the others
+each in a process of their own, in the order given. `--no-group` trains every run in a
+process of its own. Rerunning resumes every unfinished run from its last checkpoint and
+skips finished ones, so the script can be stopped (Ctrl-C, SIGTERM, preemption) and started
+again at any time. `--parallel N` trains N processes at once (small models leave a GPU mostly
+idle), each writing its output to DIR/<experiment>.log. `--stop-after SECONDS` starts
 no run after that time and stops the running ones with SIGTERM, so that they save
 a checkpoint: for a machine lent for a fixed time.
 """
@@ -53,19 +55,70 @@ def selected(patterns: list[str]) -> list[str]:
     return list(dict.fromkeys(chosen))
 
 
-def seeded_runs(name: str, seeds: int, skip: int = 0, group: bool = True) -> list[tuple[str, str, list[str]]]:
-    """(label, workdir below DIR, train arguments) of each process: the config's seed S in DIR/<name>,
-    seed K in DIR/<name>-seedK, all of an experiment's seeds in one process where `group`."""
-    if seeds == 1 and skip == 0:
-        return [(name, name, [name])]
+def seeded_runs(name: str, seeds: int, skip: int, directory: Path) -> list[tuple[str, str, list[str]]]:
+    """(label, log name, train arguments) of each run in a process of its own: the config's seed S
+    in DIR/<name>, seed K in DIR/<name>-seedK."""
     seed = config_lib.load_experiment(name).seed
-    chosen = [seed + k for k in range(skip, seeds)]
-    if group:
+    return [(workdir, workdir, ["--workdir", str(directory / workdir), name]
+             + ([] if seed + k == seed else ["--set", f"seed={seed + k}"]))
+            for k, workdir in zip(range(skip, seeds), seed_workdirs(name, seeds, skip))]
+
+
+def grouped_runs(names: list[str], seeds: int, skip: int, directory: Path) -> list[tuple[str, str, list[str]]]:
+    """(label, log name, train arguments) of each group process: experiments whose runs can share one
+    program train together (`jaxmnist train E1 E2 ... --seeds ... --dir DIR`), each with all its seeds.
+
+    Experiments group where they differ only in their models' rates and their optimizers
+    (`jaxmnist.train.loop.check_group`), train the same seeds, and their unfinished runs were saved
+    last at one step: a group resumes from a step its runs share (finished runs are left out).
+    """
+    import jax
+
+    from jaxmnist.errors import UserError
+    from jaxmnist.train.loop import check_group
+
+    # The runs' processes use the accelerators; this one only compares configs, on the CPU.
+    jax.config.update("jax_platforms", "cpu")
+    with_seeds = (seeds, skip) != (1, 0)
+    groups: list[tuple[tuple, set, list[str], list]] = []  # (seeds, resumed steps, names, configs)
+    for name in names:
+        config = config_lib.load_experiment(name)
+        chosen = tuple(config.seed + k for k in range(skip, seeds)) if with_seeds else ()
+        steps = _resumed_steps(directory, seed_workdirs(name, seeds, skip), config.epochs)
+        for group_seeds, group_steps, members, configs in groups:
+            if group_seeds != chosen or len(group_steps | steps) > 1:
+                continue
+            try:
+                check_group(configs + [config], [f"run{index}" for index in range(len(configs) + 1)])
+            except UserError:
+                continue
+            group_steps |= steps
+            members.append(name)
+            configs.append(config)
+            break
+        else:
+            groups.append((chosen, set(steps), [name], [config]))
+    processes = []
+    for chosen, _, members, _ in groups:
         seed_list = ",".join(map(str, chosen))
-        return [(f"{name} (seeds {seed_list})", name, [name, "--seeds", seed_list])]
-    return [(workdir, workdir, [name] + ([] if run_seed == seed else ["--set", f"seed={run_seed}"]))
-            for run_seed, workdir in ((run_seed, name if run_seed == seed else f"{name}-seed{run_seed}")
-                                      for run_seed in chosen)]
+        label = ", ".join(members) + (f" (seeds {seed_list})" if with_seeds else "")
+        processes.append((label, members[0], ["--dir", str(directory), *members]
+                          + (["--seeds", seed_list] if with_seeds else [])))
+    return processes
+
+
+def _resumed_steps(directory: Path, workdirs: list[str], epochs: int) -> set[int]:
+    """The newest saved step of each unfinished run among `workdirs` (0 where none was saved)."""
+    from jaxmnist import checkpoint
+    from jaxmnist.report import runs
+
+    steps = set()
+    for workdir in workdirs:
+        saved = checkpoint.saved_steps(directory / workdir)
+        rows = runs.epoch_rows(directory / workdir) if saved else []
+        if not (rows and rows[-1]["epoch"] >= epochs and rows[-1]["step"] == saved[-1]):
+            steps.add(saved[-1] if saved else 0)
+    return steps
 
 
 def seed_workdirs(name: str, seeds: int, skip: int = 0) -> list[str]:
@@ -95,7 +148,8 @@ class _Pool:
         for process in self.running:
             process.send_signal(signal.SIGTERM)
 
-    def run(self, runs: list[tuple[str, list[str]]], directory: Path):
+    def run(self, runs: list[tuple[str, str, list[str]]], directory: Path):
+        """Each (label, log name, command) of `runs`, up to `parallel` at once."""
         for signum in (signal.SIGINT, signal.SIGTERM):
             signal.signal(signum, self._on_signal)
         pending, not_started = list(enumerate(runs, 1)), []
@@ -105,9 +159,9 @@ class _Pool:
                 self._terminate_running()
                 self.stopping = True
             while pending and len(self.running) < self.parallel and not self.stopping:
-                index, (workdir, command) = pending.pop(0)
-                print(f"[{index}/{len(runs)}] {workdir}", flush=True)
-                self.running[self._start(command, directory, workdir)] = workdir
+                index, (label, log_name, command) = pending.pop(0)
+                print(f"[{index}/{len(runs)}] {label}", flush=True)
+                self.running[self._start(command, directory / f"{log_name}.log")] = label
             for process in [process for process in self.running if process.poll() is not None]:
                 workdir = self.running.pop(process)
                 if process.returncode != 0:
@@ -119,12 +173,11 @@ class _Pool:
             if self.stopping and pending:
                 not_started, pending = pending, []
             time.sleep(0.2 if self.running else 0)
-        self.failed += [f"{workdir} (not started)" for _, (workdir, _) in not_started]
+        self.failed += [f"{label} (not started)" for _, (label, _, _) in not_started]
 
-    def _start(self, command: list[str], directory: Path, workdir: str) -> subprocess.Popen:
+    def _start(self, command: list[str], log: Path) -> subprocess.Popen:
         if self.parallel == 1:
             return subprocess.Popen(command)
-        log = directory / f"{workdir.split(' ')[0]}.log"  # a group's log is named after its experiment
         log.parent.mkdir(parents=True, exist_ok=True)
         with open(log, "a") as output:
             return subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT)
@@ -138,7 +191,7 @@ def main() -> int:
     parser.add_argument("--data-source")
     parser.add_argument("--seeds", type=int, default=1, help="runs per experiment, with consecutive seeds")
     parser.add_argument("--skip-seeds", type=int, default=0, help="leave out the first K of the --seeds runs")
-    parser.add_argument("--no-group", action="store_true", help="train each seed in a process of its own")
+    parser.add_argument("--no-group", action="store_true", help="train every run in a process of its own")
     parser.add_argument("--parallel", type=int, default=1, help="processes trained at once (default 1)")
     parser.add_argument("--stop-after", type=float, metavar="SECONDS",
                         help="start no run after SECONDS and stop the running ones, saving a checkpoint")
@@ -156,16 +209,18 @@ def main() -> int:
     if args.stop_after is not None and args.stop_after <= 0:
         _fail(f"--stop-after must be above 0 seconds, got {args.stop_after:g}")
     names = selected(args.experiments)
-    runs = [run for name in names for run in seeded_runs(name, args.seeds, args.skip_seeds, not args.no_group)]
+    directory = Path(args.dir)
+    if args.no_group:
+        runs = [run for name in names for run in seeded_runs(name, args.seeds, args.skip_seeds, directory)]
+    else:
+        runs = grouped_runs(names, args.seeds, args.skip_seeds, directory)
     passed = [flag for option, value in (("--data-dir", args.data_dir), ("--data-source", args.data_source),
                                          ("--epochs", args.epochs), ("--limit-train", args.limit_train),
                                          ("--cpu-devices", args.cpu_devices))
               if value is not None for flag in (option, str(value))]
-    directory = Path(args.dir)
     pool = _Pool(args.parallel, args.stop_after)
-    pool.run([(label, [sys.executable, "-m", "jaxmnist.cli", "train", "--workdir", str(directory / workdir),
-                       *arguments, *passed])
-              for label, workdir, arguments in runs], directory)
+    pool.run([(label, log_name, [sys.executable, "-m", "jaxmnist.cli", "train", *arguments, *passed])
+              for label, log_name, arguments in runs], directory)
     workdirs = [str(directory / workdir) for name in names for workdir in seed_workdirs(name, args.seeds, args.skip_seeds)
                 if (directory / workdir / "metrics.jsonl").exists()]
     if workdirs:

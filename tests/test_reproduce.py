@@ -43,6 +43,43 @@ def test_the_seeds_of_an_experiment_train_as_one_group(fixture_data_dir, tmp_pat
         assert '"epoch": 1' in (tmp_path / "net8k" / workdir / "metrics.jsonl").read_text()
 
 
+def _script():
+    spec = importlib.util.spec_from_file_location("reproduce", REPO / "scripts" / "reproduce.py")
+    reproduce = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(reproduce)
+    return reproduce
+
+
+def test_experiments_that_share_a_program_train_as_one_group(fixture_data_dir, tmp_path):
+    result = _reproduce("--dir", str(tmp_path), "--data-dir", str(fixture_data_dir), "--epochs", "1",
+                        "--limit-train", "200", "--cpu-devices", "2", "--seeds", "2", "activations/dro_net_25",
+                        "activations/dro_net_50")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[0] == "[1/1] activations/dro_net_25, activations/dro_net_50 (seeds 0,1)"
+    for name, rate in (("dro_net_25", 0.25), ("dro_net_50", 0.5)):
+        for workdir, seed in ((name, 0), (f"{name}-seed1", 1)):
+            config = json.loads((tmp_path / "activations" / workdir / "config.json").read_text())
+            assert (config["seed"], config["model_overrides"], config["experiment"]) == (
+                seed, {"dropout_rate": rate}, f"activations/{name}")
+            assert '"epoch": 1' in (tmp_path / "activations" / workdir / "metrics.jsonl").read_text()
+
+
+def test_experiments_group_only_with_runs_saved_at_the_same_step(tmp_path):
+    """dro_net_50 stopped at step 100 trains apart; dro_net_75, complete, joins the fresh dro_net_25;
+    net8k/net_bn, another dataset split and model, trains apart."""
+    stopped, complete = tmp_path / "activations" / "dro_net_50", tmp_path / "activations" / "dro_net_75"
+    (stopped / "checkpoints" / "100").mkdir(parents=True)
+    (complete / "checkpoints" / "9380").mkdir(parents=True)
+    (complete / "metrics.jsonl").write_text(json.dumps({"kind": "epoch", "epoch": 20, "step": 9380}) + "\n")
+    names = ["activations/dro_net_25", "activations/dro_net_50", "activations/dro_net_75", "net8k/net_bn"]
+    assert [(label, log_name, arguments) for label, log_name, arguments in
+            _script().grouped_runs(names, 1, 0, tmp_path)] == [
+        ("activations/dro_net_25, activations/dro_net_75", "activations/dro_net_25",
+         ["--dir", str(tmp_path), "activations/dro_net_25", "activations/dro_net_75"]),
+        ("activations/dro_net_50", "activations/dro_net_50", ["--dir", str(tmp_path), "activations/dro_net_50"]),
+        ("net8k/net_bn", "net8k/net_bn", ["--dir", str(tmp_path), "net8k/net_bn"])]
+
+
 def test_parallel_runs_of_the_later_seeds_log_to_files(fixture_data_dir, tmp_path):
     result = _reproduce("--dir", str(tmp_path), "--data-dir", str(fixture_data_dir), "--epochs", "1",
                         "--limit-train", "200", "--cpu-devices", "1", "--parallel", "2", "--seeds", "3",
@@ -60,14 +97,12 @@ def test_parallel_runs_of_the_later_seeds_log_to_files(fixture_data_dir, tmp_pat
 
 
 def test_stop_after_stops_the_running_run_with_sigterm_and_starts_no_other(tmp_path):
-    spec = importlib.util.spec_from_file_location("reproduce", REPO / "scripts" / "reproduce.py")
-    reproduce = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(reproduce)
+    reproduce = _script()
     # Stands in for `jaxmnist train`, which saves a checkpoint on SIGTERM and exits with 143.
     run = [sys.executable, "-c", "import signal, sys, time; signal.signal(signal.SIGTERM, lambda *_: sys.exit(143)); "
            "time.sleep(60)"]
     pool = reproduce._Pool(parallel=1, stop_after=2)
-    pool.run([("first", run), ("second", run)], tmp_path)
+    pool.run([("first", "first", run), ("second", "second", run)], tmp_path)
     assert pool.failed == ["first (exit 143)", "second (not started)"]
 
 
