@@ -13,7 +13,8 @@ waves). Each side compiles and trains one warm-up block, then `--steps` timed st
 evaluates: an epoch is the epoch's steps at the timed pace plus its evaluation. The N runs one
 after another take N epochs of the run alone; the group takes its waves' epochs.
 `throughput_ratio` is the first over the second (above 1: the group does more per second).
-The sides alternate, `--repeats` times, and each figure is the median of its repeats.
+The run alone is measured once per repeat, then each N in turn (`--repeats` times), and each
+figure is the median of its repeats; `--json-out FILE` rewrites FILE after every measurement.
 """
 
 import argparse
@@ -22,6 +23,7 @@ import json
 import platform
 import statistics
 import sys
+from pathlib import Path
 
 from jaxmnist import runtime
 
@@ -43,6 +45,19 @@ def _configs(experiment: str, runs: int, args):
     return configs
 
 
+def _row(experiment: str, runs: int, alone: list[dict], group: list[dict]) -> dict:
+    """One recipe and N: the medians of the estimates so far, and the throughput ratio."""
+    alone_epoch = statistics.median(result["epoch_seconds"] for result in alone)
+    wave_epoch = statistics.median(result["epoch_seconds"] for result in group)
+    waves = -(-runs // group[0]["runs_per_wave"])
+    return {"experiment": experiment, "runs": runs, "runs_per_wave": group[0]["runs_per_wave"],
+            "alone_epoch_seconds": alone_epoch, "one_after_another_epoch_seconds": runs * alone_epoch,
+            "group_epoch_seconds": waves * wave_epoch, "throughput_ratio": runs * alone_epoch / (waves * wave_epoch),
+            "alone_step_seconds": statistics.median(result["step_seconds"] for result in alone),
+            "group_step_seconds": statistics.median(result["step_seconds"] for result in group),
+            "measurements": len(group)}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--recipes", nargs="+", default=list(RECIPES))
@@ -54,6 +69,8 @@ def main() -> int:
     parser.add_argument("--data-dir")
     parser.add_argument("--data-source")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--json-out", metavar="FILE", help="also write the JSON to FILE after each row (a run "
+                                                          "stopped at its time limit leaves the rows it measured)")
     args = parser.parse_args()
     if any(runs < 1 for runs in args.runs):
         print("error: --runs takes whole numbers of at least 1", file=sys.stderr)
@@ -64,36 +81,33 @@ def main() -> int:
 
     from jaxmnist.train.progress import estimate
 
-    results = []
+    environment = {"devices": f"{jax.device_count()} x {jax.devices()[0].device_kind}", "jax": jax.__version__,
+                   "python": platform.python_version(), "cpus": runtime.usable_cores()}
+    rows = {}  # (recipe, N) -> its row, as measured so far
+
+    def report() -> dict:
+        return {"environment": environment, "steps": args.steps, "repeats": args.repeats,
+                "results": list(rows.values())}
+
     for experiment in args.recipes:
-        alone_configs = _configs(experiment, 1, args)
+        # The run alone is measured once per repeat, then each group in turn: the sides alternate.
+        alone, groups = [], {runs: [] for runs in args.runs}
+        for _ in range(args.repeats):
+            alone.append(estimate(_configs(experiment, 1, args), steps=args.steps))
+            for runs in args.runs:
+                groups[runs].append(estimate(_configs(experiment, runs, args), args.runs_per_device, steps=args.steps))
+                rows[experiment, runs] = _row(experiment, runs, alone, groups[runs])
+                if args.json_out:
+                    Path(args.json_out).write_text(json.dumps(report(), indent=2))
         for runs in args.runs:
-            configs = _configs(experiment, runs, args)
-            alone, group = [], []
-            for _ in range(args.repeats):
-                alone.append(estimate(alone_configs, steps=args.steps))
-                group.append(estimate(configs, args.runs_per_device, steps=args.steps))
-            alone_epoch = statistics.median(result["epoch_seconds"] for result in alone)
-            wave_epoch = statistics.median(result["epoch_seconds"] for result in group)
-            waves = -(-runs // group[0]["runs_per_wave"])
-            row = {"experiment": experiment, "runs": runs, "runs_per_wave": group[0]["runs_per_wave"],
-                   "alone_epoch_seconds": alone_epoch, "one_after_another_epoch_seconds": runs * alone_epoch,
-                   "group_epoch_seconds": waves * wave_epoch,
-                   "throughput_ratio": runs * alone_epoch / (waves * wave_epoch),
-                   "alone_step_seconds": statistics.median(result["step_seconds"] for result in alone),
-                   "group_step_seconds": statistics.median(result["step_seconds"] for result in group)}
-            results.append(row)
+            row = rows[experiment, runs]
             print(f"{experiment}: {runs} run(s): one after another {row['one_after_another_epoch_seconds']:.1f} s "
                   f"an epoch, as a group {row['group_epoch_seconds']:.1f} s: {row['throughput_ratio']:.2f}x",
                   file=sys.stderr, flush=True)
-    report = {"environment": {"devices": f"{jax.device_count()} x {jax.devices()[0].device_kind}",
-                              "jax": jax.__version__, "python": platform.python_version(),
-                              "cpus": runtime.usable_cores()},
-              "steps": args.steps, "repeats": args.repeats, "results": results}
     if args.json:
-        print(json.dumps(report, indent=2))
+        print(json.dumps(report(), indent=2))
     else:
-        for row in results:
+        for row in rows.values():
             print(f"{row['experiment']:<28} N={row['runs']:<3} alone {row['alone_epoch_seconds']:7.1f} s  "
                   f"N after another {row['one_after_another_epoch_seconds']:8.1f} s  group "
                   f"{row['group_epoch_seconds']:8.1f} s  ratio {row['throughput_ratio']:.2f}")

@@ -11,7 +11,7 @@ Phases, in this order:
     ab         the epoch of notebook 002's and 003's recipes under each XLA:GPU flag choice (FLAG_CHOICES),
                choices alternating within each pair (A/B/A/B); per run: the cold (then cached) start, the
                second epoch's seconds, and whether the rerun wrote the same metrics.jsonl: ab.json
-    many_runs  scripts/benchmark_runs.py where it exists: many_runs.json
+    many_runs  scripts/benchmark_runs.py, N runs as a group against one after another: many_runs.json
     reproduce  scripts/reproduce.py for the time left, stopped cleanly: reproduce.json, runs.tar.gz
 session.json holds every phase's status as it goes; logs.tar.gz every log. Eight files at most come back.
 A phase gets its share of the seconds (PLAN); a run that would not end in its phase's time is not
@@ -37,8 +37,8 @@ from jaxmnist import runtime  # noqa: E402  (the checkout's jaxmnist, also where
 
 PHASES = ("check", "ab", "many_runs", "reproduce")
 # Seconds per phase out of 540 (9 minutes), the setup of device_session.sh included; reproduce takes the rest.
-PLAN = {"check": 390, "ab": 90, "many_runs": 0}
-DRY_RUN_PLAN = {"check": 1200, "ab": 900, "many_runs": 30}
+PLAN = {"check": 390, "ab": 0, "many_runs": 150}
+DRY_RUN_PLAN = {"check": 1200, "ab": 900, "many_runs": 600}
 CHECK_CALLS = {  # name: (phases, --timeout overrides, XLA:GPU flags)
     "check_correctness": (("environment", "unit_tests", "parity"), ("unit_tests=110", "parity=50"),
                           {"xla_gpu_autotune_level": "0"}),
@@ -66,6 +66,12 @@ AB_PAIRS = (("deterministic", "exclude_nondeterministic"), ("deterministic", "no
 DRY_RUN_AB_PAIRS = (("deterministic", "autotune_0"),)
 AB_RECIPES = ("net8k/net_bn_dropout_aug", "lenet/lenet_deep_aug")
 DRY_RUN_AB_RECIPES = ("tests/configs/tiny_lenet_bn.py",)  # the engine tests' seconds-long run
+# Groups of N runs against N runs one after another: the GPU target (16 runs in at most twice one
+# run's epoch) first, and each row is kept as it is measured.
+MANY_RUNS = ("--recipes", "net8k/net_bn_dropout_aug", "lenet/lenet_deep_aug", "--runs", "16", "64", "4", "1",
+             "--repeats", "1")
+DRY_RUN_MANY_RUNS = ("--recipes", "tests/configs/tiny_lenet_bn.py", "--runs", "1", "2", "--steps", "4",
+                     "--repeats", "1")
 FIRST_RUN_GUESS_SECONDS = 60  # a run's seconds before one of its recipe has been timed
 
 # What docs/RESULTS.md lists as not run yet, in turn: two more seeds of each notebook 003 run with a
@@ -205,11 +211,10 @@ def ab_phase(session: Session) -> dict:
 
 
 def many_runs_phase(session: Session) -> dict:
-    script = REPO / "scripts" / "benchmark_runs.py"
-    if not script.exists():
-        return {"skipped": "scripts/benchmark_runs.py does not exist in this checkout"}
+    """scripts/benchmark_runs.py for the phase's time: the rows it measured by then."""
     result = session.work / "many_runs.json"
-    command = [sys.executable, str(script), "--json-out", str(result), *(["--dry-run"] if session.dry_run else [])]
+    command = [sys.executable, str(REPO / "scripts" / "benchmark_runs.py"), "--json-out", str(result),
+               "--data-dir", str(session.data_dir), *(DRY_RUN_MANY_RUNS if session.dry_run else MANY_RUNS)]
     entry = session.run(command, "many_runs", timeout=min(session.plan["many_runs"], session.left()))
     return {**entry, "result": json.loads(result.read_text()) if result.exists() else None}
 
@@ -263,7 +268,7 @@ def main(argv=None) -> int:
             started = time.time()
             try:
                 result = PHASE_FUNCTIONS[name](session)
-                entry = {"status": "skipped" if "skipped" in result else "ok"}
+                entry = {"status": "skipped" if "skipped" in result else result.get("status", "ok")}
             except Exception as error:  # recorded; the next phase still runs
                 result, entry = None, {"status": "crashed", "error": repr(error)}
             entry["seconds"] = round(time.time() - started, 2)
