@@ -6,7 +6,6 @@ As in Flax's examples and big_vision, the config file *is* the experiment record
 """
 
 import importlib.util
-import json
 from pathlib import Path
 
 import ml_collections

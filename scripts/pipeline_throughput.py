@@ -10,7 +10,6 @@ import argparse
 import time
 
 import jax
-import numpy as np
 
 from jaxmnist.data import augment, batches, pipeline
 

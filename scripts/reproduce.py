@@ -221,7 +221,8 @@ def main() -> int:
     pool = _Pool(args.parallel, args.stop_after)
     pool.run([(label, log_name, [sys.executable, "-m", "jaxmnist.cli", "train", *arguments, *passed])
               for label, log_name, arguments in runs], directory)
-    workdirs = [str(directory / workdir) for name in names for workdir in seed_workdirs(name, args.seeds, args.skip_seeds)
+    workdirs = [str(directory / workdir) for name in names
+                for workdir in seed_workdirs(name, args.seeds, args.skip_seeds)
                 if (directory / workdir / "metrics.jsonl").exists()]
     if workdirs:
         subprocess.run([sys.executable, "-m", "jaxmnist.cli", "compare", *workdirs])

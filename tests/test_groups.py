@@ -9,6 +9,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -186,6 +187,27 @@ def test_experiments_of_other_dropout_rates_train_as_one_group(alone, fixture_da
     _assert_same_run(tmp_path / "runs" / CONFIG.stem, runs[3], bits=False)
     recorded = json.loads((tmp_path / "runs" / lower_rate.stem / "config.json").read_text())
     assert (recorded["experiment"], recorded["model_overrides"]) == (str(lower_rate), {"dropout_rate": 0.25})
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@needs_two_cores
+@pytest.mark.parametrize("alone", [()], indirect=True, ids=["lenet_bn"])
+def test_a_group_spread_over_two_processes_trains_as_each_run_alone(alone, fixture_data_dir, tmp_path):
+    """Seeds 3 and 4 under `--distributed`, two processes of one device each (as two hosts): each
+    run on the other's host's device too is its run alone, as in one process."""
+    _, runs = alone
+    port = _free_port()
+    processes = [_train(tmp_path / "run", fixture_data_dir, "--seeds", "3-4", "--distributed", "--coordinator",
+                        f"127.0.0.1:{port}", "--num-processes", "2", "--process-id", str(index)) for index in range(2)]
+    for process in processes:
+        _finish(process)
+    _assert_same_run(tmp_path / "run", runs[3])
+    _assert_same_run(tmp_path / "run-seed4", runs[4])
 
 
 def _checkpointed(workdir: Path) -> list[int]:

@@ -2,7 +2,6 @@
 time, atomic files, repaired logs, checkpoints verified by their digest, filesystem problems reported."""
 
 import errno
-import json
 import os
 import shutil
 import signal
@@ -18,7 +17,7 @@ import pytest
 from jaxmnist import checkpoint, train
 from jaxmnist import config as config_lib
 from jaxmnist import workdir as workdir_lib
-from jaxmnist.errors import RunWarning, UserError
+from jaxmnist.errors import UserError
 from jaxmnist.report import runs
 from jaxmnist.train.programs import Programs
 

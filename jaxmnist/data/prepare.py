@@ -19,7 +19,6 @@ import functools
 import importlib.util
 import json
 import os
-import shutil
 import socket
 import sys
 import tempfile

@@ -234,9 +234,9 @@ def _check_finite(runs: list[_Run], totals: list[dict], epoch: int):
                             f"stopped: {kept}")
 
 
-def _host_totals(totals: dict, runs: int) -> list[dict]:
+def _host_totals(engine: programs.Programs, totals: dict, runs: int) -> list[dict]:
     """Each run's running sums, read from the devices once."""
-    values = {key: np.asarray(value).reshape(runs) for key, value in totals.items()}
+    values = {key: value.reshape(runs) for key, value in engine.fetch(totals).items()}
     return [{key: value[run] for key, value in values.items()} for run in range(runs)]
 
 
@@ -380,9 +380,9 @@ def _train_in_workdirs(runs: list[_Run], force: bool, is_writer: bool) -> list[l
                     if is_writer:
                         tqdm.write(f"first step done {startup:.1f} s after the process started")
                 if itstime(log_every, before, step):
-                    run_totals = _host_totals(totals, len(runs))
+                    run_totals = _host_totals(engine, totals, len(runs))
                     _check_finite(runs, run_totals, epoch)
-                    rates = np.asarray(rate).reshape(len(runs))
+                    rates = engine.fetch(rate).reshape(len(runs))
                     live = [summarise(one) for one in run_totals]
                     bar.show(loss=f"{live[0]['loss']:.4f}", acc=f"{live[0]['accuracy']:.2f}%")
                     for index, run in enumerate(runs):
@@ -391,7 +391,7 @@ def _train_in_workdirs(runs: list[_Run], force: bool, is_writer: bool) -> list[l
                                            "learning_rate": float(rates[index])})
                 periodic = itstime(checkpoint_every, before, step) and batch_index < data.batches_per_epoch
                 if stop.signum is not None or periodic:
-                    run_totals = _host_totals(totals, len(runs))
+                    run_totals = _host_totals(engine, totals, len(runs))
                     _check_finite(runs, run_totals, epoch)
                     _save(runs, engine, step, state, checkpoint.Progress(epoch, batch_index, None, None,
                                                                         time.time() - epoch_started), run_totals)
@@ -402,11 +402,11 @@ def _train_in_workdirs(runs: list[_Run], force: bool, is_writer: bool) -> list[l
                     raise Interrupted(stop.signum, f"stopped by {name} after step {step} (epoch {epoch}); "
                                                    "checkpoint saved. Rerun the same command to resume.")
             bar.close()
-            run_totals = _host_totals(totals, len(runs))
+            run_totals = _host_totals(engine, totals, len(runs))
             _check_finite(runs, run_totals, epoch)
             # The rate of the epoch's last update, read from the state: a run resumed from a save
             # after the epoch's last batch has no step of its own here.
-            rates = np.asarray(state.learning_rate()).reshape(len(runs))
+            rates = engine.fetch(state.learning_rate()).reshape(len(runs))
             evaluations = data.evaluate(state, engine.stack([eval_key(seed, step) for seed in seeds]))
             seconds = last_epoch_seconds = time.time() - epoch_started
             for index, run in enumerate(runs):

@@ -236,6 +236,13 @@ class Programs:
                                     out_shardings=self.replicated)
         return self._unstack(tree)
 
+    def fetch(self, tree):
+        """Values on the devices as host arrays, in every process whole: a group's runs may sit on
+        other processes' devices (`jax.distributed`), which np.asarray cannot read."""
+        if not hasattr(self, "_gather"):
+            self._gather = jax.jit(lambda tree: tree, out_shardings=self.replicated)
+        return jax.tree.map(np.asarray, self._gather(tree))
+
     def group_roots(self, seeds: list[int]) -> tuple[jax.Array, jax.Array]:
         """(augmentation roots, dropout roots) of each run's seed, stacked over the runs."""
         if self.runs is None:
@@ -305,8 +312,7 @@ class RunPrograms:
 
     def evaluate(self, state: TrainState, key) -> list[dict]:
         """Each run's {eval name: summarised metrics} (one entry for a run outside a group)."""
-        sums = {name: {metric: np.asarray(value) for metric, value in
-                       self.programs.eval_sums(program, state, split, blocks, key).items()}
+        sums = {name: self.programs.fetch(self.programs.eval_sums(program, state, split, blocks, key))
                 for name, (program, split, blocks) in self.evaluations.items()}
         if self.programs.runs is None:
             return [{name: summarise(values) for name, values in sums.items()}]

@@ -10,7 +10,6 @@ import ml_collections
 import numpy as np
 from tqdm import tqdm
 
-from jaxmnist import config as config_lib
 from jaxmnist.train import programs
 from jaxmnist.train.run_config import check_run
 from jaxmnist.train.steps import eval_key, zero_totals
@@ -125,7 +124,8 @@ def estimate(configs: list[ml_collections.ConfigDict], runs_per_device: int | No
     epoch_seconds = step_seconds * run.batches_per_epoch + evaluation
     # The warm-up's first block and evaluation also did work an epoch does: only the rest is startup.
     startup = max(0.0, setup - step_seconds * run.steps_per_dispatch - evaluation)
-    return {"experiment": ", ".join(dict.fromkeys(run_config.experiment for run_config in configs)), "runs": len(configs), "runs_per_wave": wave, "epochs": config.epochs,
+    return {"experiment": ", ".join(dict.fromkeys(run_config.experiment for run_config in configs)),
+            "runs": len(configs), "runs_per_wave": wave, "epochs": config.epochs,
             "steps_per_epoch": run.batches_per_epoch,
             "steps_timed": blocks * run.steps_per_dispatch, "step_seconds": step_seconds,
             "evaluation_seconds": evaluation, "epoch_seconds": epoch_seconds, "startup_seconds": startup,
