@@ -24,6 +24,7 @@ from jaxmnist import config as config_lib
 from jaxmnist.errors import UserError
 from jaxmnist.inference.load import load_trained
 from jaxmnist.train import train_group
+from jaxmnist.train.programs import Programs
 
 CONFIG = Path(__file__).resolve().parent / "configs" / "tiny_lenet_bn.py"
 REPO = Path(__file__).resolve().parent.parent
@@ -187,6 +188,23 @@ def test_experiments_of_other_dropout_rates_train_as_one_group(alone, fixture_da
     _assert_same_run(tmp_path / "runs" / CONFIG.stem, runs[3], bits=False)
     recorded = json.loads((tmp_path / "runs" / lower_rate.stem / "config.json").read_text())
     assert (recorded["experiment"], recorded["model_overrides"]) == (str(lower_rate), {"dropout_rate": 0.25})
+
+
+def test_models_that_differ_only_in_their_initialisation_share_one_forward_pass():
+    """Each run initialises its own model; def_net and tmp_xavier (Xavier init) compute the same and
+    share one branch of the program, dro_net_25 (dropout after fc1) has its own; likewise best_net_bn,
+    bn_kaiming and bn_xavier (other weight initialisations) against best_net (with dropout)."""
+    def engine(*names):
+        configs = [config_lib.load_experiment(f"activations/{name}") for name in names]
+        return Programs(configs[0], runs=len(configs), run_configs=configs)
+
+    first = engine("def_net", "tmp_xavier", "dro_net_25")
+    assert (len(first.modules), first.model_choices, len(first.forwards), first.forward_choices) == \
+        (3, [0, 1, 2], 2, [0, 0, 1])
+    states = first.unstack(first.stack_states([first.init_state(0, run) for run in range(3)]))
+    assert [int(state.model_choice) for state in states] == [0, 0, 1]
+    second = engine("best_net", "best_net_bn", "bn_kaiming", "bn_xavier")
+    assert (len(second.forwards), second.forward_choices) == (2, [0, 1, 1, 1])
 
 
 def _free_port() -> int:

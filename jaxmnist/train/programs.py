@@ -88,7 +88,9 @@ class Programs:
         # different optimizers: each run's own is chosen inside the one program.
         self.modules, self.model_choices = model_choices(run_configs or [config])
         self.module = self.modules[0]
-        self.apply_fn = self.module.apply if len(self.modules) == 1 else models.one_per_run(self.modules)
+        # Models that differ only in their initialisation share one forward pass (a vmapped group runs each once).
+        self.forwards, self.forward_choices = forward_choices(self.modules)
+        self.apply_fn = self.module.apply if len(self.forwards) == 1 else models.one_per_run(self.forwards)
         self.optimizers, self.choices = optimizer_choices(run_configs or [config])
         self.tx = self.optimizers[0] if len(self.optimizers) == 1 else optim.one_per_run(self.optimizers)
         self.all_finite = jax.jit(lambda tree: jnp.all(jnp.array(
@@ -202,8 +204,9 @@ class Programs:
         if len(self.optimizers) > 1:
             states = [state.replace(opt_state=optim.ChosenState(np.int32(choice), state.opt_state))
                       for state, choice in zip(states, self.choices)]
-        if len(self.modules) > 1:
-            states = [state.replace(model_choice=np.int32(choice)) for state, choice in zip(states, self.model_choices)]
+        if len(self.forwards) > 1:
+            states = [state.replace(model_choice=np.int32(self.forward_choices[choice]))
+                      for state, choice in zip(states, self.model_choices)]
         return self.stack(states)
 
     def unstack_states(self, state: TrainState) -> list[TrainState]:
@@ -320,11 +323,11 @@ class RunPrograms:
                  for name, values in sums.items()} for run in range(self.programs.runs)]
 
 
-def _distinct(run_configs: list, setting) -> tuple[list, list[int]]:
-    """(the first run config of each distinct `setting(config)`, the number of each run's)."""
-    settings = [json.dumps(setting(config), sort_keys=True, default=str) for config in run_configs]
+def _distinct(items: list, setting) -> tuple[list, list[int]]:
+    """(the first item of each distinct `setting(item)`, the number of each item's)."""
+    settings = [json.dumps(setting(item), sort_keys=True, default=str) for item in items]
     distinct = list(dict.fromkeys(settings))
-    return [run_configs[settings.index(one)] for one in distinct], [distinct.index(one) for one in settings]
+    return [items[settings.index(one)] for one in distinct], [distinct.index(one) for one in settings]
 
 
 def model_choices(run_configs: list) -> tuple[list, list[int]]:
@@ -346,6 +349,24 @@ def model_choices(run_configs: list) -> tuple[list, list[int]]:
                 raise UserError(f"the runs' models differ in the shapes of their variables ({described(firsts[0])}, "
                                 f"{described(config)}): train them as separate groups")
     return members, choices
+
+
+def forward_choices(members: list) -> tuple[list, list[int]]:
+    """(the members whose forward passes differ, the number of each member's among them).
+
+    Two modules compute the same where their traced forward passes, in training and in evaluation,
+    are the same program: so do models that differ only in their initialisation (def_net and
+    tmp_xavier), not models of other rates.
+    """
+    def traced(member) -> str:
+        unbound = member.clone(batch_norm_axis_name=None) if hasattr(member, "batch_norm_axis_name") else member
+        variables = jax.eval_shape(functools.partial(models.init_variables, unbound), jax.random.key(0))
+        images = jax.ShapeDtypeStruct((2, *models.INPUT_SHAPE), jnp.float32)
+        mutable = ["batch_stats"] if "batch_stats" in variables else False
+        return "\n".join(str(jax.make_jaxpr(functools.partial(unbound.apply, train=train, mutable=mutable))(
+            variables, images, rngs={"dropout": jax.random.key(0)})) for train in (True, False))
+
+    return (members, [0]) if len(members) == 1 else _distinct(members, traced)
 
 
 def optimizer_choices(run_configs: list) -> tuple[list, list[int]]:
