@@ -309,7 +309,7 @@ def test_runs_at_different_steps_are_refused_and_kept(alone, fixture_data_dir, t
     (("--seeds", "1,x"), "must be seeds such as 0-7 or 1,4,9"),
     (("--seeds", "1,1"), "names a seed twice"),
     (("--seeds", "1-2", "--seed", "4"), "give the seeds once"),
-    (("--runs-per-device", "2",), "--runs-per-device goes with --seeds or --sweep"),
+    (("--runs-per-device", "2",), "--runs-per-device goes with --seeds, --sweep or several experiments"),
     (("--sweep", "optimizer.learning_rate="), "gives optimizer.learning_rate no values"),
     (("--sweep", "optimizer.learning_rate=0.01,-1"), "optimizer.learning_rate must be"),
     (("--sweep", "batch_size=32,64"), "these differ in batch_size"),
@@ -336,7 +336,6 @@ def test_bad_group_requests_are_one_error_line_and_write_nothing(arguments, mess
 @pytest.mark.parametrize("arguments, message", [
     ((str(CONFIG), str(CONFIG), "--workdir", "run"), "several experiments write each to its own workdir: give --dir"),
     ((str(CONFIG), "--workdir", "run", "--dir", "runs"), "give --workdir (one experiment's) or --dir"),
-    ((str(CONFIG),), "--workdir is required (or --dir, or --dry-run"),
 ])
 def test_where_a_group_of_experiments_writes_is_checked_first(arguments, message, capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)

@@ -61,7 +61,7 @@ def test_dry_run_estimates_the_configured_epochs_and_writes_no_workdir(fixture_d
 
 
 @pytest.mark.parametrize(("extra", "message"), [
-    ([], "error: --workdir is required (or --dry-run to estimate how long the run takes)"),
+    ([], "error: --workdir is required (or --dir, or --dry-run to estimate how long the run takes)"),
     (["--workdir", "unused", "--json"], "error: --json goes with --dry-run"),
 ])
 def test_train_without_workdir_or_with_json_alone_is_one_error_line(extra, message, capsys):
