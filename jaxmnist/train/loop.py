@@ -253,6 +253,10 @@ def _save(runs: list[_Run], engine: programs.Programs, step: int, state, progres
             progress, history=run.history, devices=engine.data_devices,
             totals=None if totals is None else {key: float(value) for key, value in totals[index].items()})
         checkpoint.save(run.manager, step, run_state, run_progress, None if metrics is None else metrics[index])
+        if len(runs) > 1 and jax.process_count() > 1:
+            # Each manager's background save ends with a barrier of every process; two at once
+            # reached them in different orders on two processes and deadlocked (orbax, jax 0.11).
+            run.manager.wait_until_finished()
         run.first_save_done = True
 
 
