@@ -110,15 +110,10 @@ def grouped_runs(names: list[str], seeds: int, skip: int, directory: Path) -> li
 def _resumed_steps(directory: Path, workdirs: list[str], epochs: int) -> set[int]:
     """The newest saved step of each unfinished run among `workdirs` (0 where none was saved)."""
     from jaxmnist import checkpoint
-    from jaxmnist.report import runs
+    from jaxmnist.train.loop import complete_rows
 
-    steps = set()
-    for workdir in workdirs:
-        saved = checkpoint.saved_steps(directory / workdir)
-        rows = runs.epoch_rows(directory / workdir) if saved else []
-        if not (rows and rows[-1]["epoch"] >= epochs and rows[-1]["step"] == saved[-1]):
-            steps.add(saved[-1] if saved else 0)
-    return steps
+    return {(checkpoint.saved_steps(directory / workdir) or [0])[-1] for workdir in workdirs
+            if complete_rows(directory / workdir, epochs) is None}
 
 
 def seed_workdirs(name: str, seeds: int, skip: int = 0) -> list[str]:

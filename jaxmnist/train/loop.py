@@ -139,13 +139,20 @@ def _complete_history(config: ml_collections.ConfigDict, workdir: Path, force: b
 
     A group leaves its complete runs out, as a run alone trains nothing in a complete workdir: the
     others may then be fresh (more seeds beside one run already made)."""
-    steps = checkpoint.saved_steps(workdir)
-    rows = runs_lib.epoch_rows(workdir) if steps else []
-    if not rows or rows[-1]["epoch"] < config.epochs or rows[-1]["step"] != steps[-1]:
+    rows = complete_rows(workdir, config.epochs)
+    if rows is None:
         return None
     check_config(workdir, config, force)  # another config's run is refused, as the run alone refuses it
     _report_complete(workdir, rows[-1]["epoch"], config.epochs)
     return rows
+
+
+def complete_rows(workdir: Path, epochs: int) -> list[dict] | None:
+    """The epoch rows of `workdir` if it holds a run of `epochs` epochs whose newest checkpoint is its
+    last epoch's, else None; read from its files, without opening a checkpoint."""
+    steps = checkpoint.saved_steps(workdir)
+    rows = runs_lib.epoch_rows(workdir) if steps else []
+    return rows if rows and rows[-1]["epoch"] >= epochs and rows[-1]["step"] == steps[-1] else None
 
 
 def _report_complete(workdir: Path, epochs_done: int, epochs: int):
