@@ -13,7 +13,7 @@ waves). Each side compiles and trains one warm-up block, then `--steps` timed st
 evaluates: an epoch is the epoch's steps at the timed pace plus its evaluation. The N runs one
 after another take N epochs of the run alone; the group takes its waves' epochs.
 `throughput_ratio` is the first over the second (above 1: the group does more per second).
-The run alone is measured once per repeat, then each N in turn (`--repeats` times), and each
+Each repeat measures every recipe alone, then each N (in the order given) for every recipe; each
 figure is the median of its repeats; `--json-out FILE` rewrites FILE after every measurement.
 """
 
@@ -89,21 +89,22 @@ def main() -> int:
         return {"environment": environment, "steps": args.steps, "repeats": args.repeats,
                 "results": list(rows.values())}
 
-    for experiment in args.recipes:
-        # The run alone is measured once per repeat, then each group in turn: the sides alternate.
-        alone, groups = [], {runs: [] for runs in args.runs}
-        for _ in range(args.repeats):
-            alone.append(estimate(_configs(experiment, 1, args), steps=args.steps))
-            for runs in args.runs:
-                groups[runs].append(estimate(_configs(experiment, runs, args), args.runs_per_device, steps=args.steps))
-                rows[experiment, runs] = _row(experiment, runs, alone, groups[runs])
+    # N by N across the recipes: a run stopped at its time limit has the first N of every recipe.
+    alone = {experiment: [] for experiment in args.recipes}
+    groups = {(experiment, runs): [] for runs in args.runs for experiment in args.recipes}
+    for _ in range(args.repeats):
+        for experiment in args.recipes:
+            alone[experiment].append(estimate(_configs(experiment, 1, args), steps=args.steps))
+        for runs in args.runs:
+            for experiment in args.recipes:
+                groups[experiment, runs].append(
+                    estimate(_configs(experiment, runs, args), args.runs_per_device, steps=args.steps))
+                row = rows[experiment, runs] = _row(experiment, runs, alone[experiment], groups[experiment, runs])
                 if args.json_out:
                     Path(args.json_out).write_text(json.dumps(report(), indent=2))
-        for runs in args.runs:
-            row = rows[experiment, runs]
-            print(f"{experiment}: {runs} run(s): one after another {row['one_after_another_epoch_seconds']:.1f} s "
-                  f"an epoch, as a group {row['group_epoch_seconds']:.1f} s: {row['throughput_ratio']:.2f}x",
-                  file=sys.stderr, flush=True)
+                print(f"{experiment}: {runs} run(s): one after another {row['one_after_another_epoch_seconds']:.1f} s "
+                      f"an epoch, as a group {row['group_epoch_seconds']:.1f} s: {row['throughput_ratio']:.2f}x",
+                      file=sys.stderr, flush=True)
     if args.json:
         print(json.dumps(report(), indent=2))
     else:

@@ -1,21 +1,23 @@
 """One call on a lent GPU machine, inside 9 minutes with its setup; each phase's JSON goes to --out as it ends.
 
 Usage (scripts/device_session.sh installs the carried wheels, then runs this):
-    python scripts/device_session.py --out $OUT [--phases check ab many_runs reproduce] [--seconds 540]
+    python scripts/device_session.py --out $OUT [--phases many_runs check ab reproduce] [--seconds 540]
+        [--plan check=390 ...]
     python scripts/device_session.py --dry-run --out /tmp/session     # every phase at toy size on the CPU
 
 Phases, in this order:
+    many_runs  scripts/benchmark_runs.py, N runs as a group against one after another: many_runs.json
     check      scripts/accelerator_check.py to its end, in two calls: the correctness phases (environment,
                unit_tests, parity) compiled cheaply (--xla_gpu_autotune_level=0), then the timed ones
                (benchmark, epoch, determinism) at the default flags: check.json, both reports
     ab         the epoch of notebook 002's and 003's recipes under each XLA:GPU flag choice (FLAG_CHOICES),
                choices alternating within each pair (A/B/A/B); per run: the cold (then cached) start, the
                second epoch's seconds, and whether the rerun wrote the same metrics.jsonl: ab.json
-    many_runs  scripts/benchmark_runs.py, N runs as a group against one after another: many_runs.json
-    reproduce  scripts/reproduce.py for the time left, stopped cleanly: reproduce.json, runs.tar.gz
+    reproduce  scripts/reproduce.py for the time left, stopped cleanly: reproduce.json, runs.tar.gz (each
+               run's records and its last checkpoint, so that it can be resumed elsewhere)
 session.json holds every phase's status as it goes; logs.tar.gz every log. Eight files at most come back.
-A phase gets its share of the seconds (PLAN); a run that would not end in its phase's time is not
-started, and the JSON says which ones were left out.
+A phase gets its share of the seconds (PLAN, --plan); one planned at 0 s is skipped. A run that would not
+end in its phase's time is not started, and the JSON says which ones were left out.
 """
 
 import argparse
@@ -35,10 +37,10 @@ sys.path.insert(0, str(REPO))
 
 from jaxmnist import runtime  # noqa: E402  (the checkout's jaxmnist, also where it is not installed)
 
-PHASES = ("check", "ab", "many_runs", "reproduce")
+PHASES = ("many_runs", "check", "ab", "reproduce")
 # Seconds per phase out of 540 (9 minutes), the setup of device_session.sh included; reproduce takes the rest.
-PLAN = {"check": 390, "ab": 0, "many_runs": 150}
-DRY_RUN_PLAN = {"check": 1200, "ab": 900, "many_runs": 600}
+PLAN = {"many_runs": 300, "check": 0, "ab": 0}
+DRY_RUN_PLAN = {"many_runs": 600, "check": 1200, "ab": 900}
 CHECK_CALLS = {  # name: (phases, --timeout overrides, XLA:GPU flags)
     "check_correctness": (("environment", "unit_tests", "parity"), ("unit_tests=110", "parity=50"),
                           {"xla_gpu_autotune_level": "0"}),
@@ -72,14 +74,15 @@ MANY_RUNS = ("--recipes", "net8k/net_bn_dropout_aug", "lenet/lenet_deep_aug", "-
              "--repeats", "1")
 DRY_RUN_MANY_RUNS = ("--recipes", "tests/configs/tiny_lenet_bn.py", "--runs", "1", "2", "--steps", "4",
                      "--repeats", "1")
+RETURNED_FILE_BYTES = 15 * 2**20  # the device tool brings back files of 16 MiB at most
 FIRST_RUN_GUESS_SECONDS = 60  # a run's seconds before one of its recipe has been timed
 
-# What docs/RESULTS.md lists as not run yet, in turn: two more seeds of each notebook 003 run with a
-# printed number, then the qualitative runs not made on the CPU.
-REPRODUCTIONS = (("--seeds", "3", "--skip-seeds", "1", "lenet/lenet_deep_cosine_lr1e-3",
+# What docs/RESULTS.md lists as not run yet, in turn: three seeds of the runs never completed on the CPU,
+# then two more seeds of each notebook 003 run with a printed number.
+REPRODUCTIONS = (("--seeds", "3", "lenet/lenet_deep_aug", "lenet/lenet_deep_aug_erase"),
+                 ("--seeds", "3", "--skip-seeds", "1", "lenet/lenet_deep_cosine_lr1e-3",
                   "lenet/lenet_deep_cosine_aug_b100", "lenet/lenet_deep_triangular_1000",
-                  "lenet/lenet_deep_triangular_2500", "lenet/lenet_deep_triangular2", "lenet/simple_net_warm_restarts"),
-                 ("lenet/lenet_deep_aug", "lenet/lenet_deep_aug_erase"))
+                  "lenet/lenet_deep_triangular_2500", "lenet/lenet_deep_triangular2", "lenet/simple_net_warm_restarts"))
 DRY_RUN_REPRODUCTIONS = (("--epochs", "1", "--limit-train", "256", "net8k/net_bn"),)
 
 
@@ -98,7 +101,7 @@ class Session:
         self.work = Path(tempfile.mkdtemp(prefix="device_session_"))
         self.logs = self.work / "logs"
         self.logs.mkdir()
-        self.plan = dict(DRY_RUN_PLAN if self.dry_run else PLAN)
+        self.plan = {**(DRY_RUN_PLAN if self.dry_run else PLAN), **args.plan}
         self.deadline = args.started + args.seconds
         self.report = {"dry_run": self.dry_run, "seconds_budget": args.seconds, "plan": self.plan,
                        "phases": {name: {"status": "pending"} for name in args.phases}}
@@ -158,7 +161,8 @@ def check_phase(session: Session) -> dict:
         if session.dry_run:
             command.append("--dry-run")
         # The check's own timeouts end its phases; this limit only catches a check that hangs between them.
-        entries[name] = session.run(command, name, timeout=session.plan["check"], xla_gpu_flags=flags)
+        entries[name] = session.run(command, name, timeout=min(session.plan["check"], session.left()),
+                                    xla_gpu_flags=flags)
         if report.exists():
             entries[name]["report"] = json.loads(report.read_text())
         write_json(session.out / "check.json", {"calls": entries})
@@ -219,6 +223,22 @@ def many_runs_phase(session: Session) -> dict:
     return {**entry, "result": json.loads(result.read_text()) if result.exists() else None}
 
 
+def _run_records(root: Path, last_checkpoint: bool):
+    """A tar filter for the runs under root: their records without TensorBoard's events, with each
+    run's last checkpoint (what resumes it elsewhere) or none."""
+    def keep(info: tarfile.TarInfo) -> tarfile.TarInfo | None:
+        parts = Path(info.name).parts
+        if "tensorboard" in parts or ("checkpoints" in parts and not last_checkpoint):
+            return None
+        if "checkpoints" in parts[:-1]:
+            at = parts.index("checkpoints")
+            saved = [int(path.name) for path in (root / Path(*parts[:at + 1])).iterdir() if path.name.isdigit()]
+            if parts[at + 1].isdigit() and int(parts[at + 1]) != max(saved):
+                return None
+        return info
+    return keep
+
+
 def reproduce_phase(session: Session) -> dict:
     """Each list of runs in turn, 4 at a time, until 25 s before the end: time to stop them with SIGTERM,
     let them save a checkpoint (20 s at most) and pack their records."""
@@ -233,14 +253,27 @@ def reproduce_phase(session: Session) -> dict:
                    "--stop-after", str(round(seconds)), *experiments]
         calls.append({**session.run(command, "reproduce", timeout=seconds + 20), "experiments": list(experiments)})
     if runs.exists():
-        with tarfile.open(session.out / "runs.tar.gz", "w:gz") as archive:
-            archive.add(runs, arcname="runs", filter=lambda info: None if any(
-                part in ("checkpoints", "tensorboard") for part in Path(info.name).parts) else info)
+        packed = session.out / "runs.tar.gz"
+        for last_checkpoint in (True, False):  # without checkpoints where they make it too large to come back
+            with tarfile.open(packed, "w:gz") as archive:
+                archive.add(runs, arcname="runs", filter=_run_records(runs.parent, last_checkpoint))
+            if packed.stat().st_size <= RETURNED_FILE_BYTES:
+                break
     workdirs = sorted(str(path.parent.relative_to(runs)) for path in runs.rglob("metrics.jsonl"))
     return {"calls": calls, "workdirs": workdirs}
 
 
 PHASE_FUNCTIONS = {"check": check_phase, "ab": ab_phase, "many_runs": many_runs_phase, "reproduce": reproduce_phase}
+
+
+def _planned(value: str) -> tuple[str, float]:
+    name, _, seconds = value.partition("=")
+    try:
+        if name in PLAN and float(seconds) >= 0:
+            return name, float(seconds)
+    except ValueError:
+        pass
+    raise argparse.ArgumentTypeError(f"{value!r} is not PHASE=SECONDS with PHASE one of {', '.join(PLAN)}")
 
 
 def main(argv=None) -> int:
@@ -253,7 +286,10 @@ def main(argv=None) -> int:
                         help="when the call started (seconds since the epoch; device_session.sh passes it)")
     parser.add_argument("--data-source", type=Path, help="MNIST's IDX files (default: .device/data; "
                                                           "tests/fixtures in a dry run)")
+    parser.add_argument("--plan", nargs="+", type=_planned, default=[], metavar="PHASE=SECONDS",
+                        help=f"a phase's seconds instead of PLAN's ({', '.join(f'{k}={v}' for k, v in PLAN.items())})")
     args = parser.parse_args(argv)
+    args.plan = dict(args.plan)
     args.out.mkdir(parents=True, exist_ok=True)
     session = Session(args)
     prepare = [sys.executable, "-m", "jaxmnist.cli", "data", "prepare", "--source", str(session.data_source),
@@ -266,6 +302,9 @@ def main(argv=None) -> int:
     try:
         for name in args.phases:
             started = time.time()
+            if session.plan.get(name) == 0:
+                session.finish_phase(name, {"status": "skipped", "seconds": 0})
+                continue
             try:
                 result = PHASE_FUNCTIONS[name](session)
                 entry = {"status": "skipped" if "skipped" in result else result.get("status", "ok")}
