@@ -5,6 +5,7 @@ import json
 import os
 import subprocess
 import sys
+import tarfile
 from pathlib import Path
 
 import pytest
@@ -164,3 +165,22 @@ def test_the_device_session_rehearsal_writes_every_phase_json(tmp_path):
     reproduce = json.loads((out / "reproduce.json").read_text())
     assert [call["status"] for call in reproduce["calls"]] == ["ok"] and reproduce["workdirs"] == ["net8k/net_bn"]
     assert (out / "runs.tar.gz").stat().st_size > 0 and (out / "logs.tar.gz").stat().st_size > 0
+
+
+def test_the_runs_that_come_back_hold_each_runs_last_checkpoint_and_no_events(tmp_path):
+    session = _load(SCRIPTS / "device_session.py")
+    run = tmp_path / "runs" / "lenet" / "lenet_deep_aug-seed1"
+    for path in ("metrics.jsonl", "checkpoints/900/state/data", "checkpoints/1800/state/data",
+                 "checkpoints/1800/commit_success.txt", "tensorboard/events.out"):
+        (run / path).parent.mkdir(parents=True, exist_ok=True)
+        (run / path).write_text("x")
+    for last_checkpoint, expected in ((True, {"metrics.jsonl", "checkpoints/1800/state/data",
+                                              "checkpoints/1800/commit_success.txt"}),
+                                      (False, {"metrics.jsonl"})):
+        archive = tmp_path / f"runs-{last_checkpoint}.tar.gz"
+        with tarfile.open(archive, "w:gz") as packed:
+            packed.add(tmp_path / "runs", arcname="runs", filter=session._run_records(tmp_path, last_checkpoint))
+        with tarfile.open(archive) as packed:
+            files = {str(Path(member.name).relative_to("runs/lenet/lenet_deep_aug-seed1"))
+                     for member in packed.getmembers() if member.isfile()}
+        assert files == expected
