@@ -7,6 +7,7 @@ Usage:
     python scripts/reproduce.py --dir workdirs/repro --seeds 3 --skip-seeds 1 lenet/lenet_deep_triangular2
     python scripts/reproduce.py --dir workdirs/repro --parallel 8 --stop-after 1800 lenet/   # a lent GPU
     python scripts/reproduce.py --dir /tmp/smoke --epochs 1 --limit-train 256 net8k/   # a quick smoke run
+    python scripts/reproduce.py --dir workdirs/repro --seeds 3 --dry-run activations/ lenet/   # how long, here
 
 With `--seeds N`, each experiment also runs with seeds S+1 .. S+N-1 (S: the
 config's seed) in DIR/<experiment>-seed<seed>; `compare` shows their mean and std.
@@ -22,10 +23,12 @@ skips finished ones, so the script can be stopped (Ctrl-C, SIGTERM, preemption) 
 again at any time. `--parallel N` trains N processes at once (small models leave a GPU mostly
 idle), each writing its output to DIR/<experiment>.log. `--stop-after SECONDS` starts
 no run after that time and stops the running ones with SIGTERM, so that they save
-a checkpoint: for a machine lent for a fixed time.
+a checkpoint: for a machine lent for a fixed time. `--dry-run` writes nothing: it measures each
+process's `jaxmnist train --dry-run` estimate here, one at a time, and adds them up.
 """
 
 import argparse
+import json
 import signal
 import subprocess
 import sys
@@ -122,6 +125,31 @@ def seed_workdirs(name: str, seeds: int, skip: int = 0) -> list[str]:
     return [name if seed is None or k == 0 else f"{name}-seed{seed + k}" for k in range(skip, seeds)]
 
 
+def estimate(runs: list[tuple[str, str, list[str]]], passed: list[str]) -> int:
+    """Each process's `jaxmnist train --dry-run` estimate, one at a time, and their sum (from the start)."""
+    from jaxmnist.train.progress import format_duration
+
+    total, steps, trained, failed = 0.0, 0, 0, []
+    for index, (label, _, arguments) in enumerate(runs, 1):
+        result = subprocess.run([sys.executable, "-m", "jaxmnist.cli", "train", *arguments, *passed,
+                                 "--dry-run", "--json"], capture_output=True, text=True)
+        if result.returncode != 0:
+            failed.append(label)
+            print(f"[{index}/{len(runs)}] {label}: {(result.stderr.strip().splitlines() or ['failed'])[-1]}",
+                  flush=True)
+            continue
+        process = json.loads(result.stdout)
+        waves = -(-process["runs"] // process["runs_per_wave"])
+        total, trained = total + process["total_seconds"], trained + process["runs"]
+        steps += waves * process["epochs"] * process["steps_per_epoch"]
+        print(f"[{index}/{len(runs)}] {label}: {process['runs']} run(s) in {waves} wave(s), {process['epochs']} "
+              f"epochs of {process['steps_per_epoch']} steps, {process['epoch_seconds']:.2f} s each after "
+              f"{process['startup_seconds']:.0f} s of startup: {format_duration(process['total_seconds'])}", flush=True)
+    print(f"{len(runs) - len(failed)} process(es), {trained} run(s), {steps:,} steps of their programs, one after "
+          f"another: about {format_duration(total)}" + (f" ({len(failed)} failed)" if failed else ""))
+    return 1 if failed else 0
+
+
 class _Pool:
     """Up to `parallel` runs at once; after a stop request none starts and the running ones save and exit."""
 
@@ -194,6 +222,8 @@ def main() -> int:
     parser.add_argument("--limit-train", type=int,
                         help="passed to `jaxmnist train`: the first N training examples (marks the runs as shortened)")
     parser.add_argument("--cpu-devices", help="passed to `jaxmnist train`")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="estimate each process's time here and their sum; writes nothing")
     args = parser.parse_args()
     for option, value in (("--seeds", args.seeds), ("--epochs", args.epochs), ("--limit-train", args.limit_train),
                           ("--parallel", args.parallel)):
@@ -213,6 +243,8 @@ def main() -> int:
                                          ("--epochs", args.epochs), ("--limit-train", args.limit_train),
                                          ("--cpu-devices", args.cpu_devices))
               if value is not None for flag in (option, str(value))]
+    if args.dry_run:
+        return estimate(runs, passed)
     pool = _Pool(args.parallel, args.stop_after)
     pool.run([(label, log_name, [sys.executable, "-m", "jaxmnist.cli", "train", *arguments, *passed])
               for label, log_name, arguments in runs], directory)

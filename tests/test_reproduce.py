@@ -43,6 +43,20 @@ def test_the_seeds_of_an_experiment_train_as_one_group(fixture_data_dir, tmp_pat
         assert '"epoch": 1' in (tmp_path / "net8k" / workdir / "metrics.jsonl").read_text()
 
 
+def test_a_dry_run_estimates_each_process_and_their_sum_and_writes_nothing(fixture_data_dir, tmp_path):
+    result = _reproduce("--dir", str(tmp_path / "runs"), "--data-dir", str(fixture_data_dir), "--epochs", "2",
+                        "--limit-train", "200", "--cpu-devices", "1", "--seeds", "2", "--dry-run",
+                        "activations/dro_net_25", "activations/dro_net_50")
+    assert result.returncode == 0, result.stderr
+    group, total = result.stdout.splitlines()
+    # 200 examples in batches of 64: 4 steps an epoch; 4 runs one per device (one CPU device).
+    assert group.startswith("[1/1] activations/dro_net_25, activations/dro_net_50 (seeds 0,1): 4 run(s) in 4 "
+                            "wave(s), 2 epochs of 4 steps, ")
+    assert total == f"1 process(es), 4 run(s), 32 steps of their programs, one after another: about " \
+                    f"{group.split(': ')[-1]}"
+    assert not (tmp_path / "runs").exists()
+
+
 def _script():
     spec = importlib.util.spec_from_file_location("reproduce", REPO / "scripts" / "reproduce.py")
     reproduce = importlib.util.module_from_spec(spec)
