@@ -21,6 +21,7 @@ end in its phase's time is not started, and the JSON says which ones were left o
 """
 
 import argparse
+import functools
 import json
 import os
 import shutil
@@ -226,14 +227,17 @@ def many_runs_phase(session: Session) -> dict:
 def _run_records(root: Path, last_checkpoint: bool):
     """A tar filter for the runs under root: their records without TensorBoard's events, with each
     run's last checkpoint (what resumes it elsewhere) or none."""
+    @functools.cache
+    def last_step(checkpoints: Path) -> int:  # read once per run, not once per file
+        return max(int(path.name) for path in (root / checkpoints).iterdir() if path.name.isdigit())
+
     def keep(info: tarfile.TarInfo) -> tarfile.TarInfo | None:
         parts = Path(info.name).parts
         if "tensorboard" in parts or ("checkpoints" in parts and not last_checkpoint):
             return None
         if "checkpoints" in parts[:-1]:
             at = parts.index("checkpoints")
-            saved = [int(path.name) for path in (root / Path(*parts[:at + 1])).iterdir() if path.name.isdigit()]
-            if parts[at + 1].isdigit() and int(parts[at + 1]) != max(saved):
+            if parts[at + 1].isdigit() and int(parts[at + 1]) != last_step(Path(*parts[:at + 1])):
                 return None
         return info
     return keep
