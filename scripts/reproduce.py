@@ -21,7 +21,8 @@ each in a process of their own, in the order given. `--no-group` trains every ru
 process of its own. Rerunning resumes every unfinished run from its last checkpoint and
 skips finished ones, so the script can be stopped (Ctrl-C, SIGTERM, preemption) and started
 again at any time. `--parallel N` trains N processes at once (small models leave a GPU mostly
-idle), each writing its output to DIR/<experiment>.log. `--stop-after SECONDS` starts
+idle), each writing its output to DIR/<experiment>.log and taking GPU memory as it needs it
+(XLA_PYTHON_CLIENT_PREALLOCATE=false, unless set). `--stop-after SECONDS` starts
 no run after that time and stops the running ones with SIGTERM, so that they save
 a checkpoint: for a machine lent for a fixed time. `--dry-run` writes nothing: it measures each
 process's `jaxmnist train --dry-run` estimate here, one at a time, and adds them up.
@@ -29,6 +30,7 @@ process's `jaxmnist train --dry-run` estimate here, one at a time, and adds them
 
 import argparse
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -150,6 +152,17 @@ def estimate(runs: list[tuple[str, str, list[str]]], passed: list[str]) -> int:
     return 1 if failed else 0
 
 
+def shared_gpu_environment() -> dict[str, str]:
+    """The environment for processes that share a GPU: JAX takes 75% of a GPU's memory per process
+    at its first operation, so a second process would run out of memory; it allocates what it uses
+    instead, unless the user chose how much each process takes."""
+    environment = dict(os.environ)
+    chosen = {"XLA_PYTHON_CLIENT_PREALLOCATE", "XLA_PYTHON_CLIENT_MEM_FRACTION", "XLA_CLIENT_MEM_FRACTION"}
+    if not chosen & set(environment):
+        environment["XLA_PYTHON_CLIENT_PREALLOCATE"] = "false"
+    return environment
+
+
 class _Pool:
     """Up to `parallel` runs at once; after a stop request none starts and the running ones save and exit."""
 
@@ -203,7 +216,7 @@ class _Pool:
             return subprocess.Popen(command)
         log.parent.mkdir(parents=True, exist_ok=True)
         with open(log, "a") as output:
-            return subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT)
+            return subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, env=shared_gpu_environment())
 
 
 def main() -> int:

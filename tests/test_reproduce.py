@@ -120,6 +120,20 @@ def test_stop_after_stops_the_running_run_with_sigterm_and_starts_no_other(tmp_p
     assert pool.failed == ["first (exit 143)", "second (not started)"]
 
 
+def test_parallel_processes_allocate_gpu_memory_as_they_need_it(tmp_path, monkeypatch):
+    reproduce = _script()
+    for name in ("XLA_PYTHON_CLIENT_PREALLOCATE", "XLA_PYTHON_CLIENT_MEM_FRACTION", "XLA_CLIENT_MEM_FRACTION"):
+        monkeypatch.delenv(name, raising=False)
+    probe = [sys.executable, "-c", "import os; print(os.environ.get('XLA_PYTHON_CLIENT_PREALLOCATE'))"]
+    pool = reproduce._Pool(parallel=2, stop_after=None)
+    pool.run([("first", "first", probe), ("second", "second", probe)], tmp_path)
+    monkeypatch.setenv("XLA_PYTHON_CLIENT_MEM_FRACTION", ".1")  # the user's own choice is kept
+    pool.run([("first", "first", probe)], tmp_path)
+    assert pool.failed == []
+    assert (tmp_path / "first.log").read_text() == "false\nNone\n"
+    assert (tmp_path / "second.log").read_text() == "false\n"
+
+
 @pytest.mark.parametrize(("argv", "message"), [
     (["--epochs", "0", "net8k/net_bn"], "error: --epochs must be at least 1, got 0"),
     (["--limit-train", "-5", "net8k/net_bn"], "error: --limit-train must be at least 1, got -5"),
