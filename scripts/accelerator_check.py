@@ -267,7 +267,7 @@ def compare_with_torch(name: str, device) -> dict:
     import torch
 
     from jaxmnist import models, torch_port
-    from jaxmnist.models import cpu_kernels
+    from jaxmnist.models import kernels
     from jaxmnist.torch_reference import TORCH_MODELS
 
     x = torch.randn(8, 1, 28, 28, generator=torch.Generator().manual_seed(1))
@@ -284,7 +284,7 @@ def compare_with_torch(name: str, device) -> dict:
                                             train=train, mutable=["batch_stats"], rngs={"dropout": jax.random.key(0)})
             return (outputs * weights.numpy()).sum(), (outputs, updates)
 
-        with cpu_kernels.enabled(jax.default_backend() == "cpu"), jax.default_matmul_precision("highest"):
+        with kernels.use("cpu" if jax.default_backend() == "cpu" else "xla"), jax.default_matmul_precision("highest"):
             grads, (outputs, updates) = jax.jit(jax.grad(weighted_sum, has_aux=True))(variables["params"])
         got = torch_port.to_torch(name, {"params": grads, **updates})
         for dtype in (torch.float32, torch.float64):

@@ -2,7 +2,8 @@
 
 Usage:
     python scripts/benchmark_runs.py [--recipes net8k/net_bn_dropout_aug lenet/lenet_deep_aug]
-        [--runs 1 2 4] [--steps 40] [--repeats 2] [--runs-per-device N] [--cpu-devices N] [--json]
+        [--runs 1 2 4] [--steps 40] [--repeats 2] [--runs-per-device N] [--cpu-devices N] [--kernels xla patches]
+        [--json]
     python scripts/benchmark_runs.py --json > docs/benchmark_runs.json                    # this CPU: N = 1, 2, 4
     python scripts/benchmark_runs.py --runs 1 4 16 64 --json > docs/h200/benchmark_runs.json   # a GPU
 
@@ -13,8 +14,11 @@ waves). Each side compiles and trains one warm-up block, then `--steps` timed st
 evaluates: an epoch is the epoch's steps at the timed pace plus its evaluation. The N runs one
 after another take N epochs of the run alone; the group takes its waves' epochs.
 `throughput_ratio` is the first over the second (above 1: the group does more per second).
-Each repeat measures every recipe alone, then each N (in the order given) for every recipe; each
-figure is the median of its repeats; `--json-out FILE` rewrites FILE after every measurement.
+`--kernels` measures the groups with each of the layers' kernels named (jaxmnist.models.kernels;
+'patches' is the candidate for vmapped runs), against the run alone with the default ones.
+Each repeat measures every recipe alone, then each N (in the order given) for every recipe and
+kernels; each figure is the median of its repeats; `--json-out FILE` rewrites FILE after every
+measurement.
 """
 
 import argparse
@@ -46,11 +50,12 @@ def _configs(experiment: str, runs: int, args):
 
 
 def _row(experiment: str, runs: int, alone: list[dict], group: list[dict]) -> dict:
-    """One recipe and N: the medians of the estimates so far, and the throughput ratio."""
+    """One recipe, N and kernels: the medians of the estimates so far, and the throughput ratio."""
     alone_epoch = statistics.median(result["epoch_seconds"] for result in alone)
     wave_epoch = statistics.median(result["epoch_seconds"] for result in group)
     waves = -(-runs // group[0]["runs_per_wave"])
     return {"experiment": experiment, "runs": runs, "runs_per_wave": group[0]["runs_per_wave"],
+            "kernels": group[0]["kernels"], "alone_kernels": alone[0]["kernels"],
             "alone_epoch_seconds": alone_epoch, "one_after_another_epoch_seconds": runs * alone_epoch,
             "group_epoch_seconds": waves * wave_epoch, "throughput_ratio": runs * alone_epoch / (waves * wave_epoch),
             "alone_step_seconds": statistics.median(result["step_seconds"] for result in alone),
@@ -66,6 +71,8 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--runs-per-device", type=int, help="as `jaxmnist train --runs-per-device`")
     parser.add_argument("--cpu-devices", type=runtime.device_count_argument)
+    parser.add_argument("--kernels", nargs="+", choices=("xla", "cpu", "patches"),
+                        help="the layers' kernels of the groups, each measured (default: the backend's)")
     parser.add_argument("--data-dir")
     parser.add_argument("--data-source")
     parser.add_argument("--json", action="store_true")
@@ -83,33 +90,39 @@ def main() -> int:
 
     environment = {"devices": f"{jax.device_count()} x {jax.devices()[0].device_kind}", "jax": jax.__version__,
                    "python": platform.python_version(), "cpus": runtime.usable_cores()}
-    rows = {}  # (recipe, N) -> its row, as measured so far
+    rows = {}  # (recipe, N, kernels) -> its row, as measured so far
 
     def report() -> dict:
         return {"environment": environment, "steps": args.steps, "repeats": args.repeats,
                 "results": list(rows.values())}
 
-    # N by N across the recipes: a run stopped at its time limit has the first N of every recipe.
+    # N by N across the recipes and kernels: a run stopped at its time limit has the first N of every recipe.
+    kernel_choices = args.kernels or [None]
     alone = {experiment: [] for experiment in args.recipes}
-    groups = {(experiment, runs): [] for runs in args.runs for experiment in args.recipes}
+    groups = {(experiment, runs, kernels): [] for runs in args.runs for experiment in args.recipes
+              for kernels in kernel_choices}
     for _ in range(args.repeats):
         for experiment in args.recipes:
             alone[experiment].append(estimate(_configs(experiment, 1, args), steps=args.steps))
         for runs in args.runs:
             for experiment in args.recipes:
-                groups[experiment, runs].append(
-                    estimate(_configs(experiment, runs, args), args.runs_per_device, steps=args.steps))
-                row = rows[experiment, runs] = _row(experiment, runs, alone[experiment], groups[experiment, runs])
-                if args.json_out:
-                    Path(args.json_out).write_text(json.dumps(report(), indent=2))
-                print(f"{experiment}: {runs} run(s): one after another {row['one_after_another_epoch_seconds']:.1f} s "
-                      f"an epoch, as a group {row['group_epoch_seconds']:.1f} s: {row['throughput_ratio']:.2f}x",
-                      file=sys.stderr, flush=True)
+                for kernels in kernel_choices:
+                    group = groups[experiment, runs, kernels]
+                    group.append(estimate(_configs(experiment, runs, args), args.runs_per_device, steps=args.steps,
+                                          kernels=kernels))
+                    row = rows[experiment, runs, kernels] = _row(experiment, runs, alone[experiment], group)
+                    if args.json_out:
+                        Path(args.json_out).write_text(json.dumps(report(), indent=2))
+                    print(f"{experiment}: {runs} run(s), {row['kernels']} kernels: one after another "
+                          f"{row['one_after_another_epoch_seconds']:.1f} s an epoch, as a group "
+                          f"{row['group_epoch_seconds']:.1f} s: {row['throughput_ratio']:.2f}x",
+                          file=sys.stderr, flush=True)
     if args.json:
         print(json.dumps(report(), indent=2))
     else:
         for row in rows.values():
-            print(f"{row['experiment']:<28} N={row['runs']:<3} alone {row['alone_epoch_seconds']:7.1f} s  "
+            print(f"{row['experiment']:<28} N={row['runs']:<3} {row['kernels']:<7} "
+                  f"alone {row['alone_epoch_seconds']:7.1f} s  "
                   f"N after another {row['one_after_another_epoch_seconds']:8.1f} s  group "
                   f"{row['group_epoch_seconds']:8.1f} s  ratio {row['throughput_ratio']:.2f}")
     return 0

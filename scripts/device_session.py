@@ -70,11 +70,12 @@ DRY_RUN_AB_PAIRS = (("deterministic", "autotune_0"),)
 AB_RECIPES = ("net8k/net_bn_dropout_aug", "lenet/lenet_deep_aug")
 DRY_RUN_AB_RECIPES = ("tests/configs/tiny_lenet_bn.py",)  # the engine tests' seconds-long run
 # Groups of N runs against N runs one after another: the GPU target (16 runs in at most twice one
-# run's epoch) first, and each row is kept as it is measured.
+# run's epoch) first, and each row is kept as it is measured. Each group runs with XLA's convolutions
+# (grouped ones when vmapped) and with patch_kernels' batched matrix products.
 MANY_RUNS = ("--recipes", "net8k/net_bn_dropout_aug", "lenet/lenet_deep_aug", "--runs", "16", "64", "4", "1",
-             "--repeats", "1")
+             "--repeats", "1", "--kernels", "xla", "patches")
 DRY_RUN_MANY_RUNS = ("--recipes", "tests/configs/tiny_lenet_bn.py", "--runs", "1", "2", "--steps", "4",
-                     "--repeats", "1")
+                     "--repeats", "1", "--kernels", "xla", "patches")
 RETURNED_FILE_BYTES = 15 * 2**20  # the device tool brings back files of 16 MiB at most
 FIRST_RUN_GUESS_SECONDS = 60  # a run's seconds before one of its recipe has been timed
 

@@ -17,7 +17,7 @@ import pytest
 
 from jaxmnist import models
 from jaxmnist.errors import UserError
-from jaxmnist.models import cpu_kernels
+from jaxmnist.models import kernels as layer_kernels
 from jaxmnist.report import model_tables
 from jaxmnist.models.layers import (BatchNorm, BatchNorm1d, BatchNorm2d, Conv2d, Dropout, Dropout2d, Linear, bernoulli,
                                     flatten, max_pool2d)
@@ -306,7 +306,7 @@ def test_max_pool_gradient_has_no_scatter_and_goes_to_each_windows_first_maximum
     def weighted(x):
         return jnp.sum(max_pool2d(x, 3, 2) * weights)
 
-    with cpu_kernels.enabled(kernels == "cpu"):
+    with layer_kernels.use(kernels):
         grad = jax.grad(weighted)(x)
         primitives = set(_walk_primitives(jax.make_jaxpr(jax.grad(weighted))(x).jaxpr))
     expected = np.zeros((5, 5), np.float32)

@@ -14,7 +14,7 @@ import pytest
 from jaxmnist import models, torch_port
 from jaxmnist.cli import main
 from jaxmnist.errors import UserError
-from jaxmnist.models import cpu_kernels
+from jaxmnist.models import kernels
 from jaxmnist.models.layers import max_pool2d
 
 torch = pytest.importorskip("torch")
@@ -54,10 +54,11 @@ def inputs(batch=4, seed=1):
     return x, x.numpy().transpose(0, 2, 3, 1)
 
 
-@pytest.fixture(params=["xla", "cpu"])
+@pytest.fixture(params=kernels.NAMES)
 def layer_kernels(request):
-    """Each comparison runs on both layer paths: XLA's own kernels (GPU, TPU) and cpu_kernels (CPU)."""
-    with cpu_kernels.enabled(request.param == "cpu"):
+    """Each comparison runs on every layer path: XLA's own kernels (GPU, TPU), cpu_kernels (CPU) and
+    patch_kernels (a candidate for vmapped runs)."""
+    with kernels.use(request.param):
         yield request.param
 
 

@@ -7,34 +7,15 @@ choices were measured slow on this project's 2-core machine. On GPU and TPU the 
 layers keep XLA's own (cuDNN's autotuned) kernels. (Max pooling's gradient, written for
 XLA:CPU first, runs on every backend: layers.max_pool2d.)
 
-The train loop chooses once per run: `with cpu_kernels.enabled():` around the traced
-step makes the layers call these.
+The train loop chooses once per program: `with kernels.use("cpu"):` around the traced
+step makes the layers call these (the default on CPU devices).
 """
 
-import contextlib
-import contextvars
 import functools
 
 import jax
 import jax.numpy as jnp
 from jax import lax
-
-_ENABLED = contextvars.ContextVar("jaxmnist_cpu_kernels", default=False)
-
-
-@contextlib.contextmanager
-def enabled(on: bool = True):
-    """Layers traced inside use this module's kernels (or, with on=False, the plain ones)."""
-    token = _ENABLED.set(on)
-    try:
-        yield
-    finally:
-        _ENABLED.reset(token)
-
-
-def active() -> bool:
-    return _ENABLED.get()
-
 
 def conv2d(x, kernel, padding: int, stride: int):
     """F.conv2d (NHWC, HWIO); stride-1 convolutions get the gradients below."""

@@ -22,7 +22,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from jaxmnist.models import cpu_kernels
+from jaxmnist.models import cpu_kernels, kernels, patch_kernels
 
 
 def _fans(shape):
@@ -101,8 +101,10 @@ class Conv2d(nn.Module):
 
 def conv2d(x, kernel, padding: int = 0, stride: int = 1):
     """F.conv2d on NHWC inputs and HWIO kernels."""
-    if cpu_kernels.active():
+    if kernels.active() == "cpu":
         return cpu_kernels.conv2d(x, kernel, padding, stride)
+    if kernels.active() == "patches":
+        return patch_kernels.conv2d(x, kernel, padding, stride)
     return lax.conv_general_dilated(
         x, kernel, window_strides=(stride, stride), padding=((padding, padding), (padding, padding)),
         dimension_numbers=("NHWC", "HWIO", "NHWC"))
@@ -199,7 +201,7 @@ def batch_norm_training(x, scale, bias, weights, count, eps: float, axis_name):
     as torch's. Sums and counts (not means) cross devices, so shards may hold different
     numbers of valid examples.
     """
-    if cpu_kernels.active():
+    if kernels.active() == "cpu":
         return cpu_kernels.batch_norm_training(x, scale, bias, weights, count, eps, axis_name)
     mean = _global_sum(x * weights, axis_name) / count
     centered = x - mean
@@ -235,7 +237,7 @@ def bernoulli(key, probability: float, shape) -> jax.Array:
     # Fused into its consumer on XLA:CPU, the hash was recomputed for every element a mask
     # broadcasts to (Dropout2d's (B, 1, 1, C) mask: 784 times per draw in LeNetDeep's first block).
     bits = _mix32(_mix32(index ^ seeds[0]) + seeds[1])
-    if cpu_kernels.active():
+    if kernels.active() == "cpu":
         bits = cpu_kernels.fusion_barrier(bits)
     uniform = (bits >> 8).astype(jnp.float32) * (1 / (1 << 24))
     return (uniform < probability).reshape(shape)
@@ -302,20 +304,12 @@ def max_pool2d(x, kernel_size: int, stride: int | None = None):
 # materialised iotas plus a scatter (a large share of LeNet's train step), on XLA:GPU a
 # scatter, which deterministic mode serialises. Here each input element takes the gradient
 # of the windows whose first maximum (row-major, so ties route as in torch) it is: k*k selects.
-def _window_slices(x, kernel_size: int, stride: int):
-    batch, height, width, channels = x.shape
-    out_height, out_width = (height - kernel_size) // stride + 1, (width - kernel_size) // stride + 1
-    for i in range(kernel_size):
-        for j in range(kernel_size):
-            limit = (batch, i + stride * (out_height - 1) + 1, j + stride * (out_width - 1) + 1, channels)
-            yield i, j, lax.slice(x, (0, i, j, 0), limit, (1, stride, stride, 1))
-
-
 @functools.partial(jax.custom_vjp, nondiff_argnums=(1, 2))
 def _max_pool2d(x, kernel_size: int, stride: int):
     """XLA's own pooling kernel, or on CPU the elementwise maximum of the window's k*k strided slices."""
-    if cpu_kernels.active():
-        return functools.reduce(jnp.maximum, (window for _, _, window in _window_slices(x, kernel_size, stride)))
+    if kernels.active() == "cpu":
+        windows = patch_kernels.window_slices(x, kernel_size, stride)
+        return functools.reduce(jnp.maximum, (window for _, _, window in windows))
     return lax.reduce_window(x, -jnp.inf, lax.max, (1, kernel_size, kernel_size, 1), (1, stride, stride, 1), "VALID")
 
 
@@ -329,13 +323,13 @@ def _max_pool2d_forward(x, kernel_size, stride):
     of its consumers with other rounding, so a maximum taken apart need not equal any window's
     element (float64 BatchNorm before CNN3's pooling on XLA:CPU).
     """
-    if cpu_kernels.active():
+    if kernels.active() == "cpu":
         pooled = cpu_kernels.fusion_barrier(_max_pool2d(x, kernel_size, stride))
         first_max = jnp.full(pooled.shape, kernel_size * kernel_size, jnp.int8)
-        for i, j, window in reversed(list(_window_slices(x, kernel_size, stride))):
+        for i, j, window in reversed(list(patch_kernels.window_slices(x, kernel_size, stride))):
             first_max = jnp.where(window == pooled, jnp.int8(i * kernel_size + j), first_max)
         return pooled, (cpu_kernels.fusion_barrier(first_max), x.shape)
-    windows = _window_slices(x, kernel_size, stride)
+    windows = patch_kernels.window_slices(x, kernel_size, stride)
     _, _, pooled = next(windows)
     first_max = jnp.zeros(pooled.shape, jnp.int8)
     for i, j, window in windows:

@@ -26,7 +26,7 @@ from jaxmnist import workdir as workdir_lib
 from jaxmnist.data import augment, batches, pipeline, prepare
 from jaxmnist.data.batches import DATA_AXIS, step_batch
 from jaxmnist.errors import UserError
-from jaxmnist.models import cpu_kernels
+from jaxmnist.models import kernels as layer_kernels
 from jaxmnist.train.steps import (TrainState, evaluate_split, key_roots, split_outputs, step_on_batch, summarise,
                                   train_block)
 
@@ -62,7 +62,7 @@ class Programs:
 
     def __init__(self, config: ml_collections.ConfigDict, devices=None, kernels: str | None = None,
                  runs: int | None = None, run_configs: list | None = None):
-        """`kernels`: 'cpu' (jaxmnist.models.cpu_kernels) or 'xla'; by default 'cpu' on CPU devices only.
+        """`kernels`: the layers' kernels (jaxmnist.models.kernels.NAMES); by default 'cpu' on CPU devices, else 'xla'.
 
         `runs`: None for one run whose values have no runs axis; a count for a group whose state,
         batches and keys are stacked on a leading axis of that length (1: a run alone in a group).
@@ -102,7 +102,7 @@ class Programs:
         In a group, the arguments numbered in `per_run` and every output are stacked over the runs.
         """
         def traced(*args):
-            with cpu_kernels.enabled(self.kernels == "cpu"), jax.default_matmul_precision(self.precision):
+            with layer_kernels.use(self.kernels), jax.default_matmul_precision(self.precision):
                 return program(*args)
         # The step's own name, not the wrapper's, names its compiled program (in the cache, in profiles).
         traced.__name__ = getattr(program, "func", program).__name__

@@ -74,14 +74,16 @@ def seconds_since_process_start() -> float:
         return time.perf_counter() - _MODULE_LOADED
 
 
-def estimate(configs: list[ml_collections.ConfigDict], runs_per_device: int | None = None, steps: int = 40) -> dict:
+def estimate(configs: list[ml_collections.ConfigDict], runs_per_device: int | None = None, steps: int = 40,
+             kernels: str | None = None) -> dict:
     """How long a run of `configs[0]` (or a group of the seeds of `configs`) takes here, measured
     on a short warm-up; writes nothing.
 
     Times the setup (data, initialisation, compiling the train and eval programs), then at
     least `steps` train steps in whole programs and a second pass of the evaluations: an epoch
     is its steps at the measured pace plus the evaluations. A group larger than one program's
-    wave is its waves one after another. Python's imports are not counted.
+    wave is its waves one after another. Python's imports are not counted. `kernels`: the
+    layers' kernels (`programs.Programs`; by default the backend's).
     """
     config = configs[0]
     for run_config in configs:
@@ -90,7 +92,7 @@ def estimate(configs: list[ml_collections.ConfigDict], runs_per_device: int | No
     waves = -(-len(configs) // wave)
     seeds = [run_config.seed for run_config in configs[:wave]]
     started = time.perf_counter()
-    engine = programs.Programs(config, runs=wave, run_configs=configs[:wave])
+    engine = programs.Programs(config, runs=wave, run_configs=configs[:wave], kernels=kernels)
     run = programs.RunPrograms.load(config, engine)
     state = engine.stack_states([engine.init_state(seed, index) for index, seed in enumerate(seeds)])
     roots = engine.group_roots(seeds)
@@ -125,7 +127,7 @@ def estimate(configs: list[ml_collections.ConfigDict], runs_per_device: int | No
     # The warm-up's first block and evaluation also did work an epoch does: only the rest is startup.
     startup = max(0.0, setup - step_seconds * run.steps_per_dispatch - evaluation)
     return {"experiment": ", ".join(dict.fromkeys(run_config.experiment for run_config in configs)),
-            "runs": len(configs), "runs_per_wave": wave, "epochs": config.epochs,
+            "runs": len(configs), "runs_per_wave": wave, "kernels": engine.kernels, "epochs": config.epochs,
             "steps_per_epoch": run.batches_per_epoch,
             "steps_timed": blocks * run.steps_per_dispatch, "step_seconds": step_seconds,
             "evaluation_seconds": evaluation, "epoch_seconds": epoch_seconds, "startup_seconds": startup,
