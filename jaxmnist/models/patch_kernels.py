@@ -2,11 +2,12 @@
 
 Vmapped over runs whose kernels differ, XLA's convolution becomes one grouped convolution
 (feature_group_count = runs) and its kernel gradient one with batch_group_count = runs; grouped
-convolutions of many small groups are known to run slowly (on XLA:CPU measured several times
-slower than these products, docs/groups.md). Here the patches are strided slices of the input,
-which carry no weights, so the runs stay a plain leading axis, and the product with each run's
-kernel is one batched matrix product, forward and backward. Chosen with `kernels.use("patches")`,
-only where a benchmark showed it faster (scripts/benchmark_runs.py --kernels).
+convolutions of many small groups are known to run slowly (on XLA:CPU, four lenet_deep_aug runs
+vmapped two per device took 2.5 times as long an epoch as with these products, docs/groups.md).
+Here the patches are strided slices of the input, which carry no weights, so the runs stay a
+plain leading axis, and the product with each run's kernel is one batched matrix product, forward
+and backward. Chosen with `kernels.use("patches")`, only where a benchmark showed it faster
+(scripts/benchmark_runs.py --kernels).
 """
 
 import jax.numpy as jnp
