@@ -30,6 +30,7 @@ import sys
 from pathlib import Path
 
 from jaxmnist import runtime
+from jaxmnist.models import kernels
 
 RECIPES = ("net8k/net_bn_dropout_aug", "lenet/lenet_deep_aug")
 
@@ -71,7 +72,7 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--runs-per-device", type=int, help="as `jaxmnist train --runs-per-device`")
     parser.add_argument("--cpu-devices", type=runtime.device_count_argument)
-    parser.add_argument("--kernels", nargs="+", choices=("xla", "cpu", "patches"),
+    parser.add_argument("--kernels", nargs="+", choices=kernels.NAMES,
                         help="the layers' kernels of the groups, each measured (default: the backend's)")
     parser.add_argument("--data-dir")
     parser.add_argument("--data-source")
@@ -99,18 +100,18 @@ def main() -> int:
     # N by N across the recipes and kernels: a run stopped at its time limit has the first N of every recipe.
     kernel_choices = args.kernels or [None]
     alone = {experiment: [] for experiment in args.recipes}
-    groups = {(experiment, runs, kernels): [] for runs in args.runs for experiment in args.recipes
-              for kernels in kernel_choices}
+    groups = {(experiment, runs, choice): [] for runs in args.runs for experiment in args.recipes
+              for choice in kernel_choices}
     for _ in range(args.repeats):
         for experiment in args.recipes:
             alone[experiment].append(estimate(_configs(experiment, 1, args), steps=args.steps))
         for runs in args.runs:
             for experiment in args.recipes:
-                for kernels in kernel_choices:
-                    group = groups[experiment, runs, kernels]
+                for choice in kernel_choices:
+                    group = groups[experiment, runs, choice]
                     group.append(estimate(_configs(experiment, runs, args), args.runs_per_device, steps=args.steps,
-                                          kernels=kernels))
-                    row = rows[experiment, runs, kernels] = _row(experiment, runs, alone[experiment], group)
+                                          kernels=choice))
+                    row = rows[experiment, runs, choice] = _row(experiment, runs, alone[experiment], group)
                     if args.json_out:
                         Path(args.json_out).write_text(json.dumps(report(), indent=2))
                     print(f"{experiment}: {runs} run(s), {row['kernels']} kernels: one after another "
