@@ -24,6 +24,7 @@ from jaxmnist import config as config_lib
 from jaxmnist.errors import UserError
 from jaxmnist.inference.load import load_trained
 from jaxmnist.train import train_group
+from jaxmnist.train import programs
 from jaxmnist.train.programs import Programs
 
 CONFIG = Path(__file__).resolve().parent / "configs" / "tiny_lenet_bn.py"
@@ -158,9 +159,9 @@ def test_one_run_per_device_of_a_sweep_trains_as_the_run_alone(alone, fixture_da
 
 @pytest.mark.parametrize("alone", [DROPOUT], indirect=True, ids=["lenet_drop_bn"])
 def test_vmapped_runs_of_a_dropout_sweep_equal_the_run_alone(alone, fixture_data_dir, tmp_path):
-    """Dropout rates 0.25 and 0.4 (LeNetDropBN's own), two runs vmapped on one device: both models
-    run and each run keeps its own's outputs; the run at 0.4 is seed 3 alone, to a vmapped step's
-    rounding (measured: losses within 1.9e-7, parameters within 3.6e-7)."""
+    """Dropout rates 0.25 and 0.4 (LeNetDropBN's own), two runs vmapped on one device, one forward
+    pass taking each run's rate as a number: the run at 0.4 is seed 3 alone, to a vmapped step's
+    rounding (measured: losses within 3.5e-7, parameters within 4.2e-7)."""
     extra, runs = alone
     _finish(_train(tmp_path / "run", fixture_data_dir, "--sweep", "model_overrides.dropout_rate=0.25,0.4",
                    "--runs-per-device", "2", *extra))
@@ -190,21 +191,30 @@ def test_experiments_of_other_dropout_rates_train_as_one_group(alone, fixture_da
     assert (recorded["experiment"], recorded["model_overrides"]) == (str(lower_rate), {"dropout_rate": 0.25})
 
 
-def test_models_that_differ_only_in_their_initialisation_share_one_forward_pass():
-    """Each run initialises its own model; def_net and tmp_xavier (Xavier init) compute the same and
-    share one branch of the program, dro_net_25 (dropout after fc1) has its own; likewise best_net_bn,
-    bn_kaiming and bn_xavier (other weight initialisations) against best_net (with dropout)."""
-    def engine(*names):
-        configs = [config_lib.load_experiment(f"activations/{name}") for name in names]
-        return Programs(configs[0], runs=len(configs), run_configs=configs)
+def test_a_group_runs_each_distinct_forward_pass_once():
+    """Each run initialises its own model. One run per device, def_net and tmp_xavier (Xavier init)
+    compute the same and share one branch of the program, dro_net_25 (dropout after fc1) has its own;
+    likewise best_net_bn, bn_kaiming and bn_xavier (other initialisations) against best_net (with
+    dropout). Vmapped, each run's dropout rate is a number of its state: one pass serves them all."""
+    def configs(*names):
+        return [config_lib.load_experiment(f"activations/{name}") for name in names]
 
-    first = engine("def_net", "tmp_xavier", "dro_net_25")
-    assert (len(first.modules), first.model_choices, len(first.forwards), first.forward_choices) == \
-        (3, [0, 1, 2], 2, [0, 0, 1])
-    states = first.unstack(first.stack_states([first.init_state(0, run) for run in range(3)]))
-    assert [int(state.model_choice) for state in states] == [0, 0, 1]
-    second = engine("best_net", "best_net_bn", "bn_kaiming", "bn_xavier")
-    assert (len(second.forwards), second.forward_choices) == (2, [0, 1, 1, 1])
+    first = configs("def_net", "tmp_xavier", "dro_net_25")
+    forwards, choices, rates = programs.forward_choices(programs.model_choices(first)[0])
+    assert (len(forwards), choices, rates) == (2, [0, 0, 1], [{}, {}, {}])
+    forwards, choices, _ = programs.forward_choices(programs.model_choices(
+        configs("best_net", "best_net_bn", "bn_kaiming", "bn_xavier"))[0])
+    assert (len(forwards), choices) == (2, [0, 1, 1, 1])
+
+    vmapped = Programs(first[0], runs=3, run_configs=first)  # one device: the three runs vmapped
+    assert (len(vmapped.forwards), vmapped.forward_choices) == (1, [0, 0, 0])
+    states = vmapped.unstack(vmapped.stack_states([vmapped.init_state(0, run) for run in range(3)]))
+    assert [(int(state.model_choice["member"]), float(state.model_choice["rates"]["dropout_rate"]))
+            for state in states] == [(0, 0.0), (0, 0.0), (0, 0.25)]
+    assert all(state.model_choice is None for state in vmapped.unstack_states(vmapped.stack_states(
+        [vmapped.init_state(0, run) for run in range(3)])))
+    seeds = configs("dro_net_25", "dro_net_25")  # one rate for all: a constant, no choice
+    assert not Programs(seeds[0], runs=2, run_configs=seeds).chosen_inside
 
 
 def _free_port() -> int:

@@ -194,6 +194,47 @@ def test_dropout_with_p_1_gives_zeros(layer):
     assert not np.isnan(y).any()
 
 
+@pytest.mark.parametrize("layer", [Dropout, Dropout2d])
+@pytest.mark.parametrize("rate", [0.0, 0.01, 0.25, 0.4, 1.0])
+def test_dropout_at_a_traced_rate_is_dropout_at_that_rate(layer, rate):
+    """A group's vmapped runs pass their rates as numbers: the same outputs and gradients, bit for
+    bit, as the layer at a constant rate (at 1 the gradient is 0, not 0/0)."""
+    x = jax.random.normal(jax.random.key(1), (4, 6, 6, 8))
+    rngs = {"dropout": jax.random.key(2)}
+
+    def value_and_grad(apply):
+        return jax.value_and_grad(lambda x, rate: jnp.sum(apply(x, rate) ** 2))(x, rate)
+
+    constant = jax.jit(lambda: value_and_grad(lambda x, _: layer(rate).apply({}, x, train=True, rngs=rngs)))()
+    traced = jax.jit(lambda: value_and_grad(lambda x, rate: layer(rate).apply({}, x, train=True, rngs=rngs)))()
+    for got, expected in zip(traced, constant):
+        assert np.isfinite(got).all()
+        np.testing.assert_array_equal(got, expected)
+
+
+def test_a_left_out_dropout_is_a_traced_rate_0():
+    """Vmapped in a group beside dro_net, def_net runs as DefNet at dropout rate 0 given as a number:
+    its variables, outputs and gradients are DefNet's without dropout, bit for bit."""
+    module = models.create("def_net")
+    assert models.rates_as_numbers(module) == {"dropout_rate": 0.0}
+    assert models.rates_as_numbers(models.create("dro_net", dropout_rate=0.25)) == {"dropout_rate": 0.25}
+    # LeNet names its head `fc_drop` when it has dropout after it: that dropout, left out, stays out.
+    assert models.rates_as_numbers(models.create("lenet_bn")) == {"dropout2d_rate": 0.0}
+    assert models.rates_as_numbers(models.create("lenet_drop_bn")) == {"dropout2d_rate": 0.125, "dropout_rate": 0.4}
+    variables = models.init_variables(module, jax.random.key(0))
+    x = jax.random.uniform(jax.random.key(1), (4, *models.INPUT_SHAPE))
+    rngs = {"dropout": jax.random.key(2)}
+
+    def loss(params, apply):
+        return jnp.sum(apply({"params": params}, x, train=True, rngs=rngs) * jnp.arange(10.0))
+
+    expected = jax.jit(jax.value_and_grad(functools.partial(loss, apply=module.apply)))(variables["params"])
+    got = jax.jit(lambda params, rate: jax.value_and_grad(functools.partial(
+        loss, apply=module.clone(dropout_rate=rate).apply))(params))(variables["params"], jnp.float32(0))
+    for got_leaf, expected_leaf in zip(jax.tree.leaves(got), jax.tree.leaves(expected)):
+        np.testing.assert_array_equal(got_leaf, expected_leaf)
+
+
 # layer -> (Flax layer, its torch.nn twin, the units it drops: (B, H, W, C) -> (units, elements of a unit))
 DROPOUT_LAYERS = {
     "dropout": (Dropout, lambda torch: torch.nn.Dropout, lambda y: y.reshape(-1, 1)),

@@ -85,21 +85,46 @@ def check_overrides(name: str, overrides: Mapping):
                             f"{type(error).__name__}: {reason}") from None
 
 
-def one_per_run(modules: list[nn.Module]):
-    """The apply function of a group whose runs use different members of `modules` (variables of one
-    shape: e.g. dropout rates, or initialisations): `apply(variables, x, choice=k, **apply_keywords)`
-    applies member k, chosen inside the program (`lax.switch`; vmapped over runs, a select of all)."""
+# Fields that only zero and rescale activations (dropout's rates). Runs vmapped on a device each pass
+# theirs as a number: one program serves every rate, where a switch over one program per rate, vmapped,
+# runs them all on every run's batch.
+RATE_FIELDS = ("dropout_rate", "dropout2d_rate")
+
+
+def rates_as_numbers(module: nn.Module) -> dict[str, float]:
+    """The rate fields `module` can take as numbers, with its values: its rates, and rate 0 for a
+    dropout it leaves out where adding one keeps its variables (no layer is renamed)."""
+    def variable_shapes(member):
+        return jax.eval_shape(functools.partial(init_variables, member), jax.random.key(0))
+
+    rates = {}
+    for name in RATE_FIELDS:
+        value = getattr(module, name, None)
+        if value is None and (not hasattr(module, name)
+                              or variable_shapes(module.clone(**{name: 0.0})) != variable_shapes(module)):
+            continue
+        rates[name] = float(value or 0.0)
+    return rates
+
+
+def one_per_run(members: list[tuple[nn.Module, tuple[str, ...]]]):
+    """The apply function of a group whose runs use different models of one variable shape (e.g.
+    dropout rates, or initialisations): `apply(variables, x, choice={"member": k, "rates": {...}},
+    **apply_keywords)` applies module k of `members`, its rate fields named beside it set to the
+    run's numbers, chosen inside the program (`lax.switch`; vmapped over runs, a select of all)."""
     def apply(variables, x, *, choice, rngs=None, mutable=False, **static):
-        def branch(module):
-            def apply_member(variables, x, rngs):
-                result = module.apply(variables, x, rngs=rngs, mutable=mutable, **static)
+        def branch(module, rate_names):
+            def apply_member(variables, x, rngs, rates):
+                member = module.clone(**{name: rates[name] for name in rate_names})
+                result = member.apply(variables, x, rngs=rngs, mutable=mutable, **static)
                 # The outputs vary over the mesh axes the inputs do, updated statistics as the old ones.
                 if mutable is not False:  # as Flax's apply: (outputs, the mutable collections)
                     outputs, updates = result
                     return varying_as(outputs, x), varying_as(updates, {name: variables[name] for name in updates})
                 return varying_as(result, x)
             return apply_member
-        return jax.lax.switch(choice, [branch(module) for module in modules], variables, x, rngs)
+        branches = [branch(module, rate_names) for module, rate_names in members]
+        return jax.lax.switch(choice["member"], branches, variables, x, rngs, choice["rates"])
     return apply
 
 

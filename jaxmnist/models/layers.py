@@ -249,12 +249,20 @@ class Dropout(nn.Module):
     p: float = 0.5
 
     def __call__(self, x, train: bool = False):
-        if not train or self.p == 0:
+        if not train:
             return x
-        if self.p == 1:
-            return jnp.zeros_like(x)
-        keep = bernoulli(self.make_rng("dropout"), 1 - self.p, self._mask_shape(x))
-        return jnp.where(keep, x / (1 - self.p), 0)
+        if isinstance(self.p, (int, float)):
+            if self.p == 0:
+                return x
+            if self.p == 1:
+                return jnp.zeros_like(x)
+            keep = bernoulli(self.make_rng("dropout"), 1 - self.p, self._mask_shape(x))
+            return jnp.where(keep, x / (1 - self.p), 0)
+        # p as a traced number (a run's own rate in a vmapped group): at p = 1 nothing is kept, and
+        # the scale stays finite so that the gradient is 0, not 0/0.
+        probability = 1 - self.p
+        keep = bernoulli(self.make_rng("dropout"), probability, self._mask_shape(x))
+        return jnp.where(keep, x / jnp.where(probability > 0, probability, 1), 0)
 
     def _mask_shape(self, x):
         return x.shape

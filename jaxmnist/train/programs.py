@@ -88,9 +88,12 @@ class Programs:
         # different optimizers: each run's own is chosen inside the one program.
         self.modules, self.model_choices = model_choices(run_configs or [config])
         self.module = self.modules[0]
-        # Models that differ only in their initialisation share one forward pass (a vmapped group runs each once).
-        self.forwards, self.forward_choices = forward_choices(self.modules)
-        self.apply_fn = self.module.apply if len(self.forwards) == 1 else models.one_per_run(self.forwards)
+        # Models that differ only in their initialisation share one forward pass (a vmapped group runs
+        # each once), and vmapped runs models that differ only in their dropout rates, each its own.
+        self.forwards, self.forward_choices, self.run_rates = forward_choices(
+            self.modules, rates_as_numbers=self.local_runs > 1)
+        self.chosen_inside = len(self.forwards) > 1 or any(self.run_rates)
+        self.apply_fn = models.one_per_run(self.forwards) if self.chosen_inside else self.module.apply
         self.optimizers, self.choices = optimizer_choices(run_configs or [config])
         self.tx = self.optimizers[0] if len(self.optimizers) == 1 else optim.one_per_run(self.optimizers)
         self.all_finite = jax.jit(lambda tree: jnp.all(jnp.array(
@@ -204,9 +207,12 @@ class Programs:
         if len(self.optimizers) > 1:
             states = [state.replace(opt_state=optim.ChosenState(np.int32(choice), state.opt_state))
                       for state, choice in zip(states, self.choices)]
-        if len(self.forwards) > 1:
-            states = [state.replace(model_choice=np.int32(self.forward_choices[choice]))
-                      for state, choice in zip(states, self.model_choices)]
+        if self.chosen_inside:
+            names = sorted(set().union(*self.run_rates))
+            states = [state.replace(model_choice={
+                "member": np.int32(self.forward_choices[choice]),
+                "rates": {name: np.float32(self.run_rates[choice].get(name, 0.0)) for name in names}})
+                for state, choice in zip(states, self.model_choices)]
         return self.stack(states)
 
     def unstack_states(self, state: TrainState) -> list[TrainState]:
@@ -351,22 +357,38 @@ def model_choices(run_configs: list) -> tuple[list, list[int]]:
     return members, choices
 
 
-def forward_choices(members: list) -> tuple[list, list[int]]:
-    """(the members whose forward passes differ, the number of each member's among them).
+def forward_choices(members: list, rates_as_numbers: bool = False) -> tuple[list, list[int], list[dict]]:
+    """(the forward passes that differ, as (module, its rate fields taken as numbers); the number of
+    each member's among them; each member's rates).
 
     Two modules compute the same where their traced forward passes, in training and in evaluation,
     are the same program: so do models that differ only in their initialisation (def_net and
-    tmp_xavier), not models of other rates.
+    tmp_xavier), not models of other rates. With `rates_as_numbers` (runs vmapped on a device, where
+    every distinct pass runs on every run's batch) the rates are arguments of the traced pass, so
+    models that differ only in their dropout rates share one (dro_net_25 and dro_net_75; def_net as
+    rate 0).
     """
-    def traced(member) -> str:
+    rates = [models.rates_as_numbers(member) if rates_as_numbers else {} for member in members]
+    if all(member_rates == rates[0] for member_rates in rates):
+        rates = [{} for _ in members]  # one rate for all: it stays a constant of the program
+
+    def traced(index: int) -> str:
+        member = members[index]
         unbound = member.clone(batch_norm_axis_name=None) if hasattr(member, "batch_norm_axis_name") else member
         variables = jax.eval_shape(functools.partial(models.init_variables, unbound), jax.random.key(0))
         images = jax.ShapeDtypeStruct((2, *models.INPUT_SHAPE), jnp.float32)
         mutable = ["batch_stats"] if "batch_stats" in variables else False
-        return "\n".join(str(jax.make_jaxpr(functools.partial(unbound.apply, train=train, mutable=mutable))(
-            variables, images, rngs={"dropout": jax.random.key(0)})) for train in (True, False))
 
-    return (members, [0]) if len(members) == 1 else _distinct(members, traced)
+        def forward(train, variables, images, rates):
+            return unbound.clone(**rates).apply(variables, images, train=train, mutable=mutable,
+                                                rngs={"dropout": jax.random.key(0)})
+        return "\n".join(str(jax.make_jaxpr(functools.partial(forward, train))(variables, images, rates[index]))
+                         for train in (True, False))
+
+    if len(members) == 1 and not rates[0]:
+        return [(members[0], ())], [0], rates
+    firsts, choices = _distinct(list(range(len(members))), traced)
+    return [(members[first], tuple(rates[first])) for first in firsts], choices, rates
 
 
 def optimizer_choices(run_configs: list) -> tuple[list, list[int]]:

@@ -38,7 +38,8 @@ class TrainState(flax.struct.PyTreeNode):
     apply_fn: Callable = flax.struct.field(pytree_node=False)
     tx: optax.GradientTransformation = flax.struct.field(pytree_node=False)
     loss_name: str = flax.struct.field(pytree_node=False)
-    # In a group of runs of several models (`models.one_per_run`), the one this run uses; else None.
+    # In a group of runs of several models (`models.one_per_run`), the one this run uses and its
+    # rates ({"member": k, "rates": {field: number}}); else None.
     model_choice: Any = None
 
     def apply_model(self, variables, images, **apply_keywords):
