@@ -89,7 +89,7 @@ class Programs:
         self.modules, self.model_choices = model_choices(run_configs or [config])
         self.module = self.modules[0]
         # Models that differ only in their initialisation share one forward pass (a vmapped group runs
-        # each once), and vmapped runs models that differ only in their dropout rates, each its own.
+        # each once); vmapped, so do models that differ only in their dropout rates (numbers per run).
         self.forwards, self.forward_choices, self.run_rates = forward_choices(
             self.modules, rates_as_numbers=self.local_runs > 1)
         self.chosen_inside = len(self.forwards) > 1 or any(self.run_rates)
@@ -385,7 +385,7 @@ def forward_choices(members: list, rates_as_numbers: bool = False) -> tuple[list
         return "\n".join(str(jax.make_jaxpr(functools.partial(forward, train))(variables, images, rates[index]))
                          for train in (True, False))
 
-    if len(members) == 1 and not rates[0]:
+    if len(members) == 1:
         return [(members[0], ())], [0], rates
     firsts, choices = _distinct(list(range(len(members))), traced)
     return [(members[first], tuple(rates[first])) for first in firsts], choices, rates
