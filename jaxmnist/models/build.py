@@ -97,12 +97,15 @@ def rates_as_numbers(module: nn.Module) -> dict[str, float]:
     def variable_shapes(member):
         return jax.eval_shape(functools.partial(init_variables, member), jax.random.key(0))
 
-    rates = {}
+    rates, own_shapes = {}, None
     for name in RATE_FIELDS:
-        value = getattr(module, name, None)
-        if value is None and (not hasattr(module, name)
-                              or variable_shapes(module.clone(**{name: 0.0})) != variable_shapes(module)):
+        if not hasattr(module, name):
             continue
+        value = getattr(module, name)
+        if value is None:
+            own_shapes = own_shapes or variable_shapes(module)
+            if variable_shapes(module.clone(**{name: 0.0})) != own_shapes:
+                continue
         rates[name] = float(value or 0.0)
     return rates
 
