@@ -16,7 +16,8 @@ config's seed) in DIR/<experiment>-seed<seed>; `compare` shows their mean and st
 Each experiment trains in DIR/<experiment>. Experiments whose runs can share one program
 (they differ only in their models' rates and their optimizers, e.g. activations/dro_net_25,
 _50, _75 and _100) train with all their seeds as one group in one process (`jaxmnist train
-E1 E2 ... --seeds ... --dir DIR`: on CPU one run per device, on GPU all at once); the others
+E1 E2 ... --seeds ... --dir DIR`: on CPU one run per device, on GPU all at once, or at most
+`--runs-per-device N` at once where the device's memory holds no more); the others
 each in a process of their own, in the order given. `--no-group` trains every run in a
 process of its own. Rerunning resumes every unfinished run from its last checkpoint and
 skips finished ones, so the script can be stopped (Ctrl-C, SIGTERM, preemption) and started
@@ -69,9 +70,11 @@ def seeded_runs(name: str, seeds: int, skip: int, directory: Path) -> list[tuple
             for k, workdir in zip(range(skip, seeds), seed_workdirs(name, seeds, skip))]
 
 
-def grouped_runs(names: list[str], seeds: int, skip: int, directory: Path) -> list[tuple[str, str, list[str]]]:
+def grouped_runs(names: list[str], seeds: int, skip: int, directory: Path,
+                 runs_per_device: int | None = None) -> list[tuple[str, str, list[str]]]:
     """(label, log name, train arguments) of each group process: experiments whose runs can share one
-    program train together (`jaxmnist train E1 E2 ... --seeds ... --dir DIR`), each with all its seeds.
+    program train together (`jaxmnist train E1 E2 ... --seeds ... --dir DIR`), each with all its seeds;
+    `runs_per_device` goes to each process that trains more than one run.
 
     Experiments group where they differ only in their models' rates and their optimizers
     (`jaxmnist.train.loop.check_group`), train the same seeds, and their unfinished runs were saved
@@ -108,7 +111,9 @@ def grouped_runs(names: list[str], seeds: int, skip: int, directory: Path) -> li
         seed_list = ",".join(map(str, chosen))
         label = ", ".join(members) + (f" (seeds {seed_list})" if with_seeds else "")
         processes.append((label, members[0], ["--dir", str(directory), *members]
-                          + (["--seeds", seed_list] if with_seeds else [])))
+                          + (["--seeds", seed_list] if with_seeds else [])
+                          + (["--runs-per-device", str(runs_per_device)]
+                             if runs_per_device and (with_seeds or len(members) > 1) else [])))
     return processes
 
 
@@ -228,6 +233,8 @@ def main() -> int:
     parser.add_argument("--seeds", type=int, default=1, help="runs per experiment, with consecutive seeds")
     parser.add_argument("--skip-seeds", type=int, default=0, help="leave out the first K of the --seeds runs")
     parser.add_argument("--no-group", action="store_true", help="train every run in a process of its own")
+    parser.add_argument("--runs-per-device", type=int, metavar="N",
+                        help="passed to each group's `jaxmnist train`: at most N runs at once on a device")
     parser.add_argument("--parallel", type=int, default=1, help="processes trained at once (default 1)")
     parser.add_argument("--stop-after", type=float, metavar="SECONDS",
                         help="start no run after SECONDS and stop the running ones, saving a checkpoint")
@@ -239,7 +246,7 @@ def main() -> int:
                         help="estimate each process's time here and their sum; writes nothing")
     args = parser.parse_args()
     for option, value in (("--seeds", args.seeds), ("--epochs", args.epochs), ("--limit-train", args.limit_train),
-                          ("--parallel", args.parallel)):
+                          ("--parallel", args.parallel), ("--runs-per-device", args.runs_per_device)):
         if value is not None and value < 1:
             _fail(f"{option} must be at least 1, got {value}")
     if not 0 <= args.skip_seeds < args.seeds:
@@ -249,9 +256,11 @@ def main() -> int:
     names = selected(args.experiments)
     directory = Path(args.dir)
     if args.no_group:
+        if args.runs_per_device is not None:
+            _fail("--runs-per-device goes with groups, not with --no-group")
         runs = [run for name in names for run in seeded_runs(name, args.seeds, args.skip_seeds, directory)]
     else:
-        runs = grouped_runs(names, args.seeds, args.skip_seeds, directory)
+        runs = grouped_runs(names, args.seeds, args.skip_seeds, directory, args.runs_per_device)
     passed = [flag for option, value in (("--data-dir", args.data_dir), ("--data-source", args.data_source),
                                          ("--epochs", args.epochs), ("--limit-train", args.limit_train),
                                          ("--cpu-devices", args.cpu_devices))

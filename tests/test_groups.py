@@ -367,6 +367,39 @@ def test_configs_that_differ_in_more_than_seeds_and_optimizers_are_not_a_group(f
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize("seeds, runs_per_device, message", [
+    (4, 2, "cpu ran out of memory training 2 runs at once on each device (Out of memory while trying to allocate "
+           "1.00GiB.): rerun with --runs-per-device 1; what the runs saved is kept and resumes"),
+    (1, None, "cpu ran out of memory for one run of lenet_bn at batch size 48 (Out of memory while trying to "
+              "allocate 1.00GiB.): it needs a device with more memory, or a smaller batch (--set batch_size=N, "
+              "which changes the run's numbers)"),
+])
+def test_a_device_out_of_memory_is_one_error_line_naming_what_to_rerun_with(seeds, runs_per_device, message,
+                                                                             fixture_data_dir, tmp_path, monkeypatch):
+    configs = []
+    for seed in range(seeds):
+        config = config_lib.load_experiment(str(CONFIG))
+        with config.unlocked():
+            config.seed, config.data_dir, config.data_source = seed, str(fixture_data_dir), None
+        configs.append(config)
+    workdirs = [tmp_path / f"seed{seed}" for seed in range(seeds)]
+
+    def out_of_memory(*_):
+        raise jax.errors.JaxRuntimeError("RESOURCE_EXHAUSTED: Out of memory while trying to allocate 1.00GiB.\n"
+                                         "(the allocator's state)")
+    monkeypatch.setattr(programs.RunPrograms, "load", out_of_memory)
+    with pytest.raises(UserError) as raised:
+        train_group(configs, workdirs, runs_per_device=runs_per_device)
+    assert str(raised.value) == message
+    assert list(tmp_path.iterdir()) == []
+
+    def other_failure(*_):
+        raise jax.errors.JaxRuntimeError("INTERNAL: a compiler bug")
+    monkeypatch.setattr(programs.RunPrograms, "load", other_failure)
+    with pytest.raises(jax.errors.JaxRuntimeError, match="a compiler bug"):  # not the user's to fix: as it is
+        train_group(configs, workdirs, runs_per_device=runs_per_device)
+
+
 def test_a_group_trains_in_blocks_of_steps_as_in_single_steps(fixture_data_dir, tmp_path):
     """Blocks of 4 steps in one program (the GPU default is an epoch), with a constant rate, which
     varies over no run, in a carry that does."""

@@ -94,6 +94,28 @@ def test_experiments_group_only_with_runs_saved_at_the_same_step(tmp_path):
         ("net8k/net_bn", "net8k/net_bn", ["--dir", str(tmp_path), "net8k/net_bn"])]
 
 
+def test_runs_per_device_goes_to_each_process_that_trains_a_group(fixture_data_dir, tmp_path):
+    names = ["activations/dro_net_25", "activations/dro_net_50", "net8k/net_bn"]
+    assert [arguments for _, _, arguments in _script().grouped_runs(names, 1, 0, tmp_path, runs_per_device=2)] == [
+        ["--dir", str(tmp_path), "activations/dro_net_25", "activations/dro_net_50", "--runs-per-device", "2"],
+        ["--dir", str(tmp_path), "net8k/net_bn"]]  # a run alone takes no --runs-per-device
+    result = _reproduce("--dir", str(tmp_path / "runs"), "--data-dir", str(fixture_data_dir), "--epochs", "1",
+                        "--limit-train", "200", "--cpu-devices", "1", "--seeds", "2", "--runs-per-device", "2",
+                        "--dry-run", "activations/dro_net_25", "activations/dro_net_50")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[0].startswith(
+        "[1/1] activations/dro_net_25, activations/dro_net_50 (seeds 0,1): 4 run(s) in 2 wave(s), ")
+
+
+@pytest.mark.parametrize("arguments, message", [
+    (("--runs-per-device", "0"), "--runs-per-device must be at least 1, got 0"),
+    (("--runs-per-device", "2", "--no-group"), "--runs-per-device goes with groups, not with --no-group")])
+def test_bad_runs_per_device_is_one_error_line(arguments, message, tmp_path):
+    result = _reproduce("--dir", str(tmp_path / "runs"), *arguments, "net8k/net_bn")
+    assert (result.returncode, result.stderr, result.stdout) == (2, f"error: {message}\n", "")
+    assert not (tmp_path / "runs").exists()
+
+
 def test_parallel_runs_of_the_later_seeds_log_to_files(fixture_data_dir, tmp_path):
     result = _reproduce("--dir", str(tmp_path), "--data-dir", str(fixture_data_dir), "--epochs", "1",
                         "--limit-train", "200", "--cpu-devices", "1", "--parallel", "2", "--seeds", "3",

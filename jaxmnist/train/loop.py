@@ -214,12 +214,29 @@ def _train_wave(runs: list[_Run], force: bool) -> list[list[dict]]:
                 raise
         except (UserError, Interrupted):
             raise
-        except Exception as error:  # noqa: BLE001 - a full or read-only disk is the user's to fix, not a bug
-            user_error = workdir_lib.filesystem_error(error, f"the workdir {runs[0].workdir}" if len(runs) == 1
-                                                      else "a workdir of the group")
+        except Exception as error:  # noqa: BLE001 - a full disk or a full device is the user's to fix, not a bug
+            user_error = (workdir_lib.filesystem_error(error, f"the workdir {runs[0].workdir}" if len(runs) == 1
+                                                       else "a workdir of the group")
+                          or out_of_memory_error(error, runs[0].config, len(runs)))
             if user_error is None:
                 raise
             raise user_error from None
+
+
+def out_of_memory_error(error: BaseException, config: ml_collections.ConfigDict, runs: int) -> UserError | None:
+    """A one-line UserError for a device that ran out of memory training `runs` runs of `config` as
+    one program (XLA's RESOURCE_EXHAUSTED), naming what to rerun with; else None."""
+    if not (isinstance(error, jax.errors.JaxRuntimeError) and str(error).startswith("RESOURCE_EXHAUSTED")):
+        return None
+    detail = str(error).removeprefix("RESOURCE_EXHAUSTED:").strip().splitlines()[0]
+    device = jax.devices()[0].device_kind
+    per_device = -(-runs // jax.device_count())
+    if per_device > 1:
+        return UserError(f"{device} ran out of memory training {per_device} runs at once on each device ({detail}): "
+                         f"rerun with --runs-per-device {per_device // 2}; what the runs saved is kept and resumes")
+    return UserError(f"{device} ran out of memory for one run of {config.model} at batch size {config.batch_size} "
+                     f"({detail}): it needs a device with more memory, or a smaller batch (--set batch_size=N, "
+                     "which changes the run's numbers)")
 
 
 def itstime(every: int, before: int, after: int) -> bool:
