@@ -353,11 +353,19 @@ def test_where_a_group_of_experiments_writes_is_checked_first(arguments, message
     assert list(tmp_path.iterdir()) == []
 
 
-def test_configs_that_differ_in_more_than_seeds_and_optimizers_are_not_a_group(fixture_data_dir, tmp_path):
-    configs = [config_lib.load_experiment(str(CONFIG)) for _ in range(2)]
-    for config in configs:
+def _fixture_configs(seeds, data_dir) -> list:
+    """The test config once per seed, reading the fixture's data, as `jaxmnist train` would pass it."""
+    configs = []
+    for seed in seeds:
+        config = config_lib.load_experiment(str(CONFIG))
         with config.unlocked():
-            config.data_dir, config.data_source, config.shortened = str(fixture_data_dir), None, False
+            config.seed, config.data_dir, config.data_source, config.shortened = seed, str(data_dir), None, False
+        configs.append(config)
+    return configs
+
+
+def test_configs_that_differ_in_more_than_seeds_and_optimizers_are_not_a_group(fixture_data_dir, tmp_path):
+    configs = _fixture_configs([3, 3], fixture_data_dir)
     with configs[1].unlocked():
         configs[1].batch_size = 32
     with pytest.raises(UserError, match="optimizer and schedule numbers; these differ in batch_size"):
@@ -376,12 +384,7 @@ def test_configs_that_differ_in_more_than_seeds_and_optimizers_are_not_a_group(f
 ])
 def test_a_device_out_of_memory_is_one_error_line_naming_what_to_rerun_with(seeds, runs_per_device, message,
                                                                              fixture_data_dir, tmp_path, monkeypatch):
-    configs = []
-    for seed in range(seeds):
-        config = config_lib.load_experiment(str(CONFIG))
-        with config.unlocked():
-            config.seed, config.data_dir, config.data_source = seed, str(fixture_data_dir), None
-        configs.append(config)
+    configs = _fixture_configs(range(seeds), fixture_data_dir)
     workdirs = [tmp_path / f"seed{seed}" for seed in range(seeds)]
 
     def out_of_memory(*_):
