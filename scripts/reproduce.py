@@ -77,13 +77,13 @@ def grouped_runs(names: list[str], seeds: int, skip: int, directory: Path,
     `runs_per_device` goes to each process that trains more than one run.
 
     Experiments group where they differ only in their models' rates and their optimizers
-    (`jaxmnist.train.loop.check_group`), train the same seeds, and their unfinished runs were saved
+    (`jaxmnist.train.run_config.check_group`), train the same seeds, and their unfinished runs were saved
     last at one step: a group resumes from a step its runs share (finished runs are left out).
     """
     import jax
 
     from jaxmnist.errors import UserError
-    from jaxmnist.train.loop import check_group
+    from jaxmnist.train.run_config import check_group
 
     # The runs' processes use the accelerators; this one only compares configs, on the CPU.
     jax.config.update("jax_platforms", "cpu")
@@ -97,7 +97,7 @@ def grouped_runs(names: list[str], seeds: int, skip: int, directory: Path,
             if group_seeds != chosen or len(group_steps | steps) > 1:
                 continue
             try:
-                check_group(configs + [config], [f"run{index}" for index in range(len(configs) + 1)])
+                check_group(configs + [config])
             except UserError:
                 continue
             group_steps |= steps

@@ -24,6 +24,7 @@ from jaxmnist import config as config_lib
 from jaxmnist.errors import UserError
 from jaxmnist.inference.load import load_trained
 from jaxmnist.train import train_group
+from jaxmnist.train.progress import estimate
 from jaxmnist.train import programs
 from jaxmnist.train.programs import Programs
 
@@ -370,6 +371,8 @@ def test_configs_that_differ_in_more_than_seeds_and_optimizers_are_not_a_group(f
         configs[1].batch_size = 32
     with pytest.raises(UserError, match="optimizer and schedule numbers; these differ in batch_size"):
         train_group(configs, [tmp_path / "a", tmp_path / "b"])
+    with pytest.raises(UserError, match="optimizer and schedule numbers; these differ in batch_size"):
+        estimate(configs)  # --dry-run estimates only a group that can train
     with pytest.raises(UserError, match="named twice"):
         train_group(configs[:1] * 2, [tmp_path / "a", tmp_path / "a"])
     assert list(tmp_path.iterdir()) == []

@@ -8,7 +8,6 @@ with the same workdir resumes.
 
 import contextlib
 import dataclasses
-import json
 import os
 import signal
 import sys
@@ -22,7 +21,6 @@ import numpy as np
 from tqdm import tqdm
 
 from jaxmnist import checkpoint, runtime
-from jaxmnist import config as config_lib
 from jaxmnist import workdir as workdir_lib
 from jaxmnist.errors import UserError
 from jaxmnist.report import plots
@@ -30,13 +28,9 @@ from jaxmnist.report import runs as runs_lib
 from jaxmnist.train import logs
 from jaxmnist.train import programs
 from jaxmnist.train.progress import EpochBar, format_duration, seconds_left, seconds_since_process_start
-from jaxmnist.train.run_config import check_config, check_run, recorded_text
+from jaxmnist.train.run_config import check_config, check_group
 from jaxmnist.train.steps import eval_key, summarise, zero_totals
 
-
-# What the runs of one group may set each their own way: the model and the optimizer are chosen per
-# run inside the program (models of one shape: `programs.model_choices`).
-GROUP_RUN_KEYS = ("seed", "optimizer", "schedule", "model", "model_overrides", "experiment", "reference")
 
 
 class Interrupted(Exception):
@@ -159,35 +153,6 @@ def _report_complete(workdir: Path, epochs_done: int, epochs: int):
     if jax.process_index() == 0:
         print(f"{workdir} holds a complete run ({epochs_done} of {epochs} epochs): nothing to train, nothing written. "
               "To train longer, rerun with a larger --epochs and --force", flush=True)
-
-
-def check_group(configs: list[ml_collections.ConfigDict], workdirs: list):
-    """One UserError if the runs cannot train as one group: a bad config, a workdir named twice,
-    or configs that differ in more than their seeds."""
-    if not configs:
-        raise UserError("no run to train")
-    for config in configs:
-        check_run(config)
-    resolved = [Path(workdir).resolve() for workdir in workdirs]
-    if len(set(resolved)) != len(resolved):
-        raise UserError("each run of a group needs its own workdir; "
-                        f"{next(str(w) for w, r in zip(workdirs, resolved) if resolved.count(r) > 1)} is named twice")
-    first = _recorded_program(configs[0])
-    for config in configs[1:]:
-        differing = config_lib.changed_keys(first, _recorded_program(config))
-        if differing:
-            raise UserError("runs of a group may differ only in their seeds, their models of one shape and "
-                            f"their optimizer and schedule numbers; these differ in {', '.join(differing)}")
-    programs.model_choices(configs)
-    programs.optimizer_choices(configs)
-
-
-def _recorded_program(config: ml_collections.ConfigDict) -> dict:
-    """What the runs of a group share: the recorded config without `GROUP_RUN_KEYS`."""
-    recorded = json.loads(recorded_text(config))
-    for key in GROUP_RUN_KEYS:
-        recorded.pop(key, None)
-    return recorded
 
 
 def _train_wave(runs: list[_Run], force: bool) -> list[list[dict]]:

@@ -11,7 +11,7 @@ import numpy as np
 from tqdm import tqdm
 
 from jaxmnist.train import programs
-from jaxmnist.train.run_config import check_run
+from jaxmnist.train.run_config import check_group
 from jaxmnist.train.steps import eval_key, zero_totals
 
 _MODULE_LOADED = time.perf_counter()
@@ -86,8 +86,7 @@ def estimate(configs: list[ml_collections.ConfigDict], runs_per_device: int | No
     layers' kernels (`programs.Programs`; by default the backend's).
     """
     config = configs[0]
-    for run_config in configs:
-        check_run(run_config)
+    check_group(configs)  # refused here as training would refuse it
     wave = min(len(configs), programs.runs_per_wave(len(configs), runs_per_device))
     waves = -(-len(configs) // wave)
     seeds = [run_config.seed for run_config in configs[:wave]]

@@ -30,6 +30,41 @@ def recorded_text(config: ml_collections.ConfigDict) -> str:
     return json.dumps(config_lib.recorded(json.loads(config.to_json_best_effort())), indent=2, sort_keys=True) + "\n"
 
 
+# What the runs of one group may set each their own way: the model and the optimizer are chosen per
+# run inside the program (models of one shape: `programs.model_choices`).
+GROUP_RUN_KEYS = ("seed", "optimizer", "schedule", "model", "model_overrides", "experiment", "reference")
+
+
+def check_group(configs: list[ml_collections.ConfigDict], workdirs: list | None = None):
+    """One UserError if the runs cannot train as one group: a bad config, a workdir named twice,
+    or configs that differ in more than their seeds, models of one shape and optimizer numbers."""
+    if not configs:
+        raise UserError("no run to train")
+    for config in configs:
+        check_run(config)
+    workdirs = workdirs or []
+    resolved = [Path(workdir).resolve() for workdir in workdirs]
+    if len(set(resolved)) != len(resolved):
+        raise UserError("each run of a group needs its own workdir; "
+                        f"{next(str(w) for w, r in zip(workdirs, resolved) if resolved.count(r) > 1)} is named twice")
+    first = _recorded_program(configs[0])
+    for config in configs[1:]:
+        differing = config_lib.changed_keys(first, _recorded_program(config))
+        if differing:
+            raise UserError("runs of a group may differ only in their seeds, their models of one shape and "
+                            f"their optimizer and schedule numbers; these differ in {', '.join(differing)}")
+    programs.model_choices(configs)
+    programs.optimizer_choices(configs)
+
+
+def _recorded_program(config: ml_collections.ConfigDict) -> dict:
+    """What the runs of a group share: the recorded config without `GROUP_RUN_KEYS`."""
+    recorded = json.loads(recorded_text(config))
+    for key in GROUP_RUN_KEYS:
+        recorded.pop(key, None)
+    return recorded
+
+
 def check_config(workdir: Path, config: ml_collections.ConfigDict, force: bool) -> str:
     """The config.json a run of `config` writes in `workdir`; writes nothing.
 
