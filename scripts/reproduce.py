@@ -39,6 +39,7 @@ import time
 from pathlib import Path
 
 from jaxmnist import config as config_lib
+from jaxmnist.errors import closest_names, did_you_mean
 
 INTERRUPTED = (128 + signal.SIGINT, 128 + signal.SIGTERM)
 
@@ -57,7 +58,17 @@ def selected(patterns: list[str]) -> list[str]:
     unknown = [pattern for pattern in patterns if not any(
         name == pattern or (pattern.endswith("/") and name.startswith(pattern)) for name in names)]
     if unknown:
-        _fail(f"unknown experiment(s) {', '.join(unknown)} (see `jaxmnist experiments`)")
+        folders = sorted({name.split("/")[0] for name in names})
+
+        def closest(pattern: str) -> list[str]:
+            if pattern.rstrip("/") in folders:
+                return [pattern.rstrip("/") + "/"]  # a folder named without its slash
+            if pattern.endswith("/"):
+                return [folder + "/" for folder in closest_names(pattern.rstrip("/"), folders)]
+            return closest_names(pattern, names, separator="/")
+
+        _fail("unknown experiment(s) " + ", ".join(pattern + did_you_mean(closest(pattern)) for pattern in unknown)
+              + " (see `jaxmnist experiments`)")
     return list(dict.fromkeys(chosen))
 
 

@@ -159,7 +159,9 @@ def test_parallel_processes_allocate_gpu_memory_as_they_need_it(tmp_path, monkey
 @pytest.mark.parametrize(("argv", "message"), [
     (["--epochs", "0", "net8k/net_bn"], "error: --epochs must be at least 1, got 0"),
     (["--limit-train", "-5", "net8k/net_bn"], "error: --limit-train must be at least 1, got -5"),
-    (["net8k/no_such"], "error: unknown experiment(s) net8k/no_such (see `jaxmnist experiments`)"),
+    (["net8k/no_such"], "error: unknown experiment(s) net8k/no_such (did you mean net8k/net_bn?) (see `jaxmnist experiments`)"),
+    (["lenet/lenett", "activation/", "lenet"], "error: unknown experiment(s) lenet/lenett (did you mean lenet/lenet?), "
+     "activation/ (did you mean activations/?), lenet (did you mean lenet/?) (see `jaxmnist experiments`)"),
     (["--parallel", "0", "net8k/net_bn"], "error: --parallel must be at least 1, got 0"),
     (["--skip-seeds", "1", "net8k/net_bn"], "error: --skip-seeds must be at least 0 and below --seeds (1), got 1"),
     (["--stop-after", "0", "net8k/net_bn"], "error: --stop-after must be above 0 seconds, got 0"),
