@@ -161,8 +161,8 @@ def _add_train_commands(subparsers):
                             "--sweep model_overrides.dropout_rate=0.25,0.5")
     train.add_argument("--runs-per-device", type=runtime.device_count_argument, metavar="N",
                        help="with --seeds, --sweep or several experiments: at most N runs on one device at once "
-                            "(default: 1 on CPU, where separate steps are faster; every run on GPU/TPU); a larger "
-                            "group trains in waves")
+                            "(default: 1 on CPU, where separate steps are faster; every run on GPU/TPU, halved "
+                            "while a device runs out of memory); a larger group trains in waves")
     train.add_argument("--dry-run", action="store_true",
                        help="train nothing: time a short warm-up here (setup and compilation, a few dozen steps, "
                             "the evaluations) and print the estimated seconds per epoch and for the whole run; "

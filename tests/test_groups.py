@@ -406,6 +406,40 @@ def test_a_device_out_of_memory_is_one_error_line_naming_what_to_rerun_with(seed
         train_group(configs, workdirs, runs_per_device=runs_per_device)
 
 
+def test_a_group_that_runs_out_of_memory_by_default_continues_with_half_the_runs_per_device(
+        fixture_data_dir, tmp_path, monkeypatch, capsys):
+    """On a GPU a group's runs share each device by default; where that exhausts the memory, the group
+    trains half as many at a time, exactly as if asked for that many."""
+    configs = _fixture_configs([3, 4, 5, 6], fixture_data_dir)
+    for config in configs:
+        with config.unlocked():
+            config.epochs = 1
+    explicit = [tmp_path / "explicit" / f"seed{seed}" for seed in (3, 4, 5, 6)]
+    train_group(configs, explicit, runs_per_device=2)
+    capsys.readouterr()
+
+    load = programs.RunPrograms.load
+
+    def out_of_memory_above_two_runs(config, engine):
+        if engine.local_runs > 2:
+            raise jax.errors.JaxRuntimeError("RESOURCE_EXHAUSTED: Out of memory while trying to allocate 1.00GiB.")
+        return load(config, engine)
+    monkeypatch.setattr(programs.RunPrograms, "load", out_of_memory_above_two_runs)
+    monkeypatch.setattr(programs, "runs_per_wave", lambda runs, runs_per_device: (runs_per_device or runs)
+                        * jax.device_count())  # the GPU's default: every run at once
+    default = [tmp_path / "default" / f"seed{seed}" for seed in (3, 4, 5, 6)]
+    train_group(configs, default)
+    assert capsys.readouterr().out.splitlines()[0] == (
+        "cpu ran out of memory training 4 runs at once on each device (Out of memory while trying to allocate "
+        "1.00GiB.): training 2 at a time instead (--runs-per-device 2 starts there)")
+    for ours, theirs in zip(default, explicit):
+        assert (ours / "metrics.jsonl").read_text() == (theirs / "metrics.jsonl").read_text()
+
+    with pytest.raises(UserError, match="ran out of memory training 4 runs at once on each device"):
+        train_group(configs, [tmp_path / f"asked-seed{seed}" for seed in (3, 4, 5, 6)], runs_per_device=4)
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["default", "explicit"]  # nothing written
+
+
 def test_a_group_trains_in_blocks_of_steps_as_in_single_steps(fixture_data_dir, tmp_path):
     """Blocks of 4 steps in one program (the GPU default is an epoch), with a constant rate, which
     varies over no run, in a carry that does."""
