@@ -94,8 +94,11 @@ def group(alone, fixture_data_dir, tmp_path_factory):
     """Seeds 3 and 4 as one group on two CPU devices, one run on each: (extra arguments, workdir of seed 3)."""
     extra, _ = alone
     workdir = tmp_path_factory.mktemp("group") / "run"
-    out = _finish(_train(workdir, fixture_data_dir, "--seeds", "3-4", *extra, cpu_devices=2))
+    process = _train(workdir, fixture_data_dir, "--seeds", "3-4", *extra, cpu_devices=2)
+    out, err = process.communicate(timeout=600)
+    assert process.returncode == 0, err
     assert f"({workdir}-seed4, seed 4): after 2 epochs" in out
+    assert "epoch 1/2 done; the 2 runs need about" in err
     return extra, workdir
 
 

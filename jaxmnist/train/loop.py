@@ -435,7 +435,8 @@ def _train_in_workdirs(runs: list[_Run], force: bool, is_writer: bool) -> list[l
                     run.log.write(row)
                     run.log.write_timing(row["step"], epoch, seconds)
             if is_writer and not show_bar and epoch < config.epochs:
-                print(f"epoch {epoch}/{config.epochs} done; the run needs about "
+                who = "the run needs" if len(runs) == 1 else f"the {len(runs)} runs need"
+                print(f"epoch {epoch}/{config.epochs} done; {who} about "
                       f"{format_duration(seconds_left(seconds, config.epochs - epoch, 0.0, 0.0))} more",
                       file=sys.stderr, flush=True)
             metrics = [{run.best_metric: run.history[-1][config.best_split]["accuracy"]} if run.best_metric else None
