@@ -412,7 +412,7 @@ def test_a_device_out_of_memory_is_one_error_line_naming_what_to_rerun_with(seed
 def test_a_group_that_runs_out_of_memory_by_default_continues_with_half_the_runs_per_device(
         fixture_data_dir, tmp_path, monkeypatch, capsys):
     """On a GPU a group's runs share each device by default; where that exhausts the memory, the group
-    trains half as many at a time, exactly as if asked for that many."""
+    trains half as many at a time, exactly as if asked for that many, and --dry-run estimates that."""
     configs = _fixture_configs([3, 4, 5, 6], fixture_data_dir)
     for config in configs:
         with config.unlocked():
@@ -432,11 +432,13 @@ def test_a_group_that_runs_out_of_memory_by_default_continues_with_half_the_runs
                         * jax.device_count())  # the GPU's default: every run at once
     default = [tmp_path / "default" / f"seed{seed}" for seed in (3, 4, 5, 6)]
     train_group(configs, default)
-    assert capsys.readouterr().out.splitlines()[0] == (
-        "cpu ran out of memory training 4 runs at once on each device (Out of memory while trying to allocate "
-        "1.00GiB.): training 2 at a time instead (--runs-per-device 2 starts there)")
+    halved = ("cpu ran out of memory training 4 runs at once on each device (Out of memory while trying to allocate "
+              "1.00GiB.): training 2 at a time instead (--runs-per-device 2 starts there)")
+    assert capsys.readouterr().err.splitlines()[0] == halved
     for ours, theirs in zip(default, explicit):
         assert (ours / "metrics.jsonl").read_text() == (theirs / "metrics.jsonl").read_text()
+    assert estimate(configs, steps=2)["runs_per_wave"] == 2  # --dry-run estimates the size training goes on with
+    assert capsys.readouterr().err.splitlines() == [halved]
 
     with pytest.raises(UserError, match="ran out of memory training 4 runs at once on each device"):
         train_group(configs, [tmp_path / f"asked-seed{seed}" for seed in (3, 4, 5, 6)], runs_per_device=4)

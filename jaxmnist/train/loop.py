@@ -8,7 +8,6 @@ with the same workdir resumes.
 
 import contextlib
 import dataclasses
-import math
 import os
 import signal
 import sys
@@ -126,15 +125,9 @@ def train_group(configs: list[ml_collections.ConfigDict], workdirs: list, force:
         wave, pending = pending[:per_wave], pending[per_wave:]
         try:
             trained = _train_wave([_Run(configs[index], Path(workdirs[index])) for index in wave], force)
-        except DeviceOutOfMemory as error:
-            # A size the user chose stays theirs; processes of several hosts would have to agree on a new one.
-            if runs_per_device is not None or error.runs_per_device == 1 or jax.process_count() > 1:
-                raise
-            fewer = error.runs_per_device // 2
-            print(f"{error.device} ran out of memory training {error.runs_per_device} runs at once on each device "
-                  f"({error.detail}): training {fewer} at a time instead (--runs-per-device {fewer} starts there)",
-                  flush=True)
-            per_wave, pending = fewer * jax.device_count(), wave + pending
+        except programs.DeviceOutOfMemory as error:
+            per_wave = programs.fewer_runs_per_device(error, runs_per_device) * jax.device_count()
+            pending = wave + pending
             continue
         for index, history in zip(wave, trained):
             histories[index] = history
@@ -195,37 +188,10 @@ def _train_wave(runs: list[_Run], force: bool) -> list[list[dict]]:
         except Exception as error:  # noqa: BLE001 - a full disk or a full device is the user's to fix, not a bug
             user_error = (workdir_lib.filesystem_error(error, f"the workdir {runs[0].workdir}" if len(runs) == 1
                                                        else "a workdir of the group")
-                          or out_of_memory_error(error, runs[0].config, len(runs)))
+                          or programs.out_of_memory_error(error, runs[0].config, len(runs)))
             if user_error is None:
                 raise
             raise user_error from None
-
-
-class DeviceOutOfMemory(UserError):
-    """A device ran out of memory (XLA's RESOURCE_EXHAUSTED) training `runs_per_device` runs at once."""
-
-    def __init__(self, message: str, device: str, runs_per_device: int, detail: str):
-        super().__init__(message)
-        self.device, self.runs_per_device, self.detail = device, runs_per_device, detail
-
-
-def out_of_memory_error(error: BaseException, config: ml_collections.ConfigDict,
-                        runs: int) -> DeviceOutOfMemory | None:
-    """A one-line UserError for a device that ran out of memory training `runs` runs of `config` as
-    one program (XLA's RESOURCE_EXHAUSTED), naming what to rerun with; else None."""
-    if not (isinstance(error, jax.errors.JaxRuntimeError) and str(error).startswith("RESOURCE_EXHAUSTED")):
-        return None
-    detail = str(error).removeprefix("RESOURCE_EXHAUSTED:").strip().splitlines()[0]
-    device = jax.devices()[0].device_kind
-    per_device = runs // math.gcd(runs, jax.device_count())  # as programs.Programs spreads them
-    if per_device > 1:
-        message = (f"{device} ran out of memory training {per_device} runs at once on each device ({detail}): "
-                   f"rerun with --runs-per-device {per_device // 2}; what the runs saved is kept and resumes")
-    else:
-        message = (f"{device} ran out of memory for one run of {config.model} at batch size {config.batch_size} "
-                   f"({detail}): it needs a device with more memory, or a smaller batch (--set batch_size=N, "
-                   "which changes the run's numbers)")
-    return DeviceOutOfMemory(message, device, per_device, detail)
 
 
 def itstime(every: int, before: int, after: int) -> bool:

@@ -11,6 +11,7 @@ import dataclasses
 import functools
 import json
 import math
+import sys
 from typing import Any
 
 import jax
@@ -415,6 +416,46 @@ def runs_per_wave(runs: int, runs_per_device: int | None) -> int:
     CPU, where a vmapped step was slower than separate ones; every run on GPU and TPU, which
     `loop.train_group` halves while a device runs out of memory)."""
     return (runs_per_device or (1 if jax.default_backend() == "cpu" else runs)) * jax.device_count()
+
+
+class DeviceOutOfMemory(UserError):
+    """A device ran out of memory (XLA's RESOURCE_EXHAUSTED) training `runs_per_device` runs at once."""
+
+    def __init__(self, message: str, device: str, runs_per_device: int, detail: str):
+        super().__init__(message)
+        self.device, self.runs_per_device, self.detail = device, runs_per_device, detail
+
+
+def out_of_memory_error(error: BaseException, config: ml_collections.ConfigDict,
+                        runs: int) -> DeviceOutOfMemory | None:
+    """A one-line UserError for a device that ran out of memory training `runs` runs of `config` as
+    one program (XLA's RESOURCE_EXHAUSTED), naming what to rerun with; else None."""
+    if not (isinstance(error, jax.errors.JaxRuntimeError) and str(error).startswith("RESOURCE_EXHAUSTED")):
+        return None
+    detail = str(error).removeprefix("RESOURCE_EXHAUSTED:").strip().splitlines()[0]
+    device = jax.devices()[0].device_kind
+    per_device = runs // math.gcd(runs, jax.device_count())  # as programs.Programs spreads them
+    if per_device > 1:
+        message = (f"{device} ran out of memory training {per_device} runs at once on each device ({detail}): "
+                   f"rerun with --runs-per-device {per_device // 2}; what the runs saved is kept and resumes")
+    else:
+        message = (f"{device} ran out of memory for one run of {config.model} at batch size {config.batch_size} "
+                   f"({detail}): it needs a device with more memory, or a smaller batch (--set batch_size=N, "
+                   "which changes the run's numbers)")
+    return DeviceOutOfMemory(message, device, per_device, detail)
+
+
+def fewer_runs_per_device(error: DeviceOutOfMemory, runs_per_device: int | None) -> int:
+    """Half the runs per device that ran out of memory, to go on with (printing so); `error` itself
+    where the size was the user's (`runs_per_device`), is one run already, or is several processes'."""
+    # Processes of several hosts would have to agree on a new size.
+    if runs_per_device is not None or error.runs_per_device == 1 or jax.process_count() > 1:
+        raise error
+    fewer = error.runs_per_device // 2
+    print(f"{error.device} ran out of memory training {error.runs_per_device} runs at once on each device "
+          f"({error.detail}): training {fewer} at a time instead (--runs-per-device {fewer} starts there)",
+          file=sys.stderr, flush=True)
+    return fewer
 
 
 def resolve_steps_per_dispatch(value, batches_per_epoch: int) -> int:

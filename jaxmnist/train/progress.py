@@ -82,12 +82,25 @@ def estimate(configs: list[ml_collections.ConfigDict], runs_per_device: int | No
     Times the setup (data, initialisation, compiling the train and eval programs), then at
     least `steps` train steps in whole programs and a second pass of the evaluations: an epoch
     is its steps at the measured pace plus the evaluations. A group larger than one program's
-    wave is its waves one after another. Python's imports are not counted. `kernels`: the
-    layers' kernels (`programs.Programs`; by default the backend's).
+    wave is its waves one after another, of the size training would choose (halved where a device
+    runs out of memory). Python's imports are not counted. `kernels`: the layers' kernels
+    (`programs.Programs`; by default the backend's).
     """
-    config = configs[0]
     check_group(configs)  # refused here as training would refuse it
     wave = min(len(configs), programs.runs_per_wave(len(configs), runs_per_device))
+    while True:
+        try:
+            return _estimate_waves(configs, wave, steps, kernels)
+        except jax.errors.JaxRuntimeError as error:
+            out_of_memory = programs.out_of_memory_error(error, configs[0], wave)
+            if out_of_memory is None:
+                raise
+            wave = programs.fewer_runs_per_device(out_of_memory, runs_per_device) * jax.device_count()
+
+
+def _estimate_waves(configs: list[ml_collections.ConfigDict], wave: int, steps: int, kernels: str | None) -> dict:
+    """`estimate` with `wave` runs in one program."""
+    config = configs[0]
     waves = -(-len(configs) // wave)
     seeds = [run_config.seed for run_config in configs[:wave]]
     started = time.perf_counter()
