@@ -32,7 +32,6 @@ from jaxmnist.train.run_config import check_config, check_group
 from jaxmnist.train.steps import eval_key, summarise, zero_totals
 
 
-
 class Interrupted(Exception):
     """SIGTERM/SIGINT: the current step finished and a checkpoint was saved."""
 

@@ -413,8 +413,8 @@ def optimizer_choices(run_configs: list) -> tuple[list, list[int]]:
 
 def runs_per_wave(runs: int, runs_per_device: int | None) -> int:
     """How many runs of a group train as one program: `runs_per_device` on every device (default: 1 on
-    CPU, where a vmapped step was slower than separate ones; every run on GPU and TPU, which
-    `loop.train_group` halves while a device runs out of memory)."""
+    CPU, where a vmapped step was slower than separate ones; every run on GPU and TPU, halved
+    while a device runs out of memory: `fewer_runs_per_device`)."""
     return (runs_per_device or (1 if jax.default_backend() == "cpu" else runs)) * jax.device_count()
 
 
