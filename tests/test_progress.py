@@ -10,7 +10,7 @@ import pytest
 
 from jaxmnist import config as config_lib
 from jaxmnist import train
-from jaxmnist.train.progress import format_duration, seconds_left
+from jaxmnist.train.progress import format_duration, seconds_left, typical_epoch_seconds
 
 CONFIG = Path(__file__).resolve().parent / "configs" / "tiny_lenet_bn.py"
 REPO = Path(__file__).resolve().parent.parent
@@ -24,6 +24,18 @@ REPO = Path(__file__).resolve().parent.parent
 ])
 def test_seconds_left(epoch_seconds, epochs_after, fraction, elapsed, expected):
     assert seconds_left(epoch_seconds, epochs_after, fraction, elapsed) == expected
+
+
+@pytest.mark.parametrize(("epochs_seconds", "expected"), [
+    ([], None),
+    ([95.0], 95.0),                            # the first epoch, compiles included, until another is timed
+    ([95.0, 40.0], 67.5),
+    ([95.0, 40.0, 38.0, 41.0], 40.5),          # the compiles no longer count
+    ([40.0, 38.0, 92.0, 41.0, 39.0], 40.0),    # nor a burst of another process
+    ([95.0, 40.0, 38.0, 41.0, 39.0, 37.0], 39.0),  # the last five
+])
+def test_an_epoch_takes_the_median_of_the_last_five(epochs_seconds, expected):
+    assert typical_epoch_seconds(epochs_seconds) == expected
 
 
 @pytest.mark.parametrize(("seconds", "text"), [(0.4, "0s"), (45, "45s"), (192.4, "3m12s"), (7500, "2h05m")])

@@ -27,7 +27,8 @@ from jaxmnist.report import plots
 from jaxmnist.report import runs as runs_lib
 from jaxmnist.train import logs
 from jaxmnist.train import programs
-from jaxmnist.train.progress import EpochBar, format_duration, seconds_left, seconds_since_process_start
+from jaxmnist.train.progress import (EpochBar, format_duration, seconds_left, seconds_since_process_start,
+                                     typical_epoch_seconds)
 from jaxmnist.train.run_config import check_config, check_group
 from jaxmnist.train.steps import eval_key, summarise, zero_totals
 
@@ -332,7 +333,7 @@ def _train_in_workdirs(runs: list[_Run], force: bool, is_writer: bool) -> list[l
     first_step = step + 1
     # A bar redrawn with carriage returns is noise in a CI log: there each epoch ends with one line instead.
     show_bar = is_writer and sys.stderr.isatty()
-    last_epoch_seconds = None
+    epochs_seconds = []  # of the epochs this process completed
     with _StopRequest() as stop:
         for epoch in range(progress.epoch, config.epochs + 1):
             first_batch = progress.batch if epoch == progress.epoch else 0
@@ -343,7 +344,7 @@ def _train_in_workdirs(runs: list[_Run], force: bool, is_writer: bool) -> list[l
             epoch_rows = engine.group_epoch_rows(data.num_examples, config.batch_size, seeds, epoch, config.shuffle)
             epoch_first_step = engine.replicate(np.int32(step - first_batch))
             bar = EpochBar(epoch, config.epochs, data.batches_per_epoch, first_batch, epoch_started,
-                           last_epoch_seconds, enabled=show_bar, runs=len(runs))
+                           typical_epoch_seconds(epochs_seconds), enabled=show_bar, runs=len(runs))
             batch_index = first_batch
             while batch_index < data.batches_per_epoch:
                 # Inside an epoch the programs take only what is on the devices: a host round trip is an error.
@@ -390,7 +391,8 @@ def _train_in_workdirs(runs: list[_Run], force: bool, is_writer: bool) -> list[l
             # after the epoch's last batch has no step of its own here.
             rates = engine.fetch(state.learning_rate()).reshape(len(runs))
             evaluations = data.evaluate(state, engine.stack([eval_key(seed, step) for seed in seeds]))
-            seconds = last_epoch_seconds = time.time() - epoch_started
+            seconds = time.time() - epoch_started
+            epochs_seconds.append(seconds)
             for index, run in enumerate(runs):
                 row = {"kind": "epoch", "step": step, "epoch": epoch, "train": summarise(run_totals[index]),
                        "learning_rate": float(rates[index]), **evaluations[index]}
@@ -401,8 +403,8 @@ def _train_in_workdirs(runs: list[_Run], force: bool, is_writer: bool) -> list[l
                     run.log.write_timing(row["step"], epoch, seconds)
             if is_writer and not show_bar and epoch < config.epochs:
                 who = "the run needs" if len(runs) == 1 else f"the {len(runs)} runs need"
-                print(f"epoch {epoch}/{config.epochs} done; {who} about "
-                      f"{format_duration(seconds_left(seconds, config.epochs - epoch, 0.0, 0.0))} more",
+                left = seconds_left(typical_epoch_seconds(epochs_seconds), config.epochs - epoch, 0.0, 0.0)
+                print(f"epoch {epoch}/{config.epochs} done; {who} about {format_duration(left)} more",
                       file=sys.stderr, flush=True)
             metrics = [{run.best_metric: run.history[-1][config.best_split]["accuracy"]} if run.best_metric else None
                        for run in runs]

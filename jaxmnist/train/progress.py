@@ -2,6 +2,7 @@
 a dry run that measures how long a run takes here."""
 
 import os
+import statistics
 import time
 from pathlib import Path
 
@@ -22,11 +23,11 @@ class EpochBar(tqdm):
     needs (`run_left`)."""
 
     def __init__(self, epoch: int, epochs: int, batches: int, first_batch: int, started: float,
-                 last_epoch_seconds: float | None, enabled: bool, runs: int = 1):
+                 epoch_seconds: float | None, enabled: bool, runs: int = 1):
         description = f"epoch {epoch}/{epochs}" + (f", {runs} runs" if runs > 1 else "")
         super().__init__(total=batches, initial=first_batch, desc=description, unit="batch",
                          leave=False, dynamic_ncols=True, disable=not enabled)
-        self.epochs_after, self.started, self.last_epoch_seconds = epochs - epoch, started, last_epoch_seconds
+        self.epochs_after, self.started, self.epoch_seconds = epochs - epoch, started, epoch_seconds
         self.shown = {}
         self.show()
 
@@ -35,17 +36,23 @@ class EpochBar(tqdm):
         if self.disable:
             return
         self.shown.update(metrics)
-        left = seconds_left(self.last_epoch_seconds, self.epochs_after, self.n / self.total,
+        left = seconds_left(self.epoch_seconds, self.epochs_after, self.n / self.total,
                             time.time() - self.started)
         self.set_postfix(self.shown if left is None else {**self.shown, "run_left": format_duration(left)})
+
+
+def typical_epoch_seconds(epochs_seconds: list[float]) -> float | None:
+    """What an epoch takes, from the seconds of those timed so far: the median of the last five,
+    which neither the first epoch's compiles nor another process's burst on the machine moves."""
+    return statistics.median(epochs_seconds[-5:]) if epochs_seconds else None
 
 
 def seconds_left(epoch_seconds: float | None, epochs_after: int, epoch_fraction: float,
                  epoch_elapsed: float) -> float | None:
     """Seconds the run still needs: the rest of this epoch and `epochs_after` more.
 
-    An epoch takes as long as the last one timed (evaluation included); before one is complete,
-    as this epoch's pace so far says. None when nothing is timed yet.
+    An epoch takes `epoch_seconds` (evaluation included: `typical_epoch_seconds`); before one is
+    complete, as this epoch's pace so far says. None when nothing is timed yet.
     """
     if epoch_seconds is None:
         if epoch_fraction <= 0:
