@@ -1,5 +1,5 @@
 """One training loop for every experiment: `train_and_evaluate(config, workdir)`, and
-`train_group(configs, workdirs)` for seeds of one recipe trained as one program.
+`train_group(configs, workdirs)` for seeds, sweeps and experiments trained as one program.
 
 As in Flax's examples, the steps are small pure functions of (state, batch), and an experiment is
 only a config. The data live on the devices: each split is put once on every device, an epoch's
@@ -7,14 +7,12 @@ order once per epoch, and a compiled block gathers, augments and trains on `step
 batches in a row; the host only dispatches blocks and reads the metric sums when it logs.
 
     steps.py       the pure functions: train_step and eval_step on a batch, the TrainState, the keys
-    programs.py    the mesh of every device (runs x data) and the steps as sharded programs
-    run_config.py  the config.json a workdir records, and the check that a resumed run matches it
-<<<<<<< HEAD
+    programs.py    the mesh of every device (runs x data) and the steps as sharded programs; runs per
+                   program, halved where a device runs out of memory
+    run_config.py  the config.json a workdir records, the check that a resumed run matches it, and
+                   which runs can train as one group
     loop.py        train_and_evaluate / train_group: epochs, logging, checkpoints, signals
-=======
-    loop.py        train_and_evaluate: epochs, logging, checkpoints, signals
     logs.py        what a run logs: metrics.jsonl, timing.jsonl, TensorBoard events, the epoch table
->>>>>>> house2
     progress.py    the epoch bar, the time a run still needs, and `estimate` (--dry-run)
     command.py     `jaxmnist train`
 """

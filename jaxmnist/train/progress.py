@@ -111,7 +111,8 @@ def _estimate_waves(configs: list[ml_collections.ConfigDict], wave: int, steps: 
     waves = -(-len(configs) // wave)
     seeds = [run_config.seed for run_config in configs[:wave]]
     started = time.perf_counter()
-    engine = programs.Programs(config, runs=wave, run_configs=configs[:wave], kernels=kernels)
+    # One run in a program keeps a run alone's programs (no runs axis), as training does.
+    engine = programs.Programs(config, runs=wave if wave > 1 else None, run_configs=configs[:wave], kernels=kernels)
     run = programs.RunPrograms.load(config, engine)
     state = engine.stack_states([engine.init_state(seed, index) for index, seed in enumerate(seeds)])
     roots = engine.group_roots(seeds)
