@@ -302,19 +302,63 @@ def test_a_group_leaves_its_complete_runs_as_they_are(alone, fixture_data_dir, t
 
 
 @pytest.mark.parametrize("alone", [()], indirect=True, ids=["lenet_bn"])
-def test_runs_at_different_steps_are_refused_and_kept(alone, fixture_data_dir, tmp_path):
-    """Seed 3 stopped at step 15 (its last checkpoint gone), seed 4 not started."""
+def test_runs_saved_at_no_common_step_are_refused_and_kept(alone, fixture_data_dir, tmp_path):
+    """Seed 3 saved last at step 15, seed 4 at 18 (of 3 epochs now: neither complete)."""
     extra, runs = alone
     workdir = tmp_path / "run"
     shutil.copytree(runs[3], workdir)
     shutil.rmtree(workdir / "checkpoints" / "18")
-    before = (workdir / "metrics.jsonl").read_text()
-    process = _train(workdir, fixture_data_dir, "--seeds", "3-4", *extra, cpu_devices=2)
+    shutil.copytree(runs[4], f"{workdir}-seed4")
+    shutil.rmtree(Path(f"{workdir}-seed4") / "checkpoints" / "15")
+    before = {path: path.read_bytes() for path in tmp_path.rglob("*.jsonl")}
+    process = _train(workdir, fixture_data_dir, "--seeds", "3-4", "--epochs", "3", "--force", *extra, cpu_devices=2)
     _, err = process.communicate(timeout=300)
     assert process.returncode == 2
     assert err.strip().splitlines()[-1].startswith("error: the runs of this group have no checkpointed step")
-    assert (workdir / "metrics.jsonl").read_text() == before
-    assert not Path(f"{workdir}-seed4").exists()
+    assert {path: path.read_bytes() for path in tmp_path.rglob("*.jsonl")} == before
+
+
+@pytest.mark.parametrize("alone", [()], indirect=True, ids=["lenet_bn"])
+def test_a_group_of_saved_and_unstarted_runs_resumes_the_first_then_starts_the_others(alone, fixture_data_dir,
+                                                                                     tmp_path):
+    """Seed 3 stopped at step 15, seed 4 not started (a group stopped between its waves): each
+    continues as the run alone, bit for bit."""
+    extra, runs = alone
+    workdir = tmp_path / "run"
+    shutil.copytree(runs[3], workdir)
+    shutil.rmtree(workdir / "checkpoints" / "18")
+    out = _finish(_train(workdir, fixture_data_dir, "--seeds", "3-4", *extra))
+    assert "resuming from step 15 (epoch 2, batch 6)" in out
+    assert any(line.endswith(f"{workdir}-seed4") for line in out.splitlines())  # a wave of one names its run
+    for ours, alone_run in ((workdir, runs[3]), (Path(f"{workdir}-seed4"), runs[4])):
+        assert (ours / "metrics.jsonl").read_text() == (alone_run / "metrics.jsonl").read_text()
+
+
+def test_runs_spread_over_as_many_devices_as_divide_them_and_at_most_runs_per_device(monkeypatch):
+    monkeypatch.setattr(jax, "device_count", lambda: 4)
+    monkeypatch.setattr(jax, "default_backend", lambda: "gpu")
+    assert [programs.runs_spread(runs, 4) for runs in (1, 2, 3, 4, 5, 6, 8)] == [1, 2, 3, 4, 1, 3, 4]
+    assert programs.runs_spread(18, 8) == 6
+    # (runs, runs per device) -> the next wave: 3 runs on 4 devices, one each; 5 at 2 a device: 4, not 5 on one
+    assert [programs.runs_per_wave(runs, limit) for runs, limit in
+            ((3, 1), (5, 2), (6, 1), (6, 2), (18, None), (3, None))] == [3, 4, 4, 6, 18, 3]
+    monkeypatch.setattr(jax, "default_backend", lambda: "cpu")
+    assert [programs.runs_per_wave(runs, None) for runs in (1, 3, 6)] == [1, 3, 4]
+    monkeypatch.setattr(jax, "process_count", lambda: 2)  # every process's devices take part
+    assert [programs.runs_spread(runs, 4) for runs in (3, 6, 8)] == [1, 2, 4]
+
+
+def test_a_program_of_three_runs_on_four_devices_holds_one_on_each_of_three():
+    code = ("from jaxmnist import config; from jaxmnist.train import programs\n"
+            f"run = config.load_experiment({str(CONFIG)!r})\n"
+            "for runs in (3, 6):\n"
+            "    engine = programs.Programs(run, runs=runs)\n"
+            "    print(runs, dict(engine.mesh.shape), engine.local_runs)\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=300,
+                            env={**os.environ, "JAX_PLATFORMS": "cpu",
+                                 "XLA_FLAGS": "--xla_force_host_platform_device_count=4"})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == ["3 {'runs': 3, 'batch': 1} 1", "6 {'runs': 3, 'batch': 1} 2"]
 
 
 @pytest.mark.parametrize("arguments, message", [
@@ -330,6 +374,7 @@ def test_runs_at_different_steps_are_refused_and_kept(alone, fixture_data_dir, t
     (("--sweep", "optimizer.rate=0.1,0.2"), "--sweep optimizer.rate=0.1: the config has no key"),
     (("--sweep", "model_overrides.channels=[6,16],[8,16]"), "differ in the shapes of their variables"),
     (("--sweep", "model_overrides.width=1,2"), "model 'lenet_bn' has no attribute width"),
+    (("--seeds", "1-2", "--set", "keep_checkpoints=1"), "a group keeps at least 2 checkpoints a run"),
     (("--seeds", "1-2", "--set", "model=lenet"), None),
 ])
 def test_bad_group_requests_are_one_error_line_and_write_nothing(arguments, message, fixture_data_dir, tmp_path):

@@ -81,6 +81,7 @@ class _Run:
     log: Any = None
     history: list = dataclasses.field(default_factory=list)
     config_text: str = ""
+    of_group: bool = False  # its lines name its workdir, also in a wave of its own
 
     @property
     def best_metric(self) -> str | None:
@@ -120,17 +121,22 @@ def train_group(configs: list[ml_collections.ConfigDict], workdirs: list, force:
     histories = [_complete_history(config, Path(workdir), force) if len(configs) > 1 else None
                  for config, workdir in zip(configs, workdirs)]
     pending = [index for index, history in enumerate(histories) if history is None]
-    per_wave = programs.runs_per_wave(max(len(pending), 1), runs_per_device)
-    while pending:
-        wave, pending = pending[:per_wave], pending[per_wave:]
-        try:
-            trained = _train_wave([_Run(configs[index], Path(workdirs[index])) for index in wave], force)
-        except programs.DeviceOutOfMemory as error:
-            per_wave = programs.fewer_runs_per_device(error, runs_per_device) * jax.device_count()
-            pending = wave + pending
-            continue
-        for index, history in zip(wave, trained):
-            histories[index] = history
+    # Runs that saved resume together, and apart from runs not started: a group stopped between
+    # its waves, or halved for memory, holds both.
+    saved = [index for index in pending if checkpoint.saved_steps(Path(workdirs[index]))]
+    limit = runs_per_device
+    for part in (saved, [index for index in pending if index not in saved]):
+        while part:
+            wave = part[:programs.runs_per_wave(len(part), limit)]
+            try:
+                trained = _train_wave([_Run(configs[index], Path(workdirs[index]), of_group=len(configs) > 1)
+                                        for index in wave], force)
+            except programs.DeviceOutOfMemory as error:
+                limit = programs.fewer_runs_per_device(error, runs_per_device)
+                continue
+            for index, history in zip(wave, trained):
+                histories[index] = history
+            part = part[len(wave):]
     return histories
 
 
@@ -208,7 +214,7 @@ def _check_finite(runs: list[_Run], totals: list[dict], epoch: int):
             last_good = run.manager.latest_step()
             kept = f"the last good checkpoint is at step {last_good}" if last_good is not None \
                 else "no checkpoint had been saved yet"
-            where = f" in {run.workdir}" if len(runs) > 1 else ""
+            where = f" in {run.workdir}" if run.of_group else ""
             raise UserError(f"the training loss became non-finite at step {bad_step + 1} (epoch {epoch}){where}; "
                             f"stopped: {kept}")
 
@@ -225,7 +231,7 @@ def _save(runs: list[_Run], engine: programs.Programs, step: int, state, progres
     states = engine.unstack_states(state)
     for run, run_state in zip(runs, states):
         if not bool(engine.all_finite(run_state.params)):
-            raise UserError(f"parameters are not finite at step {step}{f' in {run.workdir}' if len(runs) > 1 else ''}: "
+            raise UserError(f"parameters are not finite at step {step}{f' in {run.workdir}' if run.of_group else ''}: "
                             "not saving them")
     for index, (run, run_state) in enumerate(zip(runs, states)):
         run_progress = dataclasses.replace(
@@ -398,7 +404,7 @@ def _train_in_workdirs(runs: list[_Run], force: bool, is_writer: bool) -> list[l
                        "learning_rate": float(rates[index]), **evaluations[index]}
                 run.history.append(row)
                 if is_writer:
-                    table.print_row(row, seconds, run=str(run.workdir) if len(runs) > 1 else None)
+                    table.print_row(row, seconds, run=str(run.workdir) if run.of_group else None)
                     run.log.write(row)
                     run.log.write_timing(row["step"], epoch, seconds)
             if is_writer and not show_bar and epoch < config.epochs:

@@ -10,7 +10,6 @@ its own state, batches, keys and BatchNorm statistics.
 import dataclasses
 import functools
 import json
-import math
 import sys
 from typing import Any
 
@@ -71,9 +70,8 @@ class Programs:
         """
         devices = np.array(devices or jax.devices())
         self.runs = runs
-        # Runs spread over as many devices as divide both counts; the rest of each run's share of
-        # devices splits its batch.
-        spread = 1 if runs is None else math.gcd(runs, devices.size)
+        spread = 1 if runs is None else runs_spread(runs, devices.size)
+        devices = devices[:devices.size // spread * spread]  # 3 runs on 4 devices: one sits out
         self.local_runs = 1 if runs is None else runs // spread
         self.mesh = jax.sharding.Mesh(devices.reshape(spread, -1), (RUNS_AXIS, DATA_AXIS))
         self.data_devices = self.mesh.shape[DATA_AXIS]
@@ -411,11 +409,22 @@ def optimizer_choices(run_configs: list) -> tuple[list, list[int]]:
     return members, choices
 
 
+def runs_spread(runs: int, devices: int) -> int:
+    """Over how many devices a program spreads its `runs` runs, each holding as many: the most that
+    divide the runs. The rest of each run's share of the devices splits its batch. Under
+    jax.distributed the count divides the devices too: every process's devices take part."""
+    return max(spread for spread in range(1, min(runs, devices) + 1)
+               if runs % spread == 0 and (jax.process_count() == 1 or devices % spread == 0))
+
+
 def runs_per_wave(runs: int, runs_per_device: int | None) -> int:
-    """How many runs of a group train as one program: `runs_per_device` on every device (default: 1 on
-    CPU, where a vmapped step was slower than separate ones; every run on GPU and TPU, halved
-    while a device runs out of memory: `fewer_runs_per_device`)."""
-    return (runs_per_device or (1 if jax.default_backend() == "cpu" else runs)) * jax.device_count()
+    """How many of `runs` runs of a group train as the next program: the most that put at most
+    `runs_per_device` on any device (default: 1 on CPU, where a vmapped step was slower than
+    separate ones; every run on GPU and TPU, halved while a device runs out of memory:
+    `fewer_runs_per_device`)."""
+    limit, devices = runs_per_device or (1 if jax.default_backend() == "cpu" else runs), jax.device_count()
+    return next(size for size in range(min(runs, limit * devices), 0, -1)
+                if size // runs_spread(size, devices) <= limit)
 
 
 class DeviceOutOfMemory(UserError):
@@ -434,7 +443,7 @@ def out_of_memory_error(error: BaseException, config: ml_collections.ConfigDict,
         return None
     detail = str(error).removeprefix("RESOURCE_EXHAUSTED:").strip().splitlines()[0]
     device = jax.devices()[0].device_kind
-    per_device = runs // math.gcd(runs, jax.device_count())  # as programs.Programs spreads them
+    per_device = runs // runs_spread(runs, jax.device_count())
     if per_device > 1:
         message = (f"{device} ran out of memory training {per_device} runs at once on each device ({detail}): "
                    f"rerun with --runs-per-device {per_device // 2}; what the runs saved is kept and resumes")

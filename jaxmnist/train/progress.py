@@ -94,15 +94,16 @@ def estimate(configs: list[ml_collections.ConfigDict], runs_per_device: int | No
     (`programs.Programs`; by default the backend's).
     """
     check_group(configs)  # refused here as training would refuse it
-    wave = min(len(configs), programs.runs_per_wave(len(configs), runs_per_device))
+    limit = runs_per_device
     while True:
+        wave = programs.runs_per_wave(len(configs), limit)
         try:
             return _estimate_waves(configs, wave, steps, kernels)
         except jax.errors.JaxRuntimeError as error:
             out_of_memory = programs.out_of_memory_error(error, configs[0], wave)
             if out_of_memory is None:
                 raise
-            wave = programs.fewer_runs_per_device(out_of_memory, runs_per_device) * jax.device_count()
+            limit = programs.fewer_runs_per_device(out_of_memory, runs_per_device)
 
 
 def _estimate_waves(configs: list[ml_collections.ConfigDict], wave: int, steps: int, kernels: str | None) -> dict:

@@ -47,6 +47,10 @@ def check_group(configs: list[ml_collections.ConfigDict], workdirs: list | None 
     if len(set(resolved)) != len(resolved):
         raise UserError("each run of a group needs its own workdir; "
                         f"{next(str(w) for w, r in zip(workdirs, resolved) if resolved.count(r) > 1)} is named twice")
+    kept = configs[0].get("keep_checkpoints", 2)
+    if len(configs) > 1 and kept < 2:
+        raise UserError(f"a group keeps at least 2 checkpoints a run, not keep_checkpoints={kept}: killed between "
+                        "its runs' saves, it resumes from the step before (--set keep_checkpoints=2)")
     first = _recorded_program(configs[0])
     for config in configs[1:]:
         differing = config_lib.changed_keys(first, _recorded_program(config))
