@@ -464,7 +464,9 @@ def test_a_group_that_runs_out_of_memory_by_default_continues_with_half_the_runs
             config.epochs = 1
     explicit = [tmp_path / "explicit" / f"seed{seed}" for seed in (3, 4, 5, 6)]
     train_group(configs, explicit, runs_per_device=2)
-    capsys.readouterr()
+    waves = [line for line in capsys.readouterr().out.splitlines() if line.startswith("runs ")]
+    assert waves == [f"runs 1-2 of 4, at once: {explicit[0]}, {explicit[1]}",
+                     f"runs 3-4 of 4, at once: {explicit[2]}, {explicit[3]}"]
 
     load = programs.RunPrograms.load
 

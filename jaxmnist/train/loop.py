@@ -124,10 +124,13 @@ def train_group(configs: list[ml_collections.ConfigDict], workdirs: list, force:
     # Runs that saved resume together, and apart from runs not started: a group stopped between
     # its waves, or halved for memory, holds both.
     saved = [index for index in pending if checkpoint.saved_steps(Path(workdirs[index]))]
-    limit = runs_per_device
+    limit, done = runs_per_device, 0
     for part in (saved, [index for index in pending if index not in saved]):
         while part:
             wave = part[:programs.runs_per_wave(len(part), limit)]
+            if len(wave) < len(pending) and jax.process_index() == 0:
+                print(f"runs {done + 1}-{done + len(wave)} of {len(pending)}, at once: "
+                      + ", ".join(str(workdirs[index]) for index in wave), flush=True)
             try:
                 trained = _train_wave([_Run(configs[index], Path(workdirs[index]), of_group=len(configs) > 1)
                                         for index in wave], force)
@@ -136,7 +139,7 @@ def train_group(configs: list[ml_collections.ConfigDict], workdirs: list, force:
                 continue
             for index, history in zip(wave, trained):
                 histories[index] = history
-            part = part[len(wave):]
+            part, done = part[len(wave):], done + len(wave)
     return histories
 
 
