@@ -82,8 +82,7 @@ FIRST_RUN_GUESS_SECONDS = 60  # a run's seconds before one of its recipe has bee
 # What docs/RESULTS.md lists as not run yet, in turn: three seeds of the two runs with one seed,
 # then two more seeds of each run with a printed number and one seed (notebook 003's).
 REPRODUCTIONS = (("--seeds", "3", "lenet/lenet_deep_aug", "lenet/lenet_deep_aug_erase"),
-                 ("--seeds", "3", "--skip-seeds", "1", "lenet/lenet_deep_triangular2",
-                  "lenet/simple_net_warm_restarts"))
+                 ("--seeds", "3", "--skip-seeds", "1", "lenet/simple_net_warm_restarts"))
 DRY_RUN_REPRODUCTIONS = (("--epochs", "1", "--limit-train", "256", "net8k/net_bn"),)
 
 
