@@ -18,7 +18,9 @@ after another take N epochs of the run alone; the group takes its waves' epochs.
 'patches' is the candidate for vmapped runs), against the run alone with the default ones.
 Each repeat measures every recipe alone, then each N (in the order given) for every recipe and
 kernels; each figure is the median of its repeats; `--json-out FILE` rewrites FILE after every
-measurement.
+measurement. On a GPU or TPU, `group_device_peak_bytes` is the most the process had held on a
+device by the end of the group's first measurement: its own peak where that was the largest so
+far (the largest N of a recipe, N given rising), else an upper bound on it.
 """
 
 import argparse
@@ -61,6 +63,9 @@ def _row(experiment: str, runs: int, alone: list[dict], group: list[dict]) -> di
             "group_epoch_seconds": waves * wave_epoch, "throughput_ratio": runs * alone_epoch / (waves * wave_epoch),
             "alone_step_seconds": statistics.median(result["step_seconds"] for result in alone),
             "group_step_seconds": statistics.median(result["step_seconds"] for result in group),
+            # The process's peak so far, read after the group's first measurement (see the docstring).
+            "group_device_peak_bytes": group[0]["device_peak_bytes"],
+            "device_bytes_limit": group[0]["device_bytes_limit"],
             "measurements": len(group)}
 
 

@@ -484,8 +484,14 @@ def test_a_group_that_runs_out_of_memory_by_default_continues_with_half_the_runs
     assert capsys.readouterr().err.splitlines()[0] == halved
     for ours, theirs in zip(default, explicit):
         assert (ours / "metrics.jsonl").read_text() == (theirs / "metrics.jsonl").read_text()
-    assert estimate(configs, steps=2)["runs_per_wave"] == 2  # --dry-run estimates the size training goes on with
+    # A GPU's allocator counts the process's peak; after a halving it was the failed wave's.
+    monkeypatch.setattr(programs, "device_memory",
+                        lambda: {"device_peak_bytes": 3 * 2**30, "device_bytes_limit": 80 * 2**30})
+    halved_estimate = estimate(configs, steps=2)
+    assert halved_estimate["runs_per_wave"] == 2  # --dry-run estimates the size training goes on with
     assert capsys.readouterr().err.splitlines() == [halved]
+    assert (halved_estimate["device_peak_bytes"], halved_estimate["device_bytes_limit"]) == (None, 80 * 2**30)
+    assert estimate(configs, runs_per_device=2, steps=2)["device_peak_bytes"] == 3 * 2**30
 
     with pytest.raises(UserError, match="ran out of memory training 4 runs at once on each device"):
         train_group(configs, [tmp_path / f"asked-seed{seed}" for seed in (3, 4, 5, 6)], runs_per_device=4)

@@ -10,6 +10,7 @@ import pytest
 
 from jaxmnist import config as config_lib
 from jaxmnist import train
+from jaxmnist.train.command import _print_estimate
 from jaxmnist.train.progress import format_duration, seconds_left, typical_epoch_seconds
 
 CONFIG = Path(__file__).resolve().parent / "configs" / "tiny_lenet_bn.py"
@@ -69,7 +70,22 @@ def test_dry_run_estimates_the_configured_epochs_and_writes_no_workdir(fixture_d
     assert estimate["step_seconds"] > 0 and estimate["evaluation_seconds"] > 0 and estimate["startup_seconds"] >= 0
     assert estimate["epoch_seconds"] == pytest.approx(9 * estimate["step_seconds"] + estimate["evaluation_seconds"])
     assert estimate["total_seconds"] == pytest.approx(estimate["startup_seconds"] + 3 * estimate["epoch_seconds"])
+    assert (estimate["device_peak_bytes"], estimate["device_bytes_limit"]) == (None, None)  # XLA:CPU counts none
     assert not workdir.exists()
+
+
+@pytest.mark.parametrize(("peak", "limit", "text"), [
+    (310 * 2**20, int(139.8 * 2**30), ", peak device memory 310 MiB of 139.8 GiB"),
+    (int(2.14 * 2**30), 80 * 2**30, ", peak device memory 2.1 GiB of 80.0 GiB"),
+    (None, None, ""),  # CPU
+])
+def test_dry_run_prints_the_device_memory_where_the_backend_counts_it(peak, limit, text, capsys):
+    result = {"experiment": "net8k/net_bn", "runs": 16, "runs_per_wave": 16, "total_seconds": 70.0, "epochs": 1,
+              "epoch_seconds": 60.0, "steps_per_epoch": 469, "step_seconds": 0.1, "evaluation_seconds": 13.1,
+              "startup_seconds": 10.0, "device_peak_bytes": peak, "device_bytes_limit": limit}
+    assert _print_estimate(result, as_json=False) == 0
+    assert capsys.readouterr().out == ("net8k/net_bn (16 runs, 16 at a time): about 1m10s for 1 epochs: 60.0 s per "
+                                       "epoch (469 steps at 100.0 ms, evaluation 13.1 s), startup 10.0 s" + text + "\n")
 
 
 @pytest.mark.parametrize(("extra", "message"), [

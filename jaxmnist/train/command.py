@@ -51,8 +51,17 @@ def _print_estimate(result: dict, as_json: bool) -> int:
         print(f"{result['experiment']}{runs}: about {format_duration(result['total_seconds'])} for {result['epochs']} "
               f"epochs: {result['epoch_seconds']:.1f} s per epoch ({result['steps_per_epoch']} steps at "
               f"{1000 * result['step_seconds']:.1f} ms, evaluation {result['evaluation_seconds']:.1f} s), "
-              f"startup {result['startup_seconds']:.1f} s")
+              f"startup {result['startup_seconds']:.1f} s" + _device_memory_text(result))
     return 0
+
+
+def _device_memory_text(result: dict) -> str:
+    """', peak device memory 310 MiB of 139.8 GiB' where the backend counts it (GPU, TPU), else ''."""
+    if result["device_peak_bytes"] is None or result["device_bytes_limit"] is None:
+        return ""
+    peak = result["device_peak_bytes"]
+    peak_text = f"{peak / 2**30:.1f} GiB" if peak >= 2**30 else f"{peak / 2**20:.0f} MiB"
+    return f", peak device memory {peak_text} of {result['device_bytes_limit'] / 2**30:.1f} GiB"
 
 
 def _initialize_distributed(args):

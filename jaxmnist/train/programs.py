@@ -467,6 +467,13 @@ def fewer_runs_per_device(error: DeviceOutOfMemory, runs_per_device: int | None)
     return fewer
 
 
+def device_memory() -> dict:
+    """The first local device's peak bytes in use since the process started, and its limit, where
+    the backend counts them (GPU, TPU); None for both on CPU."""
+    stats = jax.local_devices()[0].memory_stats() or {}
+    return {"device_peak_bytes": stats.get("peak_bytes_in_use"), "device_bytes_limit": stats.get("bytes_limit")}
+
+
 def resolve_steps_per_dispatch(value, batches_per_epoch: int) -> int:
     """Train steps per compiled program: a whole number, 'epoch', or None for the backend's default.
 

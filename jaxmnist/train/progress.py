@@ -91,19 +91,26 @@ def estimate(configs: list[ml_collections.ConfigDict], runs_per_device: int | No
     is its steps at the measured pace plus the evaluations. A group larger than one program's
     wave is its waves one after another, of the size training would choose (halved where a device
     runs out of memory). Python's imports are not counted. `kernels`: the layers' kernels
-    (`programs.Programs`; by default the backend's).
+    (`programs.Programs`; by default the backend's). On GPU and TPU, `device_peak_bytes` is the
+    most the process held on a device (the splits, the wave's states, a program's buffers) against
+    `device_bytes_limit`: how many more runs a wave could hold.
     """
     check_group(configs)  # refused here as training would refuse it
     limit = runs_per_device
     while True:
         wave = programs.runs_per_wave(len(configs), limit)
         try:
-            return _estimate_waves(configs, wave, steps, kernels)
+            result = _estimate_waves(configs, wave, steps, kernels)
         except jax.errors.JaxRuntimeError as error:
             out_of_memory = programs.out_of_memory_error(error, configs[0], wave)
             if out_of_memory is None:
                 raise
             limit = programs.fewer_runs_per_device(out_of_memory, runs_per_device)
+            continue
+        memory = programs.device_memory()
+        if limit != runs_per_device:  # the peak is the failed larger wave's
+            memory["device_peak_bytes"] = None
+        return result | memory
 
 
 def _estimate_waves(configs: list[ml_collections.ConfigDict], wave: int, steps: int, kernels: str | None) -> dict:
