@@ -10,7 +10,6 @@ A model comes from one of
 """
 
 import dataclasses
-import functools
 import json
 from pathlib import Path
 from typing import Any
@@ -105,8 +104,7 @@ def _restore_workdir_state(workdir: Path, run_config, programs: Programs,
 
 
 def _variable_shapes(model: str, overrides: dict) -> dict:
-    module = models.create(model, **overrides)
-    shapes = jax.eval_shape(functools.partial(models.init_variables, module), jax.random.key(0))
+    shapes = models.variable_shapes(models.create(model, **overrides))
     return {"params": shapes["params"], "batch_stats": shapes.get("batch_stats", {})}
 
 

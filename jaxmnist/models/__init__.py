@@ -16,8 +16,8 @@ load on first use.
 
 from jaxmnist.models.registry import INPUT_SHAPE, REGISTRY, Entry, canonical_name, entry, names  # noqa: F401
 
-_BUILD_FUNCTIONS = ("create", "check_overrides", "init_variables", "abstract_variables", "param_count", "info",
-                    "batch_statistics_over", "one_per_run", "rates_as_numbers")
+_BUILD_FUNCTIONS = ("create", "check_overrides", "init_variables", "variable_shapes", "abstract_variables",
+                    "param_count", "info", "batch_statistics_over", "one_per_run", "rates_as_numbers")
 
 
 def __getattr__(name: str):

@@ -78,7 +78,7 @@ def check_overrides(name: str, overrides: Mapping):
                             f"dropout layers), got {value!r}")
     if overrides:
         try:
-            jax.eval_shape(functools.partial(init_variables, create(name, **overrides)), jax.random.key(0))
+            variable_shapes(create(name, **overrides))
         except Exception as error:  # noqa: BLE001 - whatever the layers refuse, said in one line
             reason = (str(error).strip().splitlines() or [""])[0]
             raise UserError(f"model '{name}' cannot be built with model_overrides {dict(overrides)}: "
@@ -94,9 +94,6 @@ RATE_FIELDS = ("dropout_rate", "dropout2d_rate")
 def rates_as_numbers(module: nn.Module) -> dict[str, float]:
     """The rate fields `module` can take as numbers, with its values: its rates, and rate 0 for a
     dropout it leaves out where adding one keeps its variables (no layer is renamed)."""
-    def variable_shapes(member):
-        return jax.eval_shape(functools.partial(init_variables, member), jax.random.key(0))
-
     rates, own_shapes = {}, None
     for name in RATE_FIELDS:
         if not hasattr(module, name):
@@ -138,10 +135,15 @@ def init_variables(module: nn.Module, rng: jax.Array) -> dict:
     return init({"params": rng}, jnp.zeros((1, *INPUT_SHAPE), jnp.float32))
 
 
+def variable_shapes(module: nn.Module) -> dict:
+    """Shapes and dtypes of `module`'s variables (as `init_variables` makes them), without computing them."""
+    return jax.eval_shape(functools.partial(init_variables, module), jax.random.key(0))
+
+
 @functools.cache
 def abstract_variables(name: str) -> dict:
     """Shapes and dtypes of the variables of registry model `name`, without computing them."""
-    return jax.eval_shape(functools.partial(init_variables, create(name)), jax.random.key(0))
+    return variable_shapes(create(name))
 
 
 def param_count(variables_or_params) -> int:

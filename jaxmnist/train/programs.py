@@ -345,8 +345,7 @@ def model_choices(run_configs: list) -> tuple[list, list[int]]:
     members = [models.create(config.model, batch_norm_axis_name=DATA_AXIS, **config.get("model_overrides", {}))
                for config in firsts]
     if len(members) > 1:
-        shapes = [jax.eval_shape(functools.partial(models.init_variables, member), jax.random.key(0))
-                  for member in members]
+        shapes = [models.variable_shapes(member) for member in members]
         def described(config):
             return f"{config.model} with model_overrides {dict(config.get('model_overrides', {}))}"
         for config, member_shapes in zip(firsts[1:], shapes[1:]):
@@ -374,7 +373,7 @@ def forward_choices(members: list, rates_as_numbers: bool = False) -> tuple[list
     def traced(index: int) -> str:
         member = members[index]
         unbound = member.clone(batch_norm_axis_name=None) if hasattr(member, "batch_norm_axis_name") else member
-        variables = jax.eval_shape(functools.partial(models.init_variables, unbound), jax.random.key(0))
+        variables = models.variable_shapes(unbound)
         images = jax.ShapeDtypeStruct((2, *models.INPUT_SHAPE), jnp.float32)
         mutable = ["batch_stats"] if "batch_stats" in variables else False
 
