@@ -302,9 +302,27 @@ def test_compare_skips_a_folder_below_that_is_no_run_with_a_warning(tmp_path):
     assert row["workdirs"] == [str(run)]
     messages = sorted(str(warning.message) for warning in caught)
     assert len(messages) == 2
-    assert "damaged" in messages[0] and "no/such/experiment' has no reference" in messages[1]
-    with pytest.raises(UserError, match="has no reference"):  # named, it is still an error
+    assert "damaged" in messages[0] and f"{other}: its config.json is not a jaxmnist run's" in messages[1]
+    with pytest.raises(UserError, match="not a jaxmnist run's"):  # named, it is still an error
         compare_lib.compare([other])
+
+
+def test_compare_measures_runs_of_a_config_without_notebook_each_recipe_apart(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    own = Path("my_lenet_bn.py")
+    own.write_text((Path(__file__).parent / "configs" / "tiny_lenet_bn.py").read_text())
+    sweep = {rate: {"name": "sgd", "learning_rate": rate, "momentum": 0.9} for rate in (0.01, 0.05)}
+    workdirs = [_workdir(tmp_path, "run-seed1", str(own), [60.0, 75.0], seed=1, optimizer=sweep[0.01]),
+                _workdir(tmp_path, "run-seed2", str(own), [60.0, 77.0], seed=2, optimizer=sweep[0.01]),
+                _workdir(tmp_path, "run-lr0.05-seed1", str(own), [50.0, 45.0], seed=1, optimizer=sweep[0.05])]
+    with_file = compare_lib.compare(workdirs)
+    own.unlink()  # runs copied to another machine: the first run given stands for the recipe
+    for rows in (with_file, compare_lib.compare(workdirs)):
+        assert [(row["status"], row["n"], row["measured"]) for row in rows] == [
+            ("complete", 2, 76.0), ("modified (optimizer.learning_rate=0.05)", 1, 45.0)]
+        assert all(row["reference"] is None and row["difference_pp"] is None for row in rows)
+        assert rows[0]["metric"] == "test accuracy, after the last epoch"
+        assert '— "no notebook: the run\'s own config"' in compare_lib.format_table(rows)
 
 
 def test_compare_table_names_the_workdirs_of_each_row(tmp_path):

@@ -17,22 +17,23 @@ from jaxmnist.report import plots, runs
 from jaxmnist.report import reference as reference_lib
 
 
-def read_run(workdir) -> dict:
-    """One workdir: its experiment, seed, how far it ran, whether it was cut short, and its measurement."""
+def read_run(workdir, recipe: dict | None = None) -> dict:
+    """One workdir: its experiment, seed, how far it ran, whether it was cut short, and its measurement.
+
+    A changed recipe is labelled against the experiment's file; `recipe` (a run's config.json) stands
+    in for a config file that is no longer there."""
     workdir = Path(workdir)
     run_config = runs.run_config(workdir)
     name = config_lib.current_name(run_config.get("experiment", str(workdir)))
     registered = runs.registered_config(name)
-    reference = runs.reference_of(run_config, registered)
-    if reference is None:
-        raise UserError(f"{workdir}: experiment '{name}' has no reference")
+    reference = runs.reference_of(run_config, registered) or _own_reference(workdir, run_config)
     configured_epochs = registered.epochs if registered is not None else run_config["epochs"]
     all_rows = runs.read_rows(workdir)
     timing = runs.read_timing(workdir)
     rows = [row for row in all_rows if row["kind"] == "epoch"]
     epochs_run = rows[-1]["epoch"] if rows else 0
-    changed = [] if registered is None else config_lib.changed_recipe_values(
-        run_config, json.loads(registered.to_json_best_effort()))
+    recipe = json.loads(registered.to_json_best_effort()) if registered is not None else recipe
+    changed = [] if recipe is None else config_lib.changed_recipe_values(run_config, recipe)
     labels = [f"modified ({', '.join(changed)})"] if changed else []
     if run_config.get("shortened"):
         cuts = []
@@ -58,6 +59,18 @@ def read_run(workdir) -> dict:
             "training_rows": runs.training_rows(all_rows), "batch_size": run_config.get("batch_size"),
             "seconds": runs.training_seconds(timing), "devices": runs.devices(timing),
             "provenance": runs.provenance(timing)}
+
+
+def _own_reference(workdir: Path, run_config: dict) -> dict:
+    """What a run of a config without a notebook (the user's own) is measured by: its `best_split`'s
+    accuracy after the last epoch, with no notebook number beside it."""
+    evaluations = run_config.get("eval")
+    if "model" not in run_config or not isinstance(evaluations, dict) or "epochs" not in run_config:
+        raise UserError(f"{workdir}: its config.json is not a jaxmnist run's (no model, eval or epochs)")
+    split = run_config.get("best_split") or next(iter(evaluations), "train")
+    return {"source": "", "split": split, "reduce": "final", "epoch": None, "value": None,
+            "text": "no notebook: the run's own config", "curves": {}, "notes": "", "noise": "",
+            "notebook_seconds": None}
 
 
 def _aggregate(group: list[dict]) -> dict:
@@ -104,10 +117,14 @@ def expand_workdirs(paths: list) -> list[tuple[Path, bool]]:
 def read_runs(paths: list) -> list[dict]:
     """`read_run` of every workdir of `paths`. A folder found below a given one that is not a run
     (e.g. a config.json of something else) is skipped with a warning; a named one is an error."""
-    measured = []
+    measured, first_recipes = [], {}
     for workdir, named in expand_workdirs(paths):
         try:
-            measured.append(read_run(workdir))
+            run_config = runs.run_config(workdir)
+            # The runs of a config file no longer there (a sweep copied from another machine) are
+            # told apart by what each changed from the first of them given.
+            recipe = first_recipes.setdefault(run_config.get("experiment"), run_config)
+            measured.append(read_run(workdir, recipe))
         except UserError as error:
             if named:
                 raise
