@@ -19,13 +19,13 @@ import jax
 import numpy as np
 import pytest
 
-from jaxmnist import cli
+from jaxmnist import cli, models
 from jaxmnist import config as config_lib
 from jaxmnist.errors import UserError
 from jaxmnist.inference.load import load_trained
 from jaxmnist.train import train_group
 from jaxmnist.train.progress import estimate
-from jaxmnist.train import programs
+from jaxmnist.train import programs, run_config
 from jaxmnist.train.programs import Programs
 
 CONFIG = Path(__file__).resolve().parent / "configs" / "tiny_lenet_bn.py"
@@ -424,6 +424,20 @@ def test_configs_that_differ_in_more_than_seeds_and_optimizers_are_not_a_group(f
     with pytest.raises(UserError, match="named twice"):
         train_group(configs[:1] * 2, [tmp_path / "a", tmp_path / "a"])
     assert list(tmp_path.iterdir()) == []
+
+
+def test_runs_that_differ_only_in_their_seed_trace_their_model_check_once(fixture_data_dir, monkeypatch):
+    checked = []
+    monkeypatch.setattr(models, "check_overrides", lambda name, overrides: checked.append(name))
+    configs = _fixture_configs([3, 4, 5], fixture_data_dir)
+    with configs[2].unlocked():
+        configs[2].optimizer.learning_rate = 0.05
+    run_config.check_group(configs)
+    assert checked == ["lenet_bn", "lenet_bn"]  # seeds 3 and 4 share a check, seed 5's rate has its own
+    with configs[1].unlocked():
+        configs[1].seed = -1  # every run's own values are still checked
+    with pytest.raises(UserError, match="seed"):
+        run_config.check_group(configs)
 
 
 @pytest.mark.parametrize("seeds, runs_per_device, message", [

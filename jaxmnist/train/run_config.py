@@ -19,6 +19,10 @@ def check_run(config: ml_collections.ConfigDict):
     its keys (config.validate), then the sections their owners check (preprocessing specs, model
     overrides, optimizer)."""
     config_lib.validate(config)
+    _check_sections(config)
+
+
+def _check_sections(config: ml_collections.ConfigDict):
     for spec in (*(split.pp for split in config.eval.values()), config.train_pp):
         augment.parse(spec, train_stats=(0.5, 0.5))
     models.check_overrides(config.model, config.get("model_overrides") or {})
@@ -40,8 +44,13 @@ def check_group(configs: list[ml_collections.ConfigDict], workdirs: list | None 
     or configs that differ in more than their seeds, models of one shape and optimizer numbers."""
     if not configs:
         raise UserError("no run to train")
+    # The sections' checks trace the model (tens of ms): runs that differ only in their seed share them.
+    differing_in_more_than_seed = {}
     for config in configs:
-        check_run(config)
+        config_lib.validate(config)
+        differing_in_more_than_seed.setdefault(json.dumps(_recorded_without(config, ("seed",))), config)
+    for config in differing_in_more_than_seed.values():
+        _check_sections(config)
     workdirs = workdirs or []
     resolved = [Path(workdir).resolve() for workdir in workdirs]
     if len(set(resolved)) != len(resolved):
@@ -51,9 +60,9 @@ def check_group(configs: list[ml_collections.ConfigDict], workdirs: list | None 
     if len(configs) > 1 and kept < 2:
         raise UserError(f"a group keeps at least 2 checkpoints a run, not keep_checkpoints={kept}: killed between "
                         "its runs' saves, it resumes from the step before (--set keep_checkpoints=2)")
-    first = _recorded_program(configs[0])
+    first = _recorded_without(configs[0], GROUP_RUN_KEYS)
     for config in configs[1:]:
-        differing = config_lib.changed_keys(first, _recorded_program(config))
+        differing = config_lib.changed_keys(first, _recorded_without(config, GROUP_RUN_KEYS))
         if differing:
             raise UserError("runs of a group may differ only in their seeds, their models of one shape and "
                             f"their optimizer and schedule numbers; these differ in {', '.join(differing)}")
@@ -61,10 +70,10 @@ def check_group(configs: list[ml_collections.ConfigDict], workdirs: list | None 
     programs.optimizer_choices(configs)
 
 
-def _recorded_program(config: ml_collections.ConfigDict) -> dict:
-    """What the runs of a group share: the recorded config without `GROUP_RUN_KEYS`."""
+def _recorded_without(config: ml_collections.ConfigDict, keys: tuple[str, ...]) -> dict:
+    """The recorded config without `keys` (what the runs of a group share: without `GROUP_RUN_KEYS`)."""
     recorded = json.loads(recorded_text(config))
-    for key in GROUP_RUN_KEYS:
+    for key in keys:
         recorded.pop(key, None)
     return recorded
 
