@@ -11,7 +11,7 @@ import pytest
 from jaxmnist import config as config_lib
 from jaxmnist import train
 from jaxmnist.train.command import _print_estimate
-from jaxmnist.train.progress import format_duration, seconds_left, typical_epoch_seconds
+from jaxmnist.train.progress import EpochBar, epoch_done_line, format_duration, seconds_left, typical_epoch_seconds
 
 CONFIG = Path(__file__).resolve().parent / "configs" / "tiny_lenet_bn.py"
 REPO = Path(__file__).resolve().parent.parent
@@ -42,6 +42,22 @@ def test_an_epoch_takes_the_median_of_the_last_five(epochs_seconds, expected):
 @pytest.mark.parametrize(("seconds", "text"), [(0.4, "0s"), (45, "45s"), (192.4, "3m12s"), (7500, "2h05m")])
 def test_format_duration(seconds, text):
     assert format_duration(seconds) == text
+
+
+@pytest.mark.parametrize(("runs", "later_runs", "line", "bar_left"), [
+    (1, 0, "epoch 3/10 done; the run needs about 7m00s more", "run_left=6m30s"),  # 7 epochs of 60 s; 6.5 midway
+    (2, 0, "epoch 3/10 done; the 2 runs need about 7m00s more", "run_left=6m30s"),
+    # Waves of 2 on a CPU's two devices: 3 more waves of 10 epochs after this one's 7.
+    (2, 6, "epoch 3/10 done; the 2 runs and the 6 after them need about 37m00s more", "group_left=36m30s"),
+    (2, 1, "epoch 3/10 done; the 2 runs and the 1 after them need about 17m00s more", "group_left=16m30s"),
+])
+def test_a_group_trained_in_waves_counts_the_later_waves_in_the_time_it_needs(runs, later_runs, line, bar_left):
+    assert epoch_done_line(3, 10, runs, later_runs, 60.0) == line
+    # Epoch 4 half done, an epoch timed at 60 s.
+    bar = EpochBar(4, 10, batches=100, first_batch=50, started=0.0, epoch_seconds=60.0, enabled=True, runs=runs,
+                   later_runs=later_runs)
+    assert bar.postfix == bar_left
+    bar.close()
 
 
 def test_without_a_terminal_each_epoch_but_the_last_ends_with_the_time_the_run_needs(fixture_data_dir, tmp_path,

@@ -27,7 +27,7 @@ from jaxmnist.report import plots
 from jaxmnist.report import runs as runs_lib
 from jaxmnist.train import logs
 from jaxmnist.train import programs
-from jaxmnist.train.progress import (EpochBar, format_duration, seconds_left, seconds_since_process_start,
+from jaxmnist.train.progress import (EpochBar, epoch_done_line, seconds_since_process_start,
                                      typical_epoch_seconds)
 from jaxmnist.train.run_config import check_config, check_group
 from jaxmnist.train.steps import eval_key, summarise, zero_totals
@@ -133,7 +133,7 @@ def train_group(configs: list[ml_collections.ConfigDict], workdirs: list, force:
                       + ", ".join(str(workdirs[index]) for index in wave), flush=True)
             try:
                 trained = _train_wave([_Run(configs[index], Path(workdirs[index]), of_group=len(configs) > 1)
-                                        for index in wave], force)
+                                        for index in wave], force, later_runs=len(pending) - done - len(wave))
             except programs.DeviceOutOfMemory as error:
                 limit = programs.fewer_runs_per_device(error, runs_per_device)
                 continue
@@ -170,8 +170,9 @@ def _report_complete(workdir: Path, epochs_done: int, epochs: int):
               "To train longer, rerun with a larger --epochs and --force", flush=True)
 
 
-def _train_wave(runs: list[_Run], force: bool) -> list[list[dict]]:
-    """The runs of one group program, each workdir locked, checked and restored as a lone run's is."""
+def _train_wave(runs: list[_Run], force: bool, later_runs: int = 0) -> list[list[dict]]:
+    """The runs of one group program, each workdir locked, checked and restored as a lone run's is;
+    `later_runs` of the group train after them (the time left counts them)."""
     is_writer = jax.process_index() == 0
     with contextlib.ExitStack() as stack:
         for run in runs:
@@ -179,14 +180,14 @@ def _train_wave(runs: list[_Run], force: bool) -> list[list[dict]]:
                 stack.callback(workdir_lib.remove_if_empty, run.workdir)
         try:
             if not is_writer:
-                return _train_in_workdirs(runs, force, is_writer)
+                return _train_in_workdirs(runs, force, is_writer, later_runs)
             snapshots = []
             for run in runs:
                 stack.enter_context(workdir_lib.exclusive_lock(run.workdir, "jaxmnist train"))
                 snapshots.append(workdir_lib.Snapshot(run.workdir, files=("config.json", "metrics.jsonl",
                                                                           "timing.jsonl"), folders=("tensorboard",)))
             try:
-                return _train_in_workdirs(runs, force, is_writer)
+                return _train_in_workdirs(runs, force, is_writer, later_runs)
             except BaseException:
                 for run, snapshot in zip(runs, snapshots):
                     if not run.first_save_done:
@@ -281,7 +282,7 @@ def _restore(runs: list[_Run], engine: programs.Programs):
                     "train them apart, or group runs at the same step")
 
 
-def _train_in_workdirs(runs: list[_Run], force: bool, is_writer: bool) -> list[list[dict]]:
+def _train_in_workdirs(runs: list[_Run], force: bool, is_writer: bool, later_runs: int) -> list[list[dict]]:
     # --- setup and restore ----------------------------------------------------------------------
     config = runs[0].config
     seeds = [run.config.seed for run in runs]
@@ -353,7 +354,8 @@ def _train_in_workdirs(runs: list[_Run], force: bool, is_writer: bool) -> list[l
             epoch_rows = engine.group_epoch_rows(data.num_examples, config.batch_size, seeds, epoch, config.shuffle)
             epoch_first_step = engine.replicate(np.int32(step - first_batch))
             bar = EpochBar(epoch, config.epochs, data.batches_per_epoch, first_batch, epoch_started,
-                           typical_epoch_seconds(epochs_seconds), enabled=show_bar, runs=len(runs))
+                           typical_epoch_seconds(epochs_seconds), enabled=show_bar, runs=len(runs),
+                           later_runs=later_runs)
             batch_index = first_batch
             while batch_index < data.batches_per_epoch:
                 # Inside an epoch the programs take only what is on the devices: a host round trip is an error.
@@ -411,10 +413,8 @@ def _train_in_workdirs(runs: list[_Run], force: bool, is_writer: bool) -> list[l
                     run.log.write(row)
                     run.log.write_timing(row["step"], epoch, seconds)
             if is_writer and not show_bar and epoch < config.epochs:
-                who = "the run needs" if len(runs) == 1 else f"the {len(runs)} runs need"
-                left = seconds_left(typical_epoch_seconds(epochs_seconds), config.epochs - epoch, 0.0, 0.0)
-                print(f"epoch {epoch}/{config.epochs} done; {who} about {format_duration(left)} more",
-                      file=sys.stderr, flush=True)
+                print(epoch_done_line(epoch, config.epochs, len(runs), later_runs,
+                                      typical_epoch_seconds(epochs_seconds)), file=sys.stderr, flush=True)
             metrics = [{run.best_metric: run.history[-1][config.best_split]["accuracy"]} if run.best_metric else None
                        for run in runs]
             saved_totals = [None] * len(runs)

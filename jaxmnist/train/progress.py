@@ -20,14 +20,16 @@ _MODULE_LOADED = time.perf_counter()
 
 class EpochBar(tqdm):
     """One epoch's progress bar, `epoch i/N` (`, R runs` for a group), with the time the whole run still
-    needs (`run_left`)."""
+    needs (`run_left`; `group_left` where `later_runs` of the group train after these)."""
 
     def __init__(self, epoch: int, epochs: int, batches: int, first_batch: int, started: float,
-                 epoch_seconds: float | None, enabled: bool, runs: int = 1):
+                 epoch_seconds: float | None, enabled: bool, runs: int = 1, later_runs: int = 0):
         description = f"epoch {epoch}/{epochs}" + (f", {runs} runs" if runs > 1 else "")
         super().__init__(total=batches, initial=first_batch, desc=description, unit="batch",
                          leave=False, dynamic_ncols=True, disable=not enabled)
-        self.epochs_after, self.started, self.epoch_seconds = epochs - epoch, started, epoch_seconds
+        self.epochs_after = epochs - epoch + later_wave_epochs(later_runs, runs, epochs)
+        self.started, self.epoch_seconds = started, epoch_seconds
+        self.left_name = "group_left" if later_runs else "run_left"
         self.shown = {}
         self.show()
 
@@ -38,7 +40,22 @@ class EpochBar(tqdm):
         self.shown.update(metrics)
         left = seconds_left(self.epoch_seconds, self.epochs_after, self.n / self.total,
                             time.time() - self.started)
-        self.set_postfix(self.shown if left is None else {**self.shown, "run_left": format_duration(left)})
+        self.set_postfix(self.shown if left is None else {**self.shown, self.left_name: format_duration(left)})
+
+
+def later_wave_epochs(later_runs: int, runs: int, epochs: int) -> int:
+    """The epochs a group's `later_runs` train after a wave of `runs`, in waves of as many, each an
+    epoch at about this wave's pace."""
+    return -(-later_runs // runs) * epochs
+
+
+def epoch_done_line(epoch: int, epochs: int, runs: int, later_runs: int, epoch_seconds: float) -> str:
+    """'epoch 3/20 done; the run needs about 2m10s more', with a group's later waves counted."""
+    who = "the run needs" if runs == 1 else f"the {runs} runs need"
+    if later_runs:
+        who = f"the {runs} runs and the {later_runs} after them need"
+    left = seconds_left(epoch_seconds, epochs - epoch + later_wave_epochs(later_runs, runs, epochs), 1.0, 0.0)
+    return f"epoch {epoch}/{epochs} done; {who} about {format_duration(left)} more"
 
 
 def typical_epoch_seconds(epochs_seconds: list[float]) -> float | None:
