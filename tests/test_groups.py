@@ -99,6 +99,12 @@ def group(alone, fixture_data_dir, tmp_path_factory):
     assert process.returncode == 0, err
     assert f"({workdir}-seed4, seed 4): after 2 epochs" in out
     assert "epoch 1/2 done; the 2 runs need about" in err
+    # The group ends with its compare table: one row, the two seeds' mean.
+    lines = out.splitlines()
+    header = next(line for line in lines if line.startswith("experiment "))
+    row = lines[lines.index(header) + 2]
+    cells = dict(zip([cell.strip() for cell in header.split(" | ")], [cell.strip() for cell in row.split(" | ")]))
+    assert (cells["n"], cells["workdir"]) == ("2", f"{workdir.parent}/{{run,run-seed4}}")
     return extra, workdir
 
 

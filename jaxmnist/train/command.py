@@ -12,6 +12,7 @@ import ml_collections
 from jaxmnist import config as config_lib
 from jaxmnist import runtime
 from jaxmnist.errors import UserError
+from jaxmnist.report import compare
 from jaxmnist.train.loop import Interrupted, train_group
 from jaxmnist.train.progress import estimate, format_duration
 from jaxmnist.train.run_config import check_run, recorded_text
@@ -162,6 +163,8 @@ def train_command(args) -> int:
                 epochs = f"{final['epoch']} epoch{'' if final['epoch'] == 1 else 's'}"
                 where = f" ({workdir}, seed {config.seed})" if len(configs) > 1 else ""
                 print(f"{config.experiment}{where}: after {epochs}, {summary}{note}")
+        if len(configs) > 1:  # the group side by side: each recipe's mean and spread over its seeds
+            print(compare.format_table(compare.compare(workdirs)))
     return 0
 
 
