@@ -60,6 +60,18 @@ def test_a_group_trained_in_waves_counts_the_later_waves_in_the_time_it_needs(ru
     bar.close()
 
 
+@pytest.mark.parametrize(("live", "shown"), [
+    ([{"loss": 0.41234, "accuracy": 98.126}], "loss=0.4123, acc=98.13%"),  # a run alone: its own
+    ([{"loss": 0.5, "accuracy": 97.0}, {"loss": 0.38, "accuracy": 98.5}, {"loss": 0.45, "accuracy": 98.0}],
+     "loss=0.3800-0.5000, acc=97.00-98.50%"),  # a group: the range over its runs
+])
+def test_the_bar_shows_a_run_or_the_range_over_a_group(live, shown):
+    bar = EpochBar(1, 10, batches=100, first_batch=0, started=0.0, epoch_seconds=None, enabled=True, runs=len(live))
+    bar.show_runs(live)
+    assert bar.postfix == shown
+    bar.close()
+
+
 def test_without_a_terminal_each_epoch_but_the_last_ends_with_the_time_the_run_needs(fixture_data_dir, tmp_path,
                                                                                    capsys):
     config = config_lib.load_experiment(str(CONFIG))

@@ -378,7 +378,7 @@ def _train_in_workdirs(runs: list[_Run], force: bool, is_writer: bool, later_run
                     _check_finite(runs, run_totals, epoch)
                     rates = engine.fetch(rate).reshape(len(runs))
                     live = [summarise(one) for one in run_totals]
-                    bar.show(loss=f"{live[0]['loss']:.4f}", acc=f"{live[0]['accuracy']:.2f}%")
+                    bar.show_runs(live)
                     for index, run in enumerate(runs):
                         if run.log:
                             run.log.write({"kind": "step", "step": step, "epoch": epoch, "train": live[index],

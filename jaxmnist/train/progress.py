@@ -42,6 +42,14 @@ class EpochBar(tqdm):
                             time.time() - self.started)
         self.set_postfix(self.shown if left is None else {**self.shown, self.left_name: format_duration(left)})
 
+    def show_runs(self, live: list[dict]):
+        """Shows the running loss and accuracy of the epoch so far: a run's own, a group's range."""
+        def spread(key: str, digits: int, unit: str = "") -> str:
+            low, high = (f"{value:.{digits}f}" for value in (min(one[key] for one in live),
+                                                           max(one[key] for one in live)))
+            return (low if low == high else f"{low}-{high}") + unit
+        self.show(loss=spread("loss", 4), acc=spread("accuracy", 2, "%"))
+
 
 def later_wave_epochs(later_runs: int, runs: int, epochs: int) -> int:
     """The epochs a group's `later_runs` train after a wave of `runs`, in waves of as many, each an
