@@ -120,7 +120,8 @@ def _add_run_config_arguments(parser, several: bool = False):
                         help="override a config value, e.g. --set optimizer.learning_rate=0.01 (repeatable; "
                              "`jaxmnist config EXPERIMENT` lists every key)")
     parser.add_argument("--seed", type=int, help="the run's seed (as --set seed=N)")
-    parser.add_argument("--epochs", type=int, help="override the number of epochs (marks the run as shortened)")
+    parser.add_argument("--epochs", type=int,
+                        help="override the number of epochs (another number than the config's marks the run as shortened)")
     parser.add_argument("--limit-train", type=int,
                         help="use only the first N training examples (marks the run as shortened)")
     parser.add_argument("--data-dir", metavar="DIR",

@@ -160,8 +160,9 @@ MATMUL_PRECISIONS = ("highest", "tensorfloat32", "bfloat16")
 # torch's cyclic schedulers set the optimizer's rate themselves, ignoring optimizer.learning_rate.
 RATE_SETTING_SCHEDULES = ("cyclic", "one_cycle")
 # Keys that leave every number a run computes unchanged: where its data is read from, the notebook's
-# reference, and how many steps one program runs. A resumed run may change them.
-NOT_COMPUTED_KEYS = ("data_dir", "data_source", "reference", "steps_per_dispatch")
+# reference, how many steps one program runs, and whether it is labelled shortened (runs given their
+# configured --epochs were, before that left them unlabelled). A resumed run may change them.
+NOT_COMPUTED_KEYS = ("data_dir", "data_source", "reference", "steps_per_dispatch", "shortened")
 # Keys that say which run of a recipe this is, how far it goes and what it keeps, not the recipe:
 # a run that changes only these is no modified recipe (a shortened one is labelled as such).
 RUN_KEYS = ("experiment", "seed", "epochs", "limit_train", "shortened", "log_every_steps", "keep_checkpoints",

@@ -88,6 +88,19 @@ def test_config_prints_every_key_as_the_run_records_it(capsys, tmp_path):
         not isinstance(value, dict) or not value for _, value in config_lib.dotted_items(recorded))
 
 
+@pytest.mark.parametrize("arguments, shortened", [((), False), (("--epochs", "15"), False), (("--epochs", "3"), True),
+                                                   (("--epochs", "30"), True), (("--limit-train", "600"), True)])
+def test_only_other_epochs_or_fewer_examples_mark_a_run_shortened(arguments, shortened, capsys, tmp_path):
+    assert cli.main(["config", "net8k/net_bn", *arguments, "--json"]) == 0  # 15 epochs configured
+    recorded = json.loads(capsys.readouterr().out)
+    assert recorded["shortened"] is shortened
+    # A run recorded the other way (given its configured --epochs, before that counted as no cut) resumes.
+    (tmp_path / "config.json").write_text(json.dumps({**recorded, "shortened": not shortened}))
+    train_args = cli.build_parser().parse_args(["train", "net8k/net_bn", *arguments, "--workdir", str(tmp_path)])
+    resolved = command.resolve_config(train_args, *train_args.experiments)
+    assert json.loads(run_config.check_config(tmp_path, resolved, force=False))["shortened"] is shortened
+
+
 def test_config_leaves_out_the_rate_a_cyclic_schedule_sets(capsys):
     assert cli.main(["config", "lenet/lenet_deep_triangular_1000"]) == 0
     rows = dict(line.split(None, 1) for line in capsys.readouterr().out.splitlines())

@@ -66,9 +66,9 @@ def test_which_keys_change_the_recipe_and_which_may_change_on_resume():
     run = {**experiment, "seed": 7, "epochs": 3, "shortened": True, "data_dir": "/elsewhere",
            "steps_per_dispatch": 10, "matmul_precision": "default", "optimizer": {"name": "adam", "learning_rate": 0.01}}
     assert config_lib.changed_recipe_keys(run, experiment) == ["matmul_precision", "optimizer"]
-    # A resumed run may read its data from elsewhere and dispatch other step counts, nothing else.
-    assert config_lib.changed_keys(run, experiment) == ["epochs", "matmul_precision", "optimizer", "seed",
-                                                        "shortened"]
+    # A resumed run may read its data from elsewhere, dispatch other step counts and be labelled
+    # shortened otherwise, nothing else.
+    assert config_lib.changed_keys(run, experiment) == ["epochs", "matmul_precision", "optimizer", "seed"]
     # config.json before matmul_precision existed: those runs computed at "highest".
     del experiment["matmul_precision"]
     assert config_lib.changed_keys({**experiment, "matmul_precision": "highest"}, experiment) == []

@@ -29,12 +29,12 @@ def resolve_config(args, experiment: str | None = None) -> ml_collections.Config
         args.set = [*args.set, f"seed={seed}"]
     config_lib.apply_overrides(config, args.set)
     with config.unlocked():
+        # A run of other epochs or fewer examples is never presented as a reproduction of the notebook.
+        config.shortened = (args.epochs is not None and args.epochs != config.epochs) or args.limit_train is not None
         if args.epochs is not None:
             config.epochs = args.epochs
         if args.limit_train is not None:
             config.limit_train = args.limit_train
-        # A run cut short is never presented as a reproduction of the notebook.
-        config.shortened = args.epochs is not None or args.limit_train is not None
         config.data_dir = args.data_dir
         config.data_source = args.data_source
         if args.steps_per_dispatch is not None:
