@@ -121,7 +121,8 @@ def _add_run_config_arguments(parser, several: bool = False):
                              "`jaxmnist config EXPERIMENT` lists every key)")
     parser.add_argument("--seed", type=int, help="the run's seed (as --set seed=N)")
     parser.add_argument("--epochs", type=int,
-                        help="override the number of epochs (another number than the config's marks the run as shortened)")
+                        help="override the number of epochs (another number than the config's marks the run as "
+                             "shortened)")
     parser.add_argument("--limit-train", type=int,
                         help="use only the first N training examples (marks the run as shortened)")
     parser.add_argument("--data-dir", metavar="DIR",
