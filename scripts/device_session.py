@@ -13,8 +13,9 @@ Phases, in this order:
     ab         the epoch of notebook 002's and 003's recipes under each XLA:GPU flag choice (FLAG_CHOICES),
                choices alternating within each pair (A/B/A/B); per run: the cold (then cached) start, the
                second epoch's seconds, and whether the rerun wrote the same metrics.jsonl: ab.json
-    reproduce  scripts/reproduce.py for the time left, stopped cleanly: reproduce.json, runs.tar.gz (each
-               run's records and its last checkpoint, so that it can be resumed elsewhere)
+    reproduce  scripts/reproduce.py, every notebook run with three seeds, for the time left, stopped cleanly:
+               reproduce.json (the run-epochs trained), runs.tar.gz (each run's records and its last checkpoint,
+               so that it can be resumed elsewhere)
 session.json holds every phase's status as it goes; logs.tar.gz every log. Eight files at most come back.
 A phase gets its share of the seconds (PLAN, --plan); one planned at 0 s is skipped. A run that would not
 end in its phase's time is not started, and the JSON says which ones were left out.
@@ -37,6 +38,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from jaxmnist import runtime  # noqa: E402  (the checkout's jaxmnist, also where it is not installed)
+from jaxmnist.report import runs as runs_lib  # noqa: E402
 
 PHASES = ("many_runs", "check", "ab", "reproduce")
 # Seconds per phase out of 540 (9 minutes), the setup of device_session.sh included; reproduce takes the rest.
@@ -79,9 +81,9 @@ DRY_RUN_MANY_RUNS = ("--recipes", "tests/configs/tiny_lenet_bn.py", "--runs", "1
 RETURNED_FILE_BYTES = 15 * 2**20  # the device tool brings back files of 16 MiB at most
 FIRST_RUN_GUESS_SECONDS = 60  # a run's seconds before one of its recipe has been timed
 
-# What docs/RESULTS.md lists as not run yet: two more seeds of the run with a printed number and
-# one seed (notebook 003's).
-REPRODUCTIONS = (("--seeds", "3", "--skip-seeds", "1", "lenet/simple_net_warm_restarts"),)
+# Every notebook run with three seeds, the one command of docs/groups.md's plan for all of them
+# (5,034 run-epochs): the epochs trained in the phase's time measure how fast it goes on a GPU.
+REPRODUCTIONS = (("--seeds", "3", "activations/", "fashion/", "feature_maps/", "lenet/", "net8k/"),)
 DRY_RUN_REPRODUCTIONS = (("--epochs", "1", "--limit-train", "256", "net8k/net_bn"),)
 
 
@@ -261,8 +263,10 @@ def reproduce_phase(session: Session) -> dict:
                 archive.add(runs, arcname="runs", filter=_run_records(runs.parent, last_checkpoint))
             if packed.stat().st_size <= RETURNED_FILE_BYTES:
                 break
-    workdirs = sorted(str(path.parent.relative_to(runs)) for path in runs.rglob("metrics.jsonl"))
-    return {"calls": calls, "workdirs": workdirs}
+    records = sorted(runs.rglob("metrics.jsonl"))
+    workdirs = [str(path.parent.relative_to(runs)) for path in records]
+    run_epochs = sum(len(runs_lib.epoch_rows(path.parent)) for path in records)
+    return {"calls": calls, "workdirs": workdirs, "run_epochs": run_epochs}
 
 
 PHASE_FUNCTIONS = {"check": check_phase, "ab": ab_phase, "many_runs": many_runs_phase, "reproduce": reproduce_phase}

@@ -166,6 +166,7 @@ def test_the_device_session_rehearsal_writes_every_phase_json(tmp_path):
                for row in many_runs["result"]["results"])
     reproduce = json.loads((out / "reproduce.json").read_text())
     assert [call["status"] for call in reproduce["calls"]] == ["ok"] and reproduce["workdirs"] == ["net8k/net_bn"]
+    assert reproduce["run_epochs"] == 1  # the dry run's one run of one epoch
     assert (out / "runs.tar.gz").stat().st_size > 0 and (out / "logs.tar.gz").stat().st_size > 0
 
 
