@@ -48,10 +48,6 @@ def epoch_rows(workdir) -> list[dict]:
     return [row for row in read_rows(workdir) if row["kind"] == "epoch"]
 
 
-def step_rows(workdir) -> list[dict]:
-    return [row for row in read_rows(workdir) if row["kind"] == "step"]
-
-
 def training_rows(rows: list[dict]) -> list[dict]:
     """One row per logged step, epoch rows included, in step order: an epoch row and a step row
     logged at the same step carry the same running totals, so the later written one stands."""
