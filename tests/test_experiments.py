@@ -9,6 +9,7 @@ import statistics
 from pathlib import Path
 
 import jax
+import matplotlib.colors
 import numpy as np
 import pytest
 
@@ -633,6 +634,41 @@ def test_comparison_plot_tells_apart_the_workdirs_of_one_seed(tmp_path):
     assert _legend(figure.axes[0]) == [f"ours test, seed 1 ({run})", f"ours train, seed 1 ({run})",
                                        f"ours test, seed 1 ({copy})", f"ours train, seed 1 ({copy})",
                                        "ours test, seed 2", "ours train, seed 2", "notebook test", "notebook train"]
+
+def test_comparison_plot_draws_many_seeds_of_a_recipe_as_their_mean_and_range(tmp_path):
+    """Five seeds of the recipe and four of a sweep's other learning rate: a mean line and a shaded band
+    each; two seeds of a third rate stay lines of their own."""
+    def runs(name, count, **changes):
+        return [_workdir(tmp_path, f"{name}{seed}", "feature_maps/network_cnn",
+                         [94.0 + 0.1 * epoch + 0.2 * seed for epoch in range(50)], seed=seed, **changes)
+                for seed in range(count)]
+    sgd = config_lib.load_experiment("feature_maps/network_cnn").optimizer.to_dict()
+    workdirs = (runs("run", 5) + runs("fast", 4, optimizer={**sgd, "learning_rate": 0.05})
+                + runs("slow", 2, optimizer={**sgd, "learning_rate": 0.001}))
+    figure = plots.plot_comparison([compare_lib.read_run(workdir) for workdir in workdirs], tmp_path / "compare.png")
+    accuracy, loss = figure.axes
+    fast = " [modified (optimizer.learning_rate=0.05)]"
+    slow = " [modified (optimizer.learning_rate=0.001)]"
+    assert _legend(accuracy) == [
+        "ours test, mean of 5 runs, range shaded", "ours train, mean of 5 runs, range shaded",
+        f"ours test, mean of 4 runs, range shaded{fast}",
+        f"ours train, mean of 4 runs, range shaded{fast}",
+        f"ours test, seed 0{slow}", f"ours train, seed 0{slow}", f"ours test, seed 1{slow}",
+        f"ours train, seed 1{slow}", "notebook test", "notebook train"]
+    epochs = np.arange(1, 51)
+    _assert_line(accuracy, "ours test, mean of 5 runs, range shaded", epochs, 94.4 + 0.1 * (epochs - 1))
+    _assert_line(accuracy, f"ours train, mean of 4 runs, range shaded{fast}", epochs,
+                 93.3 + 0.1 * (epochs - 1))
+    _assert_line(loss, f"ours test, seed 1{slow}", epochs, _losses(94.2 + 0.1 * (epochs - 1)))
+    # The bands: seeds 0 and 4 of the recipe bound its test accuracy, seeds 0 and 3 the sweep's.
+    bands = [band.get_paths()[0].vertices for band in accuracy.collections]
+    assert len(bands) == 4 and len(loss.collections) == 4
+    np.testing.assert_allclose(np.unique(bands[0][bands[0][:, 0] == 1.0, 1]), [94.0, 94.8])
+    np.testing.assert_allclose(np.unique(bands[2][bands[2][:, 0] == 50.0, 1]), [98.9, 99.5])
+    (line,) = [line for line in accuracy.get_lines() if line.get_label().startswith("ours test, mean of 4")]
+    band_color = accuracy.collections[2].get_facecolor()[0][:3]
+    np.testing.assert_allclose(band_color, matplotlib.colors.to_rgb(line.get_color()))  # a band in its line's colour
+
 
 def test_training_curves_plot_from_the_log_the_engine_writes(tmp_path):
     """The curves.png `jaxmnist train` writes, from a metrics.jsonl written by logs.MetricsLog."""

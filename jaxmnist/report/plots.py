@@ -8,6 +8,7 @@ its own (shorter) epochs and the notebook's points its epochs. Loss axes are log
 labelled in plain decimals.
 """
 
+import statistics
 from collections import Counter
 from typing import TYPE_CHECKING
 
@@ -23,6 +24,9 @@ if TYPE_CHECKING:
 # Train blue and test red as notebook 001's plot_graph; the notebook's own points in black and grey.
 SPLIT_COLORS = {"train": "tab:blue", "test": "tab:red", "valid": "tab:green"}
 NOTEBOOK_COLORS = {"test": "black", "valid": "black", "train": "grey"}
+# More runs of one recipe than this (seeds of a group) are drawn as their mean and range: one line
+# each would tangle, and the legend would list every seed.
+SEEDS_DRAWN_APART = 3
 
 
 def pyplot():
@@ -254,8 +258,45 @@ def plot_learning_rate(workdir, out) -> "Figure | None":
 
 # --- several runs against the notebooks -------------------------------------------------------
 
+def _run_curves(run: dict, shown: list[str], split: str):
+    """(what, x, {"accuracy": y, "loss": y}, marker, line width) of each curve `plot_comparison` draws
+    of one run (compare.read_run's dict): the splits `shown` per epoch, and a one-epoch run's training
+    per logged step."""
+    for name_shown, marker in zip(shown, ("o", "s")):
+        rows = [row for row in run["rows"] if name_shown in row]
+        yield (f"ours {name_shown}", [row["epoch"] for row in rows],
+               {key: [row[name_shown][key] for row in rows] for key in ("accuracy", "loss")},
+               marker, 1.5 if name_shown == split else 0.8)
+    if run["epochs_run"] == 1 and run["training_rows"]:
+        rows = run["training_rows"]
+        yield ("ours train (mean since the epoch began)",
+               _training_epochs(rows, run["rows"][0]["train"]["total"], run["batch_size"]),
+               {key: [row["train"][key] for row in rows] for key in ("accuracy", "loss")}, None, 0.8)
+
+
+def _draw_spread(accuracy_axis: "Axes", loss_axis: "Axes", runs_of_recipe: list[dict], shown: list[str], split: str,
+                 color: str, suffix: str):
+    """Runs of one recipe as each curve's mean over them, their lowest to highest value shaded."""
+    curves: dict[str, tuple] = {}  # what: (marker, width, [(x, values) of each run])
+    for run in runs_of_recipe:
+        for what, x, values, marker, width in _run_curves(run, shown, split):
+            curves.setdefault(what, (marker, width, []))[2].append((x, values))
+    for what, (marker, width, of_runs) in curves.items():
+        for key, axis in (("accuracy", accuracy_axis), ("loss", loss_axis)):
+            at: dict[float, list[float]] = {}  # a run stopped early adds nothing to the later points
+            for x, values in of_runs:
+                for point, value in zip(x, values[key]):
+                    at.setdefault(point, []).append(value)
+            x = sorted(at)
+            axis.fill_between(x, [min(at[point]) for point in x], [max(at[point]) for point in x], color=color,
+                              alpha=0.25, linewidth=0)
+            axis.plot(x, [statistics.fmean(at[point]) for point in x], marker=marker, markersize=3, color=color,
+                      linewidth=width, label=f"{what}, mean of {len(of_runs)} runs, range shaded{suffix}")
+
+
 def plot_comparison(measured: list[dict], out) -> "Figure":
-    """Per experiment: accuracy and loss per epoch of our runs (solid) over the notebook's (dashed).
+    """Per experiment: accuracy and loss per epoch of our runs (solid) over the notebook's (dashed); more
+    than SEEDS_DRAWN_APART runs of one recipe as their mean and range.
 
     `measured` are jaxmnist.report.compare.read_run's dicts.
     """
@@ -269,25 +310,25 @@ def plot_comparison(measured: list[dict], out) -> "Figure":
         # The measured split, and the training curves where the notebook printed them too.
         shown = [split] + (["train"] if "train" in reference["curves"] else [])
         repeated = Counter((run["seed"], run["status"]) for run in experiment_runs)
-        for index, run in enumerate(experiment_runs):
-            # One colour per run: its evaluated split with markers, its training curve thinner.
-            suffix = f", seed {run['seed']}" + ("" if run["status"] == "complete" else f" [{run['status']}]")
-            if repeated[(run["seed"], run["status"])] > 1:
-                suffix += f" ({run['workdir']})"  # workdirs of one seed, told apart
-            color = f"C{index % 10}"
-            for name_shown, marker in zip(shown, ("o", "s")):
-                rows = [row for row in run["rows"] if name_shown in row]
-                epochs = [row["epoch"] for row in rows]
-                for key, axis in (("accuracy", accuracy_axis), ("loss", loss_axis)):
-                    axis.plot(epochs, [row[name_shown][key] for row in rows], marker=marker, markersize=4,
-                              color=color, linewidth=1.5 if name_shown == split else 0.8,
-                              label=f"ours {name_shown}{suffix}")
-            if run["epochs_run"] == 1 and run["training_rows"]:
-                rows = run["training_rows"]
-                x = _training_epochs(rows, run["rows"][0]["train"]["total"], run["batch_size"])
-                for key, axis in (("accuracy", accuracy_axis), ("loss", loss_axis)):
-                    axis.plot(x, [row["train"][key] for row in rows], color=color, linewidth=0.8,
-                              label=f"ours train (mean since the epoch began){suffix}")
+        recipes: dict[str, list[dict]] = {}  # by status: what a sweep changed, or how far a run got
+        for run in experiment_runs:
+            recipes.setdefault(run["status"], []).append(run)
+        colors = iter(f"C{index % 10}" for index in range(len(experiment_runs)))
+        for status, recipe_runs in recipes.items():
+            status_suffix = "" if status == "complete" else f" [{status}]"
+            if len(recipe_runs) > SEEDS_DRAWN_APART:
+                _draw_spread(accuracy_axis, loss_axis, recipe_runs, shown, split, next(colors), status_suffix)
+                continue
+            for run in recipe_runs:
+                # One colour per run: its evaluated split with markers, its training curve thinner.
+                suffix = f", seed {run['seed']}" + status_suffix
+                if repeated[(run["seed"], run["status"])] > 1:
+                    suffix += f" ({run['workdir']})"  # workdirs of one seed, told apart
+                color = next(colors)
+                for what, x, values, marker, width in _run_curves(run, shown, split):
+                    for key, axis in (("accuracy", accuracy_axis), ("loss", loss_axis)):
+                        axis.plot(x, values[key], marker=marker, markersize=4, color=color, linewidth=width,
+                                  label=f"{what}{suffix}")
         for name_shown, marker in zip(shown, ("o", "s")):
             curve = reference["curves"].get(name_shown, {})
             for key, axis in (("accuracy", accuracy_axis), ("loss", loss_axis)):
