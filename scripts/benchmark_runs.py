@@ -11,7 +11,8 @@ Both sides are `jaxmnist train --dry-run`'s measurement (`jaxmnist.train.progres
 with the defaults `jaxmnist train` uses: a run alone is spread over every device; a group of N
 (`--seeds`) is spread over the devices and vmapped on each (on CPU one run per device, in
 waves). Each side compiles and trains one warm-up block, then `--steps` timed steps, then
-evaluates: an epoch is the epoch's steps at the timed pace plus its evaluation. The N runs one
+evaluates and saves every run's checkpoint: an epoch is the epoch's steps at the timed pace plus
+its evaluation and saves. The N runs one
 after another take N epochs of the run alone; the group takes its waves' epochs.
 `throughput_ratio` is the first over the second (above 1: the group does more per second).
 `--kernels` measures the groups with each of the layers' kernels named (jaxmnist.models.kernels;

@@ -96,7 +96,10 @@ def test_dry_run_estimates_the_configured_epochs_and_writes_no_workdir(fixture_d
     assert estimate["steps_per_epoch"] == 9  # 400 examples in batches of 48
     assert estimate["steps_timed"] == 40
     assert estimate["step_seconds"] > 0 and estimate["evaluation_seconds"] > 0 and estimate["startup_seconds"] >= 0
-    assert estimate["epoch_seconds"] == pytest.approx(9 * estimate["step_seconds"] + estimate["evaluation_seconds"])
+    # A save at the epoch's end and after steps 3 and 6 of its 9 (checkpoint_every_steps 3).
+    assert estimate["saves_per_epoch"] == 3 and estimate["save_seconds"] > 0
+    assert estimate["epoch_seconds"] == pytest.approx(9 * estimate["step_seconds"] + estimate["evaluation_seconds"]
+                                                      + 3 * estimate["save_seconds"])
     assert estimate["total_seconds"] == pytest.approx(estimate["startup_seconds"] + 3 * estimate["epoch_seconds"])
     assert (estimate["device_peak_bytes"], estimate["device_bytes_limit"]) == (None, None)  # XLA:CPU counts none
     assert not workdir.exists()
@@ -110,10 +113,12 @@ def test_dry_run_estimates_the_configured_epochs_and_writes_no_workdir(fixture_d
 def test_dry_run_prints_the_device_memory_where_the_backend_counts_it(peak, limit, text, capsys):
     result = {"experiment": "net8k/net_bn", "runs": 16, "runs_per_wave": 16, "total_seconds": 70.0, "epochs": 1,
               "epoch_seconds": 60.0, "steps_per_epoch": 469, "step_seconds": 0.1, "evaluation_seconds": 13.1,
-              "startup_seconds": 10.0, "device_peak_bytes": peak, "device_bytes_limit": limit}
+              "save_seconds": 0.2, "saves_per_epoch": 2, "startup_seconds": 10.0, "device_peak_bytes": peak,
+              "device_bytes_limit": limit}
     assert _print_estimate(result, as_json=False) == 0
     assert capsys.readouterr().out == ("net8k/net_bn (16 runs, 16 at a time): about 1m10s for 1 epochs: 60.0 s per "
-                                       "epoch (469 steps at 100.0 ms, evaluation 13.1 s), startup 10.0 s" + text + "\n")
+                                       "epoch (469 steps at 100.0 ms, evaluation 13.1 s, checkpoints 0.4 s), "
+                                       "startup 10.0 s" + text + "\n")
 
 
 @pytest.mark.parametrize(("extra", "message"), [

@@ -3,6 +3,7 @@ a dry run that measures how long a run takes here."""
 
 import os
 import statistics
+import tempfile
 import time
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import ml_collections
 import numpy as np
 from tqdm import tqdm
 
+from jaxmnist import checkpoint
 from jaxmnist.train import programs
 from jaxmnist.train.run_config import check_group
 from jaxmnist.train.steps import eval_key, zero_totals
@@ -112,8 +114,9 @@ def estimate(configs: list[ml_collections.ConfigDict], runs_per_device: int | No
     on a short warm-up; writes nothing.
 
     Times the setup (data, initialisation, compiling the train and eval programs), then at
-    least `steps` train steps in whole programs and a second pass of the evaluations: an epoch
-    is its steps at the measured pace plus the evaluations. A group larger than one program's
+    least `steps` train steps in whole programs, a second pass of the evaluations and a save of
+    every run's checkpoint: an epoch is its steps at the measured pace plus the evaluations and
+    its saves (one at its end and one per `checkpoint_every_steps`). A group larger than one program's
     wave is its waves one after another, of the size training would choose (halved where a device
     runs out of memory). Python's imports are not counted. `kernels`: the layers' kernels
     (`programs.Programs`; by default the backend's). On GPU and TPU, `device_peak_bytes` is the
@@ -176,12 +179,38 @@ def _estimate_waves(configs: list[ml_collections.ConfigDict], wave: int, steps: 
     jax.block_until_ready(totals)
     step_seconds = (time.perf_counter() - timed) / (blocks * run.steps_per_dispatch)
     evaluation = timed_evaluation()
-    epoch_seconds = step_seconds * run.batches_per_epoch + evaluation
-    # The warm-up's first block and evaluation also did work an epoch does: only the rest is startup.
-    startup = max(0.0, setup - step_seconds * run.steps_per_dispatch - evaluation)
+    every = config.get("checkpoint_every_steps", 0)
+    saves_per_epoch = 1 + ((run.batches_per_epoch - 1) // every if every else 0)
+    first_save, saving = _timed_saves(engine, state) or (0.0, None)
+    epoch_seconds = step_seconds * run.batches_per_epoch + evaluation + saves_per_epoch * (saving or 0.0)
+    # The warm-up's first block, evaluation and save also did work an epoch does: only the rest is startup.
+    startup = (max(0.0, setup - step_seconds * run.steps_per_dispatch - evaluation)
+               + max(0.0, first_save - (saving or 0.0)))
     return {"experiment": ", ".join(dict.fromkeys(run_config.experiment for run_config in configs)),
             "runs": len(configs), "runs_per_wave": wave, "kernels": engine.kernels, "epochs": config.epochs,
             "steps_per_epoch": run.batches_per_epoch,
             "steps_timed": blocks * run.steps_per_dispatch, "step_seconds": step_seconds,
-            "evaluation_seconds": evaluation, "epoch_seconds": epoch_seconds, "startup_seconds": startup,
+            "evaluation_seconds": evaluation, "save_seconds": saving, "saves_per_epoch": saves_per_epoch,
+            "epoch_seconds": epoch_seconds, "startup_seconds": startup,
             "total_seconds": waves * (startup + config.epochs * epoch_seconds)}
+
+
+def _timed_saves(engine: programs.Programs, state) -> list[float] | None:
+    """Seconds training stops to save every run's checkpoint (orbax writes the files in the background
+    while the next steps run), twice to a temporary folder: the first pays one-time costs (compiling).
+    None where several processes train, whose saves meet in one folder."""
+    if jax.process_count() > 1:
+        return None
+    with tempfile.TemporaryDirectory() as folder:
+        managers = [checkpoint.open_manager(Path(folder) / str(run)) for run in range(engine.runs or 1)]
+        seconds = []
+        for step in (1, 2):
+            for manager in managers:  # in training, the steps between two saves outlast the writing
+                manager.wait_until_finished()
+            started = time.perf_counter()
+            for manager, run_state in zip(managers, engine.unstack_states(state)):
+                checkpoint.save(manager, step, run_state, checkpoint.Progress())
+            seconds.append(time.perf_counter() - started)
+        for manager in managers:
+            manager.wait_until_finished()
+    return seconds
