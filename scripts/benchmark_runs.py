@@ -64,6 +64,9 @@ def _row(experiment: str, runs: int, alone: list[dict], group: list[dict]) -> di
             "group_epoch_seconds": waves * wave_epoch, "throughput_ratio": runs * alone_epoch / (waves * wave_epoch),
             "alone_step_seconds": statistics.median(result["step_seconds"] for result in alone),
             "group_step_seconds": statistics.median(result["step_seconds"] for result in group),
+            # Training stops this long at each save of every run's checkpoint (a wave's, for the group).
+            "alone_save_seconds": statistics.median(result["save_seconds"] for result in alone),
+            "group_save_seconds": statistics.median(result["save_seconds"] for result in group),
             # The process's peak so far, read after the group's first measurement (see the docstring).
             "group_device_peak_bytes": group[0]["device_peak_bytes"],
             "device_bytes_limit": group[0]["device_bytes_limit"],
