@@ -4,12 +4,14 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
 from jaxmnist import config as config_lib
 from jaxmnist import train
+from jaxmnist.train import loop
 from jaxmnist.train.command import _print_estimate
 from jaxmnist.train.progress import EpochBar, epoch_done_line, format_duration, seconds_left, typical_epoch_seconds
 
@@ -73,7 +75,20 @@ def test_the_bar_shows_a_run_or_the_range_over_a_group(live, shown):
 
 
 def test_without_a_terminal_each_epoch_but_the_last_ends_with_the_time_the_run_needs(fixture_data_dir, tmp_path,
-                                                                                   capsys):
+                                                                                   capsys, monkeypatch):
+    """That time counts each epoch's save at its end, which timing.jsonl's epoch leaves out (a group
+    stops for every run's)."""
+    saving, counted = 2.0, []
+    save = loop._save
+
+    def slow_save(runs, engine, step, state, progress, *rest):
+        if progress.batch == 0:  # at an epoch's end
+            time.sleep(saving)
+        save(runs, engine, step, state, progress, *rest)
+
+    monkeypatch.setattr(loop, "_save", slow_save)
+    monkeypatch.setattr(loop, "typical_epoch_seconds", lambda seconds: counted.append(list(seconds))
+                        or typical_epoch_seconds(seconds))
     config = config_lib.load_experiment(str(CONFIG))
     with config.unlocked():
         config.update(data_dir=str(fixture_data_dir), data_source=None, shortened=False, epochs=3)
@@ -82,6 +97,10 @@ def test_without_a_terminal_each_epoch_but_the_last_ends_with_the_time_the_run_n
     lines = [line for line in err.splitlines() if "the run needs about" in line]
     assert [line.split(" done;")[0] for line in lines] == ["epoch 1/3", "epoch 2/3"]
     assert "\r" not in err  # no progress bar redrawn into a log
+    timing = [row["seconds"] for row in map(json.loads, (tmp_path / "timing.jsonl").read_text().splitlines())
+              if "seconds" in row]
+    assert len(timing) == 3 and len(counted[-1]) == 2  # the last estimate, after epoch 2
+    assert all(with_save - epoch >= saving for with_save, epoch in zip(counted[-1], timing))
 
 
 def test_dry_run_estimates_the_configured_epochs_and_writes_no_workdir(fixture_data_dir, tmp_path):

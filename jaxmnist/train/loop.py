@@ -343,7 +343,7 @@ def _train_in_workdirs(runs: list[_Run], force: bool, is_writer: bool, later_run
     first_step = step + 1
     # A bar redrawn with carriage returns is noise in a CI log: there each epoch ends with one line instead.
     show_bar = is_writer and sys.stderr.isatty()
-    epochs_seconds = []  # of the epochs this process completed
+    epochs_seconds = []  # of the epochs this process completed, their saves included
     with _StopRequest() as stop:
         for epoch in range(progress.epoch, config.epochs + 1):
             first_batch = progress.batch if epoch == progress.epoch else 0
@@ -403,7 +403,6 @@ def _train_in_workdirs(runs: list[_Run], force: bool, is_writer: bool, later_run
             rates = engine.fetch(state.learning_rate()).reshape(len(runs))
             evaluations = data.evaluate(state, engine.stack([eval_key(seed, step) for seed in seeds]))
             seconds = time.time() - epoch_started
-            epochs_seconds.append(seconds)
             for index, run in enumerate(runs):
                 row = {"kind": "epoch", "step": step, "epoch": epoch, "train": summarise(run_totals[index]),
                        "learning_rate": float(rates[index]), **evaluations[index]}
@@ -412,13 +411,16 @@ def _train_in_workdirs(runs: list[_Run], force: bool, is_writer: bool, later_run
                     table.print_row(row, seconds, run=str(run.workdir) if run.of_group else None)
                     run.log.write(row)
                     run.log.write_timing(row["step"], epoch, seconds)
-            if is_writer and not show_bar and epoch < config.epochs:
-                print(epoch_done_line(epoch, config.epochs, len(runs), later_runs,
-                                      typical_epoch_seconds(epochs_seconds)), file=sys.stderr, flush=True)
             metrics = [{run.best_metric: run.history[-1][config.best_split]["accuracy"]} if run.best_metric else None
                        for run in runs]
             saved_totals = [None] * len(runs)
             _save(runs, engine, step, state, checkpoint.Progress(epoch + 1, 0, None, None), None, metrics)
+            # The time left counts the epoch's saves, which timing.jsonl's epoch leaves out: a group
+            # stops for every run's.
+            epochs_seconds.append(time.time() - epoch_started)
+            if is_writer and not show_bar and epoch < config.epochs:
+                print(epoch_done_line(epoch, config.epochs, len(runs), later_runs,
+                                      typical_epoch_seconds(epochs_seconds)), file=sys.stderr, flush=True)
 
     # --- finish ---------------------------------------------------------------------------------
     for run in runs:
