@@ -7,7 +7,7 @@ Usage:
     python scripts/benchmark_runs.py --json > docs/benchmark_runs.json                    # this CPU: N = 1, 2, 4
     python scripts/benchmark_runs.py --runs 1 4 16 64 --json > docs/h200/benchmark_runs.json   # a GPU
 
-Both sides are `jaxmnist train --dry-run`'s measurement (`jaxmnist.train.progress.estimate`)
+Both sides are `jaxmnist train --dry-run`'s measurement (`jaxmnist.train.dry_run.estimate`)
 with the defaults `jaxmnist train` uses: a run alone is spread over every device; a group of N
 (`--seeds`) is spread over the devices and vmapped on each (on CPU one run per device, in
 waves). Each side compiles and trains one warm-up block, then `--steps` timed steps, then
@@ -96,7 +96,7 @@ def main() -> int:
     runtime.use_cpu_cores_as_devices(args.cpu_devices)
     import jax
 
-    from jaxmnist.train.progress import estimate
+    from jaxmnist.train.dry_run import estimate
 
     environment = {"devices": f"{jax.device_count()} x {jax.devices()[0].device_kind}", "jax": jax.__version__,
                    "python": platform.python_version(), "cpus": runtime.usable_cores()}

@@ -19,13 +19,13 @@ import jax
 import numpy as np
 import pytest
 
-from jaxmnist import cli, models
+from jaxmnist import checkpoint, cli, models
 from jaxmnist import config as config_lib
 from jaxmnist.errors import UserError
 from jaxmnist.inference.load import load_trained
 from jaxmnist.train import train_group
-from jaxmnist.train.progress import estimate
-from jaxmnist.train import programs, run_config
+from jaxmnist.train.dry_run import estimate
+from jaxmnist.train import loop, programs, run_config
 from jaxmnist.train.programs import Programs
 
 CONFIG = Path(__file__).resolve().parent / "configs" / "tiny_lenet_bn.py"
@@ -430,6 +430,26 @@ def test_configs_that_differ_in_more_than_seeds_and_optimizers_are_not_a_group(f
     with pytest.raises(UserError, match="named twice"):
         train_group(configs[:1] * 2, [tmp_path / "a", tmp_path / "a"])
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_group_saves_no_run_where_one_run_s_parameters_are_not_finite(fixture_data_dir, tmp_path):
+    configs = _fixture_configs([3, 4, 5], fixture_data_dir)
+    engine = Programs(configs[0], runs=3, run_configs=configs)
+    state = engine.stack_states([engine.init_state(config.seed, run) for run, config in enumerate(configs)])
+    assert engine.finite_runs(state.params).tolist() == [True, True, True]
+    leaves, tree = jax.tree.flatten(state.params)
+    leaves[-1] = leaves[-1].at[1, 0].set(np.inf)  # one number of the second run
+    state = state.replace(params=jax.tree.unflatten(tree, leaves))
+    assert engine.finite_runs(state.params).tolist() == [True, False, True]
+    alone = Programs(configs[0])
+    assert alone.finite_runs(alone.init_state(3).params).tolist() == [True]
+
+    runs = [loop.Run(config, tmp_path / str(config.seed), of_group=True) for config in configs]
+    for run in runs:
+        run.open_manager()
+    with pytest.raises(UserError, match=f"parameters are not finite at step 7 in {tmp_path / '4'}: not saving them"):
+        loop.save_checkpoints(runs, engine, 7, state, checkpoint.Progress())
+    assert [run.manager.all_steps() for run in runs] == [[], [], []]
 
 
 def test_runs_that_differ_only_in_their_seed_trace_their_model_check_once(fixture_data_dir, monkeypatch):

@@ -79,14 +79,14 @@ def test_without_a_terminal_each_epoch_but_the_last_ends_with_the_time_the_run_n
     """That time counts each epoch's save at its end, which timing.jsonl's epoch leaves out (a group
     stops for every run's)."""
     saving, counted = 2.0, []
-    save = loop._save
+    save = loop.save_checkpoints
 
     def slow_save(runs, engine, step, state, progress, *rest):
         if progress.batch == 0:  # at an epoch's end
             time.sleep(saving)
         save(runs, engine, step, state, progress, *rest)
 
-    monkeypatch.setattr(loop, "_save", slow_save)
+    monkeypatch.setattr(loop, "save_checkpoints", slow_save)
     monkeypatch.setattr(loop, "typical_epoch_seconds", lambda seconds: counted.append(list(seconds))
                         or typical_epoch_seconds(seconds))
     config = config_lib.load_experiment(str(CONFIG))
@@ -117,8 +117,9 @@ def test_dry_run_estimates_the_configured_epochs_and_writes_no_workdir(fixture_d
     assert estimate["step_seconds"] > 0 and estimate["evaluation_seconds"] > 0 and estimate["startup_seconds"] >= 0
     # A save at the epoch's end and after steps 3 and 6 of its 9 (checkpoint_every_steps 3).
     assert estimate["saves_per_epoch"] == 3 and estimate["save_seconds"] > 0
+    assert estimate["epoch_save_seconds"] == pytest.approx(3 * estimate["save_seconds"])
     assert estimate["epoch_seconds"] == pytest.approx(9 * estimate["step_seconds"] + estimate["evaluation_seconds"]
-                                                      + 3 * estimate["save_seconds"])
+                                                      + estimate["epoch_save_seconds"])
     assert estimate["total_seconds"] == pytest.approx(estimate["startup_seconds"] + 3 * estimate["epoch_seconds"])
     assert (estimate["device_peak_bytes"], estimate["device_bytes_limit"]) == (None, None)  # XLA:CPU counts none
     assert not workdir.exists()
@@ -132,8 +133,8 @@ def test_dry_run_estimates_the_configured_epochs_and_writes_no_workdir(fixture_d
 def test_dry_run_prints_the_device_memory_where_the_backend_counts_it(peak, limit, text, capsys):
     result = {"experiment": "net8k/net_bn", "runs": 16, "runs_per_wave": 16, "total_seconds": 70.0, "epochs": 1,
               "epoch_seconds": 60.0, "steps_per_epoch": 469, "step_seconds": 0.1, "evaluation_seconds": 13.1,
-              "save_seconds": 0.2, "saves_per_epoch": 2, "startup_seconds": 10.0, "device_peak_bytes": peak,
-              "device_bytes_limit": limit}
+              "save_seconds": 0.2, "saves_per_epoch": 2, "epoch_save_seconds": 0.4, "startup_seconds": 10.0,
+              "device_peak_bytes": peak, "device_bytes_limit": limit}
     assert _print_estimate(result, as_json=False) == 0
     assert capsys.readouterr().out == ("net8k/net_bn (16 runs, 16 at a time): about 1m10s for 1 epochs: 60.0 s per "
                                        "epoch (469 steps at 100.0 ms, evaluation 13.1 s, checkpoints 0.4 s), "

@@ -13,7 +13,8 @@ batches in a row; the host only dispatches blocks and reads the metric sums when
                    which runs can train as one group
     loop.py        train_and_evaluate / train_group: epochs, logging, checkpoints, signals
     logs.py        what a run logs: metrics.jsonl, timing.jsonl, TensorBoard events, the epoch table
-    progress.py    the epoch bar, the time a run still needs, and `estimate` (--dry-run)
+    progress.py    the epoch bar and the time a run still needs
+    dry_run.py     `estimate` (--dry-run): how long a run or a group takes here, measured
     command.py     `jaxmnist train`
 """
 

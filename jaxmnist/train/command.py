@@ -14,7 +14,8 @@ from jaxmnist import runtime
 from jaxmnist.errors import UserError
 from jaxmnist.report import compare
 from jaxmnist.train.loop import Interrupted, train_group
-from jaxmnist.train.progress import estimate, format_duration
+from jaxmnist.train.dry_run import estimate
+from jaxmnist.train.progress import format_duration
 from jaxmnist.train.run_config import check_run, recorded_text
 
 
@@ -61,7 +62,7 @@ def _saves_text(result: dict) -> str:
     """', checkpoints 0.4 s' (each run's, at the epoch's end and those within it), where it was timed."""
     if result["save_seconds"] is None:
         return ""
-    return f", checkpoints {result['saves_per_epoch'] * result['save_seconds']:.1f} s"
+    return f", checkpoints {result['epoch_save_seconds']:.1f} s"
 
 
 def _device_memory_text(result: dict) -> str:

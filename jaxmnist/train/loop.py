@@ -70,7 +70,7 @@ class _StopRequest:
 
 
 @dataclasses.dataclass
-class _Run:
+class Run:
     """One run of a group: its config and workdir, and what the loop writes there."""
 
     config: ml_collections.ConfigDict
@@ -132,7 +132,7 @@ def train_group(configs: list[ml_collections.ConfigDict], workdirs: list, force:
                 print(f"runs {done + 1}-{done + len(wave)} of {len(pending)}, at once: "
                       + ", ".join(str(workdirs[index]) for index in wave), flush=True)
             try:
-                trained = _train_wave([_Run(configs[index], Path(workdirs[index]), of_group=len(configs) > 1)
+                trained = _train_wave([Run(configs[index], Path(workdirs[index]), of_group=len(configs) > 1)
                                         for index in wave], force, later_runs=len(pending) - done - len(wave))
             except programs.DeviceOutOfMemory as error:
                 limit = programs.fewer_runs_per_device(error, runs_per_device)
@@ -170,7 +170,7 @@ def _report_complete(workdir: Path, epochs_done: int, epochs: int):
               "To train longer, rerun with a larger --epochs and --force", flush=True)
 
 
-def _train_wave(runs: list[_Run], force: bool, later_runs: int = 0) -> list[list[dict]]:
+def _train_wave(runs: list[Run], force: bool, later_runs: int = 0) -> list[list[dict]]:
     """The runs of one group program, each workdir locked, checked and restored as a lone run's is;
     `later_runs` of the group train after them (the time left counts them)."""
     is_writer = jax.process_index() == 0
@@ -209,7 +209,7 @@ def itstime(every: int, before: int, after: int) -> bool:
     return bool(every) and after // every > before // every
 
 
-def _check_finite(runs: list[_Run], totals: list[dict], epoch: int):
+def _check_finite(runs: list[Run], totals: list[dict], epoch: int):
     """A UserError naming the first step whose loss was not finite, and the last good checkpoint."""
     for run, run_totals in zip(runs, totals):
         bad_step = int(run_totals["first_nonfinite_step"])
@@ -229,15 +229,14 @@ def _host_totals(engine: programs.Programs, totals: dict, runs: int) -> list[dic
     return [{key: value[run] for key, value in values.items()} for run in range(runs)]
 
 
-def _save(runs: list[_Run], engine: programs.Programs, step: int, state, progress: checkpoint.Progress,
-          totals: list[dict] | None = None, metrics: list[dict | None] | None = None):
+def save_checkpoints(runs: list[Run], engine: programs.Programs, step: int, state, progress: checkpoint.Progress,
+                     totals: list[dict] | None = None, metrics: list[dict | None] | None = None):
     """Every run's checkpoint at `step`: each workdir gets what the run alone would save."""
-    states = engine.unstack_states(state)
-    for run, run_state in zip(runs, states):
-        if not bool(engine.all_finite(run_state.params)):
+    for run, finite in zip(runs, engine.finite_runs(state.params)):
+        if not finite:
             raise UserError(f"parameters are not finite at step {step}{f' in {run.workdir}' if run.of_group else ''}: "
                             "not saving them")
-    for index, (run, run_state) in enumerate(zip(runs, states)):
+    for index, (run, run_state) in enumerate(zip(runs, engine.unstack_states(state))):
         run_progress = dataclasses.replace(
             progress, history=run.history, devices=engine.data_devices,
             totals=None if totals is None else {key: float(value) for key, value in totals[index].items()})
@@ -249,7 +248,7 @@ def _save(runs: list[_Run], engine: programs.Programs, step: int, state, progres
         run.first_save_done = True
 
 
-def _restore(runs: list[_Run], engine: programs.Programs):
+def _restore(runs: list[Run], engine: programs.Programs):
     """(stacked state, Progress per run) from the newest step every run saved, or None for a fresh group.
 
     A run saved ahead of the others (the group was killed between their saves) continues from the
@@ -282,7 +281,7 @@ def _restore(runs: list[_Run], engine: programs.Programs):
                     "train them apart, or group runs at the same step")
 
 
-def _train_in_workdirs(runs: list[_Run], force: bool, is_writer: bool, later_runs: int) -> list[list[dict]]:
+def _train_in_workdirs(runs: list[Run], force: bool, is_writer: bool, later_runs: int) -> list[list[dict]]:
     # --- setup and restore ----------------------------------------------------------------------
     config = runs[0].config
     seeds = [run.config.seed for run in runs]
@@ -387,7 +386,7 @@ def _train_in_workdirs(runs: list[_Run], force: bool, is_writer: bool, later_run
                 if stop.signum is not None or periodic:
                     run_totals = _host_totals(engine, totals, len(runs))
                     _check_finite(runs, run_totals, epoch)
-                    _save(runs, engine, step, state, checkpoint.Progress(epoch, batch_index, None, None,
+                    save_checkpoints(runs, engine, step, state, checkpoint.Progress(epoch, batch_index, None, None,
                                                                         time.time() - epoch_started), run_totals)
                 if stop.signum is not None:
                     for run in runs:
@@ -414,7 +413,7 @@ def _train_in_workdirs(runs: list[_Run], force: bool, is_writer: bool, later_run
             metrics = [{run.best_metric: run.history[-1][config.best_split]["accuracy"]} if run.best_metric else None
                        for run in runs]
             saved_totals = [None] * len(runs)
-            _save(runs, engine, step, state, checkpoint.Progress(epoch + 1, 0, None, None), None, metrics)
+            save_checkpoints(runs, engine, step, state, checkpoint.Progress(epoch + 1, 0, None, None), None, metrics)
             # The time left counts the epoch's saves, which timing.jsonl's epoch leaves out: a group
             # stops for every run's.
             epochs_seconds.append(time.time() - epoch_started)

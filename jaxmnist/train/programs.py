@@ -95,8 +95,6 @@ class Programs:
         self.apply_fn = models.one_per_run(self.forwards) if self.chosen_inside else self.module.apply
         self.optimizers, self.choices = optimizer_choices(run_configs or [config])
         self.tx = self.optimizers[0] if len(self.optimizers) == 1 else optim.one_per_run(self.optimizers)
-        self.all_finite = jax.jit(lambda tree: jnp.all(jnp.array(
-            [jnp.all(jnp.isfinite(leaf)) for leaf in jax.tree.leaves(tree)])))
 
     def _sharded(self, program, in_specs, out_specs, donate_argnums=(), per_run=()):
         """jit(shard_map(`program`)), traced with this run's layer kernels and matmul precision.
@@ -243,6 +241,15 @@ class Programs:
             self._unstack = jax.jit(lambda tree: [jax.tree.map(lambda x: x[run], tree) for run in range(self.runs)],
                                     out_shardings=self.replicated)
         return self._unstack(tree)
+
+    def finite_runs(self, params) -> np.ndarray:
+        """Whether each run's parameters are all finite (one flag outside a group), read in one go."""
+        if not hasattr(self, "_finite_runs"):
+            def finite_runs(params):
+                leaves = [leaf.reshape(self.runs or 1, -1) for leaf in jax.tree.leaves(params)]
+                return jnp.stack([jnp.isfinite(leaf).all(axis=1) for leaf in leaves]).all(axis=0)
+            self._finite_runs = jax.jit(finite_runs, out_shardings=self.replicated)
+        return np.asarray(self._finite_runs(params))
 
     def fetch(self, tree):
         """Values on the devices as host arrays, in every process whole: a group's runs may sit on
