@@ -386,8 +386,8 @@ def _train_in_workdirs(runs: list[Run], force: bool, is_writer: bool, later_runs
                 if stop.signum is not None or periodic:
                     run_totals = _host_totals(engine, totals, len(runs))
                     _check_finite(runs, run_totals, epoch)
-                    save_checkpoints(runs, engine, step, state, checkpoint.Progress(epoch, batch_index, None, None,
-                                                                        time.time() - epoch_started), run_totals)
+                    within_epoch = checkpoint.Progress(epoch, batch_index, None, None, time.time() - epoch_started)
+                    save_checkpoints(runs, engine, step, state, within_epoch, run_totals)
                 if stop.signum is not None:
                     for run in runs:
                         run.manager.wait_until_finished()
