@@ -174,8 +174,10 @@ def open_manager(workdir: Path, keep_last: int = 2, best_metric: str | None = No
     return ocp.CheckpointManager(Path(workdir).resolve() / "checkpoints", options=options)
 
 
-def save(manager: ocp.CheckpointManager, step: int, state, progress: Progress, metrics: dict | None = None):
-    """Save `step`, replacing a checkpoint of the same step.
+def save(manager: ocp.CheckpointManager, step: int, state, progress: Progress, metrics: dict | None = None,
+         digest: str | None = None):
+    """Save `step`, replacing a checkpoint of the same step; `digest` is the state's `state_digest`
+    where the caller has it.
 
     That happens when a run stopped right after an epoch's last batch resumes: its end-of-epoch
     save (with the epoch's evaluation) has the step of the stop's save. If the process dies
@@ -184,7 +186,7 @@ def save(manager: ocp.CheckpointManager, step: int, state, progress: Progress, m
     if step in manager.all_steps():
         manager.wait_until_finished()
         manager.delete(step)
-    saved_progress = {**progress.to_json(), DIGEST_KEY: state_digest(state)}
+    saved_progress = {**progress.to_json(), DIGEST_KEY: digest or state_digest(state)}
     manager.save(step, args=ocp.args.Composite(state=ocp.args.StandardSave(state),
                                                progress=ocp.args.JsonSave(saved_progress)),
                  metrics=metrics, force=True)
