@@ -6,6 +6,7 @@ As in Flax's examples and big_vision, the config file *is* the experiment record
 """
 
 import importlib.util
+import math
 from pathlib import Path
 
 import ml_collections
@@ -107,9 +108,12 @@ def apply_overrides(config: ml_collections.ConfigDict, assignments: list[str]) -
             if not isinstance(node, ml_collections.ConfigDict) or part not in node:
                 raise _unknown_key(config, key, assignment)
             node = node[part]
-        # A model override may be any attribute of the model (its check names the unknown ones).
+        # A model override may be any attribute of the model (its check names the unknown ones), and
+        # a config of one's own may leave out the optional keys.
         adds_model_override = parents == ["model_overrides"] and isinstance(node, ml_collections.ConfigDict)
-        if not isinstance(node, ml_collections.ConfigDict) or (leaf not in node and not adds_model_override):
+        adds_optional_key = not parents and leaf in DEFAULTS
+        if not isinstance(node, ml_collections.ConfigDict) or (
+                leaf not in node and not adds_model_override and not adds_optional_key):
             raise _unknown_key(config, key, assignment)
         try:
             node[leaf] = value
@@ -143,6 +147,8 @@ REQUIRED_KEYS = ("dataset", "train_split", "train_pp", "shuffle", "eval", "model
 DEFAULTS = {
     "log_every_steps": 100,
     "checkpoint_every_steps": 0,  # at the end of each epoch only: every epoch here is short
+    # An epoch's end saves once this many seconds have passed since the last save (0: every epoch's end).
+    "checkpoint_every_seconds": 0.0,
     "keep_checkpoints": 2,
     "model_overrides": {},
     "schedule": {"name": "constant"},
@@ -160,9 +166,11 @@ MATMUL_PRECISIONS = ("highest", "tensorfloat32", "bfloat16")
 # torch's cyclic schedulers set the optimizer's rate themselves, ignoring optimizer.learning_rate.
 RATE_SETTING_SCHEDULES = ("cyclic", "one_cycle")
 # Keys that leave every number a run computes unchanged: where its data is read from, the notebook's
-# reference, how many steps one program runs, and whether it is labelled shortened (runs given their
-# configured --epochs were, before that left them unlabelled). A resumed run may change them.
-NOT_COMPUTED_KEYS = ("data_dir", "data_source", "reference", "steps_per_dispatch", "shortened")
+# reference, how many steps one program runs, whether it is labelled shortened (runs given their
+# configured --epochs were, before that left them unlabelled) and how often in time it saves. A
+# resumed run may change them.
+NOT_COMPUTED_KEYS = ("data_dir", "data_source", "reference", "steps_per_dispatch", "shortened",
+                     "checkpoint_every_seconds")
 # Keys that say which run of a recipe this is, how far it goes and what it keeps, not the recipe:
 # a run that changes only these is no modified recipe (a shortened one is labelled as such).
 RUN_KEYS = ("experiment", "seed", "epochs", "limit_train", "shortened", "log_every_steps", "keep_checkpoints",
@@ -237,6 +245,10 @@ def validate(config: ml_collections.ConfigDict):
             raise bad(key, f"a whole number of at least {minimum}", value)
     if config.get("limit_train") is not None and not _whole_number(config.limit_train, 1):
         raise bad("limit_train", "a whole number of at least 1", config.limit_train)
+    every_seconds = config.get("checkpoint_every_seconds", 0.0)
+    if (isinstance(every_seconds, bool) or not isinstance(every_seconds, (int, float))
+            or not 0 <= every_seconds < math.inf):
+        raise bad("checkpoint_every_seconds", "a number of seconds of at least 0", every_seconds)
     steps = config.get("steps_per_dispatch")
     if steps is not None and steps != "epoch" and not _whole_number(steps, 1):
         raise bad("steps_per_dispatch", "a whole number of at least 1 or 'epoch'", steps)

@@ -180,10 +180,10 @@ def run_recipe(experiment: str, args, idx_dir: Path | None, clock: CompileClock 
         # so this interval (epoch plus the loop's logging) stands in for it.
         interval_start = {"wall": time.perf_counter(), "cpu": time.process_time()}
 
-        def save_then_run_torch_epoch(manager, step, state, progress, metrics=None):
+        def save_then_run_torch_epoch(manager, step, state, progress, *rest):
             cpu_share = ((time.process_time() - interval_start["cpu"])
                          / (time.perf_counter() - interval_start["wall"]))
-            real_save(manager, step, state, progress, metrics)
+            real_save(manager, step, state, progress, *rest)
             manager.wait_until_finished()
             if progress.batch != 0:  # not an end-of-epoch save
                 return

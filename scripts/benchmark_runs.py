@@ -67,6 +67,8 @@ def _row(experiment: str, runs: int, alone: list[dict], group: list[dict]) -> di
             # Training stops this long at each save of every run's checkpoint (a wave's, for the group).
             "alone_save_seconds": statistics.median(result["save_seconds"] for result in alone),
             "group_save_seconds": statistics.median(result["save_seconds"] for result in group),
+            # ... and the host writes a wave's checkpoints this long, while training goes on.
+            "group_save_written_seconds": statistics.median(result["save_written_seconds"] for result in group),
             # The process's peak so far, read after the group's first measurement (see the docstring).
             "group_device_peak_bytes": group[0]["device_peak_bytes"],
             "device_bytes_limit": group[0]["device_bytes_limit"],

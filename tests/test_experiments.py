@@ -46,7 +46,7 @@ REQUIRED_RUNS = {
 
 ENGINE_KEYS = {"dataset", "train_split", "train_pp", "shuffle", "eval", "best_split", "model", "model_overrides",
                "loss", "optimizer", "schedule", "batch_size", "eval_batch_size", "epochs", "seed",
-               "log_every_steps", "checkpoint_every_steps", "keep_checkpoints", "reference"}
+               "log_every_steps", "checkpoint_every_steps", "checkpoint_every_seconds", "keep_checkpoints", "reference"}
 
 
 def test_every_required_run_has_exactly_one_config():

@@ -103,14 +103,18 @@ def test_without_a_terminal_each_epoch_but_the_last_ends_with_the_time_the_run_n
     assert all(with_save - epoch >= saving for with_save, epoch in zip(counted[-1], timing))
 
 
-def test_dry_run_estimates_the_configured_epochs_and_writes_no_workdir(fixture_data_dir, tmp_path):
-    workdir = tmp_path / "not_created"
+def _dry_run(workdir: Path, data_dir, *extra) -> dict:
     result = subprocess.run(
         [sys.executable, "-m", "jaxmnist.cli", "train", str(CONFIG), "--dry-run", "--json", "--epochs", "3",
-         "--workdir", str(workdir), "--data-dir", str(fixture_data_dir), "--cpu-devices", "1"],
+         "--workdir", str(workdir), "--data-dir", str(data_dir), "--cpu-devices", "1", *extra],
         capture_output=True, text=True, cwd=REPO, env=os.environ, timeout=300)
     assert result.returncode == 0, result.stderr
-    estimate = json.loads(result.stdout)
+    return json.loads(result.stdout)
+
+
+def test_dry_run_estimates_the_configured_epochs_and_writes_no_workdir(fixture_data_dir, tmp_path):
+    workdir = tmp_path / "not_created"
+    estimate = _dry_run(workdir, fixture_data_dir)
     assert estimate["epochs"] == 3
     assert estimate["steps_per_epoch"] == 9  # 400 examples in batches of 48
     assert estimate["steps_timed"] == 40
@@ -118,10 +122,15 @@ def test_dry_run_estimates_the_configured_epochs_and_writes_no_workdir(fixture_d
     # A save at the epoch's end and after steps 3 and 6 of its 9 (checkpoint_every_steps 3).
     assert estimate["saves_per_epoch"] == 3 and estimate["save_seconds"] > 0
     assert estimate["epoch_save_seconds"] == pytest.approx(3 * estimate["save_seconds"])
+    assert estimate["save_written_seconds"] >= estimate["save_seconds"]
     assert estimate["epoch_seconds"] == pytest.approx(9 * estimate["step_seconds"] + estimate["evaluation_seconds"]
                                                       + estimate["epoch_save_seconds"])
     assert estimate["total_seconds"] == pytest.approx(estimate["startup_seconds"] + 3 * estimate["epoch_seconds"])
     assert (estimate["device_peak_bytes"], estimate["device_bytes_limit"]) == (None, None)  # XLA:CPU counts none
+    assert not workdir.exists()
+    # Epochs of seconds, saved at their end at most once a day: the epoch's end adds next to nothing.
+    once_a_day = _dry_run(workdir, fixture_data_dir, "--set", "checkpoint_every_seconds=86400")
+    assert 2 < once_a_day["saves_per_epoch"] < 2.001
     assert not workdir.exists()
 
 

@@ -288,6 +288,39 @@ def test_sigkill_then_resume_is_bit_identical(uninterrupted, in_blocks, fixture_
     _assert_bit_identical((uninterrupted if steps_per_dispatch == 1 else in_blocks)[0], tmp_path)
 
 
+def test_epochs_shorter_than_checkpoint_every_seconds_save_within_and_at_the_last_only(uninterrupted,
+                                                                                        fixture_data_dir, tmp_path):
+    """An epoch here takes seconds: at most one save a day leaves out epoch 1's end (step 9), unless
+    it is the best epoch so far by `best_split` (as every epoch of this short run is); the saves
+    every 3 steps and the last epoch's end stay, and the run computes what it computes saving at
+    every epoch's end."""
+    for best_split, saved in ((None, [3, 6, 12, 15, 18]), ("test", [3, 6, 9, 12, 15, 18])):
+        workdir = tmp_path / str(best_split)
+        config = _config(fixture_data_dir, checkpoint_every_seconds=86400.0, keep_checkpoints=10,
+                         best_split=best_split)
+        history = train.train_and_evaluate(config, str(workdir))
+        assert checkpoint.saved_steps(workdir) == saved
+        assert history == uninterrupted[1]
+        _assert_bit_identical(uninterrupted[0], workdir)
+
+
+def test_sigkill_after_an_epoch_end_that_saved_nothing_then_resume_is_bit_identical(uninterrupted, fixture_data_dir,
+                                                                                   tmp_path):
+    once_a_day = ("--set", "checkpoint_every_seconds=86400", "--set", "best_split=None")
+    process = _cli(tmp_path, fixture_data_dir, *once_a_day)
+    metrics = tmp_path / "metrics.jsonl"
+    while process.poll() is None and not (metrics.exists() and '"kind": "epoch"' in metrics.read_text()):
+        time.sleep(0.01)
+    process.kill()
+    process.communicate(timeout=60)
+    assert process.returncode == -signal.SIGKILL
+    assert 9 not in checkpoint.saved_steps(tmp_path)  # epoch 1 logged, its end not saved
+    resumed = _cli(tmp_path, fixture_data_dir, *once_a_day)
+    _, err = resumed.communicate(timeout=300)
+    assert resumed.returncode == 0, err
+    _assert_bit_identical(uninterrupted[0], tmp_path)
+
+
 def test_a_workdir_with_another_config_is_refused(uninterrupted, fixture_data_dir):
     workdir, _ = uninterrupted
     with pytest.raises(UserError, match=r"different config \(epochs: 2 -> 3; seed: 3 -> 4\)"):
@@ -521,17 +554,23 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def test_two_processes_train_exactly_like_one_process_with_two_devices(two_devices, fixture_data_dir, tmp_path):
+@pytest.mark.parametrize("extra", [(), ("--set", "checkpoint_every_seconds=86400", "--set", "best_split=None",
+                                          "--set", "keep_checkpoints=10")], ids=["every_epoch", "once_a_day"])
+def test_two_processes_train_exactly_like_one_process_with_two_devices(two_devices, fixture_data_dir, tmp_path,
+                                                                       extra):
     """Each process feeds its own device the rows one process would put there, and a sum of two
     shards is the same addition either way: bit-identical on any CPU, so any wrong cross-process
-    reduction, order or key shows."""
+    reduction, order or key shows. Whether an epoch's end saves, the first process decides for both."""
     port = _free_port()
     processes = [_cli(tmp_path, fixture_data_dir, "--distributed", "--coordinator", f"127.0.0.1:{port}",
-                      "--num-processes", "2", "--process-id", str(index), cpu_devices=None) for index in range(2)]
+                      "--num-processes", "2", "--process-id", str(index), *extra, cpu_devices=None)
+                 for index in range(2)]
     for process in processes:
         _, err = process.communicate(timeout=600)
         assert process.returncode == 0, err
     _assert_bit_identical(two_devices, tmp_path)
+    if extra:
+        assert checkpoint.saved_steps(tmp_path) == [3, 6, 12, 15, 18]  # not epoch 1's end
 
 
 def test_unreadable_latest_checkpoint_falls_back_to_the_previous_one(uninterrupted, fixture_data_dir, tmp_path):

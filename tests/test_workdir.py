@@ -81,6 +81,8 @@ def _copy(workdir: Path, tmp_path: Path) -> Path:
     (["--limit-train", "-5"], "limit_train must be a whole number of at least 1, got -5: fix it in"),
     (["--epochs", "0"], "epochs must be a whole number of at least 1, got 0"),
     (["--set", "batch_size.x=1"], "the config has no key 'batch_size.x'"),
+    # The test config leaves the optional key out: --set adds it, then it is checked.
+    (["--set", "checkpoint_every_seconds=-1"], "checkpoint_every_seconds must be a number of seconds of at least 0"),
 ])
 def test_a_bad_value_is_one_error_line_and_no_workdir(extra, fragment, fixture_data_dir, tmp_path):
     workdir = tmp_path / "run"
@@ -92,6 +94,8 @@ def test_a_bad_value_is_one_error_line_and_no_workdir(extra, fragment, fixture_d
     ({"log_every_steps": -1}, "log_every_steps must be a whole number of at least 0"),
     ({"checkpoint_every_steps": 1.5}, "checkpoint_every_steps must be a whole number of at least 0"),
     ({"keep_checkpoints": 0}, "keep_checkpoints must be a whole number of at least 1"),
+    ({"checkpoint_every_seconds": float("inf")}, "checkpoint_every_seconds must be a number of seconds of at least 0"),
+    ({"checkpoint_every_seconds": "60"}, "checkpoint_every_seconds must be a number of seconds of at least 0"),
     ({"limit_train": 0}, "limit_train must be a whole number of at least 1, got 0: fix it in .* or with --limit-train N"),
     ({"epochs": -1}, "with --epochs N"),
     ({"seed": -1}, "seed must be a whole number of at least 0"),

@@ -23,7 +23,8 @@ def estimate(configs: list[ml_collections.ConfigDict], runs_per_device: int | No
     Times the setup (data, initialisation, compiling the train and eval programs), then at
     least `steps` train steps in whole programs, a second pass of the evaluations and a save of
     every run's checkpoint: an epoch is its steps at the measured pace plus the evaluations and
-    its saves (one at its end and one per `checkpoint_every_steps`). A group larger than one program's
+    its saves (one per `checkpoint_every_steps` and one at its end, or the part of one that
+    `checkpoint_every_seconds` leaves to an epoch shorter than it). A group larger than one program's
     wave is its waves one after another, of the size training would choose (halved where a device
     runs out of memory). Python's imports are not counted. `kernels`: the layers' kernels
     (`programs.Programs`; by default the backend's). On GPU and TPU, `device_peak_bytes` is the
@@ -87,9 +88,13 @@ def _estimate_waves(configs: list[ml_collections.ConfigDict], wave: int, steps: 
     step_seconds = (time.perf_counter() - timed) / (blocks * run.steps_per_dispatch)
     evaluation = timed_evaluation()
     every = config.get("checkpoint_every_steps", 0)
-    saves_per_epoch = 1 + ((run.batches_per_epoch - 1) // every if every else 0)
+    within_epoch = (run.batches_per_epoch - 1) // every if every else 0
     timed_saves = _timed_saves(engine, configs[:wave], state)
-    first_save, saving = timed_saves or (0.0, 0.0)  # not timed: none counted
+    first_save, saving, written = timed_saves or (0.0, 0.0, None)  # not timed: none counted
+    unsaved_epoch = step_seconds * run.batches_per_epoch + evaluation + within_epoch * saving
+    # Epochs shorter than checkpoint_every_seconds save at their end only every so many of them.
+    seconds_between = config.get("checkpoint_every_seconds", 0.0)
+    saves_per_epoch = within_epoch + (min(1.0, unsaved_epoch / seconds_between) if seconds_between else 1)
     epoch_save_seconds = saves_per_epoch * saving
     epoch_seconds = step_seconds * run.batches_per_epoch + evaluation + epoch_save_seconds
     # The warm-up's first block, evaluation and save also did work an epoch does: only the rest is startup.
@@ -100,15 +105,19 @@ def _estimate_waves(configs: list[ml_collections.ConfigDict], wave: int, steps: 
             "steps_per_epoch": run.batches_per_epoch,
             "steps_timed": blocks * run.steps_per_dispatch, "step_seconds": step_seconds,
             "evaluation_seconds": evaluation, "save_seconds": saving if timed_saves else None,
-            "saves_per_epoch": saves_per_epoch, "epoch_save_seconds": epoch_save_seconds,
+            "save_written_seconds": written, "saves_per_epoch": saves_per_epoch,
+            "epoch_save_seconds": epoch_save_seconds,
             "epoch_seconds": epoch_seconds, "startup_seconds": startup,
             "total_seconds": waves * (startup + config.epochs * epoch_seconds)}
 
 
-def _timed_saves(engine: programs.Programs, configs: list[ml_collections.ConfigDict], state) -> list[float] | None:
-    """Seconds training stops to save every run's checkpoint as it does (orbax writes the files in the
-    background while the next steps run), twice to a temporary folder: the first pays one-time costs
-    (compiling). None where several processes train, whose saves meet in one folder."""
+def _timed_saves(engine: programs.Programs, configs: list[ml_collections.ConfigDict],
+                 state) -> tuple[float, float, float] | None:
+    """Seconds training stops to save every run's checkpoint as it does, twice to a temporary folder
+    (the first pays one-time costs: compiling), and the seconds from the second's start until orbax,
+    writing in the background while training goes on, has written every file: the host's work
+    a save costs, which epochs shorter than it would wait for. None where several processes train,
+    whose saves meet in one folder."""
     if jax.process_count() > 1:
         return None
     with tempfile.TemporaryDirectory() as folder:
@@ -123,4 +132,5 @@ def _timed_saves(engine: programs.Programs, configs: list[ml_collections.ConfigD
             seconds.append(time.perf_counter() - started)
             for run in runs:  # in training, the steps between two saves outlast the writing
                 run.manager.wait_until_finished()
-    return seconds
+            written = time.perf_counter() - started
+    return seconds[0], seconds[1], written

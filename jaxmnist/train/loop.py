@@ -8,6 +8,7 @@ with the same workdir resumes.
 
 import contextlib
 import dataclasses
+import math
 import os
 import signal
 import sys
@@ -18,6 +19,7 @@ from typing import Any
 import jax
 import ml_collections
 import numpy as np
+from jax.experimental import multihost_utils
 from tqdm import tqdm
 
 from jaxmnist import checkpoint, runtime
@@ -253,6 +255,25 @@ def save_checkpoints(runs: list[Run], engine: programs.Programs, step: int, stat
         run.first_save_done = True
 
 
+def _new_best(runs: list[Run]) -> bool:
+    """Whether the epoch just evaluated is a run's best so far by its `best_split`: its checkpoint is kept."""
+    for run in runs:
+        if run.best_metric:
+            accuracies = [row[run.config.best_split]["accuracy"] for row in run.history]
+            if accuracies[-1] > max(accuracies[:-1], default=-math.inf):
+                return True
+    return False
+
+
+def _time_to_save(last_saved: float, every_seconds: float) -> bool:
+    """Whether `every_seconds` have passed since the last save, as the first process's clock says where
+    several train: their saves must meet."""
+    due = time.time() - last_saved >= every_seconds
+    if every_seconds and jax.process_count() > 1:
+        due = bool(multihost_utils.broadcast_one_to_all(np.bool_(due)))
+    return due
+
+
 def _restore(runs: list[Run], engine: programs.Programs):
     """(stacked state, Progress per run) from the newest step every run saved, or None for a fresh group.
 
@@ -342,6 +363,8 @@ def _train_in_workdirs(runs: list[Run], force: bool, is_writer: bool, later_runs
     roots = engine.group_roots(seeds)
     log_every = config.get("log_every_steps", 100)
     checkpoint_every = config.get("checkpoint_every_steps", 0)
+    checkpoint_seconds = config.get("checkpoint_every_seconds", 0.0)
+    last_saved = time.time()  # a resumed run's checkpoint is as good as one just saved
 
     # --- epochs ---------------------------------------------------------------------------------
     first_step = step + 1
@@ -393,6 +416,7 @@ def _train_in_workdirs(runs: list[Run], force: bool, is_writer: bool, later_runs
                     _check_finite(runs, run_totals, epoch)
                     within_epoch = checkpoint.Progress(epoch, batch_index, None, None, time.time() - epoch_started)
                     save_checkpoints(runs, engine, step, state, within_epoch, run_totals)
+                    last_saved = time.time()
                 if stop.signum is not None:
                     for run in runs:
                         run.manager.wait_until_finished()
@@ -418,7 +442,12 @@ def _train_in_workdirs(runs: list[Run], force: bool, is_writer: bool, later_runs
             metrics = [{run.best_metric: run.history[-1][config.best_split]["accuracy"]} if run.best_metric else None
                        for run in runs]
             saved_totals = [None] * len(runs)
-            save_checkpoints(runs, engine, step, state, checkpoint.Progress(epoch + 1, 0, None, None), None, metrics)
+            # Asked first and at every epoch's end: under several processes, every one takes part in it.
+            if (_time_to_save(last_saved, checkpoint_seconds) or epoch == config.epochs or stop.signum is not None
+                    or _new_best(runs)):
+                save_checkpoints(runs, engine, step, state, checkpoint.Progress(epoch + 1, 0, None, None), None,
+                                 metrics)
+                last_saved = time.time()
             # The time left counts the epoch's saves, which timing.jsonl's epoch leaves out: a group
             # stops for every run's.
             epochs_seconds.append(time.time() - epoch_started)
