@@ -240,7 +240,7 @@ def save_checkpoints(runs: list[Run], engine: programs.Programs, step: int, stat
                             "not saving them")
     states = engine.unstack_states(state)
     # Every digest before the first save, from one read of every run's state: once orbax's background
-    # threads run, each small read and hash waits for the interpreter lock (16 runs: 0.8 s of 1.9).
+    # threads run, each small read and hash waits for the interpreter lock (measured: docs/groups.md).
     digests = [checkpoint.state_digest(host_state) for host_state in jax.device_get(states)]
     for index, (run, run_state) in enumerate(zip(runs, states)):
         run_progress = dataclasses.replace(
