@@ -117,9 +117,18 @@ def apply_overrides(config: ml_collections.ConfigDict, assignments: list[str]) -
             raise _unknown_key(config, key, assignment)
         try:
             node[leaf] = value
-        except TypeError as error:
-            raise UserError(f"--set {assignment}: {error}") from None
+        except TypeError:
+            raise UserError(f"--set {assignment}: {key} takes {_value_kind(node[leaf], key)}, "
+                            f"got {raw_value.strip()!r}") from None
     return config
+
+
+def _value_kind(current, key: str) -> str:
+    """What a key holding `current` accepts, in words: 'a whole number', 'a dict (or --set optimizer.KEY=VALUE)'."""
+    if isinstance(current, ml_collections.ConfigDict):
+        return f"a dict (or --set {key}.KEY=VALUE)"
+    kinds = {bool: "True or False", int: "a whole number", float: "a number", str: "a word or quoted text"}
+    return kinds.get(type(current), type(current).__name__)
 
 
 def dotted_items(tree, prefix: str = "") -> list[tuple[str, object]]:

@@ -32,6 +32,19 @@ def test_an_unknown_set_key_names_the_keys_meant(assignment, suggestion):
                                 "`jaxmnist config EXPERIMENT` lists every key")
 
 
+@pytest.mark.parametrize(("assignment", "message"), [
+    ("epochs=2.5", "epochs takes a whole number, got '2.5'"),
+    ("optimizer.learning_rate=fast", "optimizer.learning_rate takes a number, got 'fast'"),
+    ("shuffle=3", "shuffle takes True or False, got '3'"),
+    ("optimizer=3", "optimizer takes a dict (or --set optimizer.KEY=VALUE), got '3'"),
+])
+def test_a_set_value_of_the_wrong_kind_names_the_kind(assignment, message):
+    config = config_lib.load_experiment("net8k/net_bn")
+    with pytest.raises(UserError) as error:
+        config_lib.apply_overrides(config, [assignment])
+    assert str(error.value) == f"--set {assignment}: {message}"
+
+
 @pytest.mark.parametrize(("name", "suggestion"), [
     ("lenet/lenet_dep", "(did you mean lenet/lenet_deep, lenet/lenet_drop or lenet/lenet_dl?)"),
     ("net_bn", "(did you mean net8k/net_bn, lenet/lenet_bn or net8k/net_bn_dropout?)"),
